@@ -1,0 +1,82 @@
+"""The long-running exporter: one scheduled update job per model, and the /metrics server.
+
+APScheduler runs each model's :meth:`~exporter.model.ModelMonitor.update`
+every ``interval`` (never two at once for one model, late runs coalesced);
+each update publishes a new snapshot. The HTTP server only serves the latest
+snapshots (:mod:`exporter.exposition`): a scrape never computes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+
+from exporter.config import Config, ConfigError
+from exporter.exposition import SnapshotCollector, SnapshotStore
+from exporter.model import ModelMonitor
+from exporter.reference import load_reference
+
+log = logging.getLogger(__name__)
+
+
+def build_monitors(config: Config, source: str = "config", persist: bool = True) -> list[ModelMonitor]:
+    """A monitor per configured model, its reference read and checked; ConfigError on any problem."""
+    monitors = []
+    state_dir: Path | None = config.state_dir if persist else None
+    if state_dir is not None:
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"{source}: state_dir: cannot create {state_dir}: {error.strerror}") from None
+    for model in config.models:
+        reference, _ = load_reference(model, source)
+        monitors.append(ModelMonitor(model, reference, state_dir))
+    return monitors
+
+
+class Exporter:
+    """Scheduler plus HTTP server for a set of model monitors."""
+
+    def __init__(self, config: Config, monitors: list[ModelMonitor]):
+        self.config = config
+        self.monitors = monitors
+        self.store = SnapshotStore()
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(SnapshotCollector(self.store))
+        self.registry.register(ProcessCollector(registry=None))
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self._server = None
+        self.stopped = threading.Event()
+        for monitor in monitors:
+            # Serve the restored counters and empty windows until the first update ends.
+            self.store.publish(monitor.snapshot((), ok=False))
+
+    def run_once(self, monitor: ModelMonitor) -> None:
+        self.store.publish(monitor.update())
+
+    def start(self, host: str, port: int) -> int:
+        """Start serving and updating; returns the bound port (useful with port 0)."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        self._server = server
+        bound = server.server_address[1]
+        for monitor in self.monitors:
+            self.scheduler.add_job(
+                self.run_once, "interval", args=[monitor], seconds=self.config.interval,
+                next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
+                misfire_grace_time=None, id=f"update:{monitor.config.name}",
+            )
+        self.scheduler.start()
+        return bound
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        self.stopped.set()
