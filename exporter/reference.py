@@ -125,9 +125,13 @@ def category_strings(values: pd.Series) -> pd.Series:
     return out.where(~mask, out[mask].map(_text)) if mask.any() else out
 
 
-def numeric_bins(values: np.ndarray, n_bins: int = FINE_BINS) -> np.ndarray:
-    """Unique reference quantile edges (at least two) for finite ``values``."""
-    quantiles = np.quantile(values, np.linspace(0.0, 1.0, n_bins + 1))
+def reference_quantiles(values: np.ndarray) -> np.ndarray:
+    """The ``FINE_BINS + 1`` reference quantiles; every ``FINE_BINS // COARSE_BINS``-th is a decile."""
+    return np.quantile(values, np.linspace(0.0, 1.0, FINE_BINS + 1))
+
+
+def numeric_bins(quantiles: np.ndarray) -> np.ndarray:
+    """Unique, increasing bin edges (at least two) from reference ``quantiles``."""
     edges = np.unique(quantiles)
     if edges.size == 1:
         edges = np.array([edges[0], edges[0]])
@@ -146,8 +150,8 @@ def bin_index(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
     return index
 
 
-def _coarse_starts(edges: np.ndarray, finite: np.ndarray) -> np.ndarray:
-    coarse_edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, COARSE_BINS + 1)))
+def _coarse_starts(edges: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    coarse_edges = np.unique(quantiles[:: FINE_BINS // COARSE_BINS])
     positions = np.searchsorted(edges, coarse_edges[:-1], side="left")
     starts = np.concatenate([[0], 1 + positions, [len(edges)]])
     return np.unique(starts).astype(np.intp)
@@ -163,7 +167,8 @@ def build_numeric(name: str, series: pd.Series, method: str, threshold: float) -
         n = len(edges) + 1
         return NumericFeature(name, method, threshold, edges, np.array([0, 1, n - 1], dtype=np.intp),
                               np.zeros(n, np.int64), np.zeros(n), 0.0, missing_ratio, usable=False)
-    edges = numeric_bins(finite)
+    quantiles = reference_quantiles(finite)
+    edges = numeric_bins(quantiles)
     index = bin_index(edges, finite)
     n = len(edges) + 1
     counts = np.bincount(index, minlength=n).astype(np.int64)
@@ -173,7 +178,7 @@ def build_numeric(name: str, series: pd.Series, method: str, threshold: float) -
         method=method,
         threshold=threshold,
         edges=edges,
-        coarse_starts=_coarse_starts(edges, finite),
+        coarse_starts=_coarse_starts(edges, quantiles),
         reference_counts=counts,
         reference_sums=sums,
         reference_std=float(np.std(finite)),

@@ -178,7 +178,7 @@ def prepare(
                 issues.violations[(MISSING_COLUMN, cat.name)] += n
             continue
         text = category_strings(frame[cat.name])
-        codes = pd.Categorical(text, categories=list(cat.categories)).codes.astype(np.intp)
+        codes = pd.Index(cat.categories).get_indexer(text).astype(np.intp)
         present = text.notna().to_numpy()
         codes[present & (codes < 0)] = len(cat.categories)
         cat_index[j] = np.where(present, codes, -1)

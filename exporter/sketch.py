@@ -97,7 +97,8 @@ def summarize_data(layout: Layout, batch: Batch, keys: np.ndarray, n_buckets: in
     num_bins = fields["num_counts"].shape[1]
     out["num_counts"] = binned_per_bucket(keys, batch.num_index, num_bins, n_buckets).astype(np.int64)
     out["num_sums"] = binned_per_bucket(keys, batch.num_index, num_bins, n_buckets, batch.num_values)
-    squares = np.where(batch.num_index >= 0, batch.num_values * batch.num_values, 0.0)
+    with np.errstate(over="ignore"):
+        squares = np.where(batch.num_index >= 0, batch.num_values * batch.num_values, 0.0)
     out["num_sumsq"] = _per_feature(keys, squares, n_buckets)
     out["num_missing"] = _per_feature(keys, batch.num_missing, n_buckets).astype(np.int64)
     out["num_invalid"] = _per_feature(keys, batch.num_invalid, n_buckets).astype(np.int64)

@@ -1,0 +1,77 @@
+"""Shared builders for tests: references, configs and log files written for real."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from exporter.config import ModelConfig, parse_config
+from exporter.reference import Reference, build_reference
+
+
+def reference_frame(n: int = 2000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "age": rng.normal(40, 10, n),
+        "income": rng.lognormal(10, 0.5, n),
+        "country": rng.choice(["US", "DE", "FR"], n, p=[0.5, 0.3, 0.2]),
+        "score": rng.random(n),
+        "prediction": rng.integers(0, 2, n),
+        "label": rng.integers(0, 2, n),
+    })
+
+
+def model_config(tmp: Path, **overrides: Any) -> ModelConfig:
+    """A validated model config over files in ``tmp`` (reference written if missing)."""
+    ref = tmp / "reference.parquet"
+    if not ref.exists():
+        reference_frame().to_parquet(ref)
+    data = {
+        "interval": "1s",
+        "state_dir": str(tmp / "state"),
+        "models": [{
+            "name": "m",
+            "task": "binary_classification",
+            "reference": str(ref),
+            "predictions": {"path": str(tmp / "logs" / "*.jsonl"), "timestamp_column": "ts", "id_column": "id"},
+            "prediction_column": "prediction",
+            "score_column": "score",
+            "label_column": "label",
+            "windows": ["5m", "1h"],
+            "drift": {"method": "ks", "threshold": 0.1},
+            "min_window_rows": 10,
+            **overrides,
+        }],
+    }
+    return parse_config(data, base=tmp).models[0]
+
+
+def reference_for(config: ModelConfig) -> Reference:
+    return build_reference(config, pd.read_parquet(config.reference))
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]], mode: str = "a") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, mode, encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+
+
+def rows_at(ts: float, n: int, seed: int = 1, shift: float = 0.0) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    return [
+        {"ts": ts, "id": f"r{seed}-{i}", "age": float(rng.normal(40 + shift, 10)),
+         "income": float(rng.lognormal(10, 0.5)), "country": str(rng.choice(["US", "DE", "FR"])),
+         "score": float(rng.random()), "prediction": int(rng.integers(0, 2))}
+        for i in range(n)
+    ]
+
+
+def write_config(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path

@@ -1,0 +1,149 @@
+"""A model's update from real log files: windows, quality, drift, rejections and restarts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from exporter.model import ModelMonitor
+from exporter.results import ModelSnapshot, WindowResult
+from tests.helpers import model_config, reference_for, rows_at, write_config, write_jsonl
+
+
+def _monitor(tmp: Path, **overrides) -> ModelMonitor:
+    config = model_config(tmp, **overrides)
+    return ModelMonitor(config, reference_for(config), tmp / "state")
+
+
+def _window(snapshot: ModelSnapshot, label: str) -> WindowResult:
+    return next(w for w in snapshot.windows if w.window == label)
+
+
+def test_rows_land_in_the_windows_that_contain_their_timestamp(tmp_path: Path) -> None:
+    now = time.time()
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows_at(now - 10, 50, seed=1) + rows_at(now - 1200, 30, seed=2)
+                + rows_at(now - 7200, 20, seed=3))
+    snapshot = _monitor(tmp_path).update(now=now)
+    assert snapshot.predictions_total == 100
+    assert _window(snapshot, "5m").rows == 50
+    assert _window(snapshot, "1h").rows == 80
+    assert snapshot.up and snapshot.last_success is not None
+
+
+def test_small_windows_have_no_drift_but_keep_their_row_count(tmp_path: Path) -> None:
+    now = time.time()
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows_at(now, 5))
+    window = _window(_monitor(tmp_path).update(now=now), "5m")
+    assert window.rows == 5
+    assert all(f.drift is None for f in window.features)
+    assert window.drifted_ratio is None
+
+
+def test_ks_drift_on_the_whole_path_matches_scipy(tmp_path: Path) -> None:
+    now = time.time()
+    rows = rows_at(now - 5, 3000, seed=4, shift=4.0)
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows)
+    monitor = _monitor(tmp_path)
+    window = _window(monitor.update(now=now), "5m")
+    age = next(f for f in window.features if f.feature == "age")
+    import pandas as pd
+
+    reference = pd.read_parquet(monitor.config.reference)["age"].to_numpy()
+    exact = stats.ks_2samp(reference, np.array([r["age"] for r in rows])).statistic
+    assert age.drift is not None and age.drift.method == "ks"
+    assert abs(age.drift.score - exact) <= 0.005
+    assert age.drift.drifted == (exact > 0.1)
+
+
+def test_quality_ratios_and_rejections_are_exact(tmp_path: Path) -> None:
+    now = time.time()
+    good = rows_at(now, 40, seed=5)
+    for row in good[:10]:
+        row["age"] = None
+    for row in good[10:14]:
+        row["country"] = "Atlantis"
+    for row in good[14:16]:
+        row["income"] = 1e15
+    good[16]["age"] = "forty"
+    bad = [{"id": "x"}, {"ts": "yesterday-ish", "id": "y"}, {"ts": now + 86400, "id": "z"}]
+    path = tmp_path / "logs" / "a.jsonl"
+    write_jsonl(path, good + bad)
+    with open(path, "a") as handle:
+        handle.write("{broken\n")
+    snapshot = _monitor(tmp_path).update(now=now)
+    window = _window(snapshot, "5m")
+    features = {f.feature: f for f in window.features}
+    assert window.rows == 40
+    assert features["age"].missing_ratio == pytest.approx(10 / 40)
+    assert features["age"].type_violation_ratio == pytest.approx(1 / 40)
+    assert features["country"].new_category_ratio == pytest.approx(4 / 40)
+    assert features["income"].out_of_range_ratio == pytest.approx(2 / 40)
+    assert snapshot.rejected == {"missing_timestamp": 1, "bad_timestamp": 1, "future_timestamp": 1,
+                                 "malformed_json": 1}
+    assert snapshot.violations[("data_type", "age")] == 1
+
+
+def test_missing_column_is_a_violation_and_counts_as_missing(tmp_path: Path) -> None:
+    now = time.time()
+    rows = rows_at(now, 20)
+    for row in rows:
+        row["years"] = row.pop("age")  # renamed upstream
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows)
+    snapshot = _monitor(tmp_path).update(now=now)
+    age = next(f for f in _window(snapshot, "5m").features if f.feature == "age")
+    assert age.missing_ratio == 1.0
+    assert snapshot.violations[("missing_column", "age")] == 20
+    assert snapshot.violations[("extra_column", "")] == 20
+
+
+def test_restart_keeps_windows_and_reads_nothing_twice(tmp_path: Path) -> None:
+    now = time.time()
+    path = tmp_path / "logs" / "a.jsonl"
+    write_jsonl(path, rows_at(now - 30, 60, seed=1))
+    first = _monitor(tmp_path)
+    assert _window(first.update(now=now), "5m").rows == 60
+    write_jsonl(path, rows_at(now - 20, 15, seed=2))
+    second = _monitor(tmp_path)  # a restart: state read back from state_dir
+    snapshot = second.update(now=now)
+    assert _window(snapshot, "5m").rows == 75
+    assert snapshot.predictions_total == 75
+
+
+def test_corrupt_state_is_reported_and_rebuilt_from_the_logs(tmp_path: Path) -> None:
+    now = time.time()
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows_at(now - 30, 60))
+    _monitor(tmp_path).update(now=now)
+    state_file = next((tmp_path / "state").glob("*.npz"))
+    state_file.write_bytes(state_file.read_bytes()[:100])
+    monitor = _monitor(tmp_path)
+    snapshot = monitor.update(now=now)
+    assert snapshot.errors["state"] == 1
+    assert _window(snapshot, "5m").rows == 60
+
+
+def test_check_command_prints_json_and_fails_on_alert(tmp_path: Path) -> None:
+    now = time.time()
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows_at(now - 5, 500, shift=15.0))
+    config = model_config(tmp_path)
+    data = {"state_dir": str(tmp_path / "state"), "models": [json.loads(config.model_dump_json())]}
+    data["models"][0]["windows"] = ["5m"]
+    path = write_config(tmp_path / "monitor.yaml", data)
+    result = subprocess.run([sys.executable, "-m", "exporter.cli", "check", "--config", str(path), "--format",
+                             "json", "--fail-on-alert"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    output = json.loads(result.stdout)
+    drifted = {m["labels"]["feature"]: m["value"] for m in output["metrics"] if m["name"] == "model_feature_drifted"}
+    assert drifted["age"] == 1.0
+    assert any("age drifted" in line for line in output["failed_checks"])
+    rows = [m["value"] for m in output["metrics"] if m["name"] == "model_window_rows"]
+    assert rows == [500.0]
+    result = subprocess.run([sys.executable, "-m", "exporter.cli", "check", "--config", str(path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0

@@ -1,0 +1,105 @@
+"""Incremental reading: every complete row once, partial lines wait, rotation and removal break nothing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from exporter.sources import FileSource
+
+
+def _read_all(source: FileSource) -> pd.DataFrame:
+    chunks, errors = source.read()
+    assert errors == []
+    for chunk in chunks:
+        source.commit(chunk)
+    frames = [c.frame for c in chunks if not c.frame.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def test_jsonl_appends_are_read_once_and_partial_lines_wait(tmp_path: Path) -> None:
+    log = tmp_path / "a.jsonl"
+    log.write_text('{"x": 1}\n{"x": 2}\n{"x": 3')  # third line still being written
+    source = FileSource(str(tmp_path / "*.jsonl"))
+    assert _read_all(source)["x"].tolist() == [1, 2]
+    assert _read_all(source).empty
+    with open(log, "a") as handle:
+        handle.write('}\n{"x": 4}\n')
+    assert _read_all(source)["x"].tolist() == [3, 4]
+    assert _read_all(source).empty
+
+
+def test_uncommitted_chunks_are_read_again(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text('{"x": 1}\n')
+    source = FileSource(str(tmp_path / "*.jsonl"))
+    chunks, _ = source.read()
+    assert len(chunks) == 1
+    chunks, _ = source.read()  # not committed: the same rows come back
+    assert chunks[0].frame["x"].tolist() == [1]
+
+
+def test_csv_header_is_kept_across_appends(tmp_path: Path) -> None:
+    log = tmp_path / "a.csv"
+    log.write_text("x,c\n1,a\n")
+    source = FileSource(str(tmp_path / "*.csv"))
+    assert _read_all(source).to_dict("records") == [{"x": 1, "c": "a"}]
+    with open(log, "a") as handle:
+        handle.write("2,b\n3,c,extra\n4,d\n")
+    chunks, _ = source.read()
+    assert chunks[0].frame.to_dict("records") == [{"x": 2, "c": "b"}, {"x": 4, "c": "d"}]
+    assert chunks[0].rejected["malformed_csv"] == 1
+
+
+def test_malformed_json_lines_are_counted_and_the_rest_kept(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_bytes(b'{"x": 1}\nnot json\n[1, 2]\n\x00\xff\xfe\n{"x": 2}\n')
+    source = FileSource(str(tmp_path / "*.jsonl"))
+    chunks, _ = source.read()
+    assert chunks[0].frame["x"].tolist() == [1, 2]
+    assert chunks[0].rejected["malformed_json"] == 3
+
+
+def test_new_files_rotation_and_removal(tmp_path: Path) -> None:
+    first = tmp_path / "a.jsonl"
+    first.write_text('{"x": 1}\n')
+    source = FileSource(str(tmp_path / "*.jsonl"))
+    assert _read_all(source)["x"].tolist() == [1]
+    (tmp_path / "b.jsonl").write_text('{"x": 2}\n')
+    assert _read_all(source)["x"].tolist() == [2]
+    # Rotation: a.jsonl replaced by a new file with the same name (new inode).
+    first.rename(tmp_path / "a.jsonl.1")
+    (tmp_path / "a.jsonl").write_text('{"x": 3}\n{"x": 4}\n')
+    assert sorted(_read_all(source)["x"].tolist()) == [3, 4]
+    # Truncated in place below its cursor: read from the start.
+    with open(tmp_path / "b.jsonl", "w") as handle:
+        handle.write("")
+    assert _read_all(source).empty
+    os.remove(tmp_path / "a.jsonl")
+    assert _read_all(source).empty
+    assert str(tmp_path / "a.jsonl") not in source.cursors
+
+
+def test_parquet_files_are_read_whole_once(tmp_path: Path) -> None:
+    pd.DataFrame({"x": [1, 2, 3]}).to_parquet(tmp_path / "a.parquet")
+    source = FileSource(str(tmp_path / "*.parquet"))
+    assert _read_all(source)["x"].tolist() == [1, 2, 3]
+    assert _read_all(source).empty
+
+
+def test_truncated_parquet_is_reported_once_and_retried_when_it_changes(tmp_path: Path) -> None:
+    pd.DataFrame({"x": range(100)}).to_parquet(tmp_path / "good.parquet")
+    data = (tmp_path / "good.parquet").read_bytes()
+    (tmp_path / "bad.parquet").write_bytes(data[: len(data) // 2])
+    source = FileSource(str(tmp_path / "bad.parquet"))
+    chunks, _ = source.read()
+    assert chunks[0].rejected["unreadable_file"] == 1 and chunks[0].frame.empty
+    chunks, _ = source.read()
+    assert chunks == []  # same broken file: not reported again
+    (tmp_path / "bad.parquet").write_bytes(data)
+    assert len(_read_all(source)) == 100
+
+
+def test_missing_folder_waits_without_error(tmp_path: Path) -> None:
+    source = FileSource(str(tmp_path / "not-yet" / "*.jsonl"))
+    assert source.read() == ([], [])
