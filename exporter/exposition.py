@@ -81,23 +81,81 @@ METRICS: dict[str, MetricDoc] = {
 
 
 class SnapshotStore:
-    """The latest snapshot of every model, replaced whole; readers never see a half update."""
+    """The latest snapshot of every model, replaced whole; readers never see a half update.
+
+    Publishing also renders the model's sample lines in the text format once,
+    in the updating thread, so a scrape only joins prepared strings
+    (:meth:`exposition_text`).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._snapshots: dict[str, ModelSnapshot] = {}
+        self._rendered: dict[str, dict[str, str]] = {}
+        self._text: tuple[int, str] = (-1, "")
         self.version = 0
 
     def publish(self, snapshot: ModelSnapshot) -> None:
+        rendered = render_samples(build_families([snapshot]))
         with self._lock:
             snapshots = dict(self._snapshots)
             snapshots[snapshot.model] = snapshot
-            self._snapshots = snapshots
+            lines = dict(self._rendered)
+            lines[snapshot.model] = rendered
+            self._snapshots, self._rendered = snapshots, lines
             self.version += 1
 
     def current(self) -> tuple[int, dict[str, ModelSnapshot]]:
         with self._lock:
             return self.version, self._snapshots
+
+    def exposition_text(self) -> str:
+        """Every model's metrics in the Prometheus text format (version 0.0.4)."""
+        with self._lock:
+            version, rendered = self.version, self._rendered
+            if self._text[0] == version:
+                return self._text[1]
+        parts = []
+        for name, doc in METRICS.items():
+            samples = [r[name] for _, r in sorted(rendered.items()) if name in r]
+            if samples:
+                parts.append(_header(name, doc))
+                parts.extend(samples)
+        text = "".join(parts)
+        with self._lock:
+            if self.version == version:
+                self._text = (version, text)
+        return text
+
+
+def _header(name: str, doc: MetricDoc) -> str:
+    help_text = doc.help.replace("\\", r"\\").replace("\n", r"\n")
+    return f"# HELP {name} {help_text}\n# TYPE {name} {doc.kind}\n"
+
+
+def render_samples(families: Iterable[Metric]) -> dict[str, str]:
+    """Sample lines of each family in the text format, keyed by exposed family name, without headers.
+
+    Uses prometheus_client's own formatter, so escaping and number formatting are its.
+    """
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    out: dict[str, str] = {}
+    for family in families:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Static([family]))
+        text = generate_latest(registry).decode()
+        name = family.name + "_total" if family.type == "counter" else family.name
+        out[name] = "".join(line + "\n" for line in text.splitlines() if line and not line.startswith("#"))
+    return out
+
+
+class _Static(Collector):
+    def __init__(self, families: list[Metric]):
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
 
 
 def _family(name: str) -> Metric:

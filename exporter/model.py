@@ -11,6 +11,7 @@ counted by stage and never raised: one model's trouble stops no other model.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import time
 from collections import Counter
@@ -38,6 +39,15 @@ STAGE_READ = "read"
 STAGE_INGEST = "ingest"
 STAGE_COMPUTE = "compute"
 STAGE_STATE = "state"
+
+
+def _group_ids(buckets: list[np.ndarray]) -> np.ndarray | None:
+    """A group id per row, equal for rows in the same bucket of every ring; None if all rows share one."""
+    if all(ids.size == 0 or ids.min() == ids.max() for ids in buckets):
+        return None
+    stacked = np.stack(buckets, axis=1)
+    _, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    return inverse.ravel()
 
 
 class ModelMonitor:
@@ -150,20 +160,42 @@ class ModelMonitor:
             return 0
         self.predictions_total += len(batch)
         self._observe_latency(batch.frame)
-        for ring in self.rings.values():
-            bucket = ring.bucket_of(batch.ts)
-            live = bucket >= ring.oldest_live_bucket(now)
-            if not live.any():
-                continue
-            part = batch if live.all() else batch.take(live)
-            bucket = bucket[live]
-            first = int(bucket.min())
-            keys = bucket - first
-            n_buckets = int(keys.max()) + 1
-            summary = summarize_data(self.layout, part, keys, n_buckets)
-            present = np.flatnonzero(summary["rows"])
-            ring.add(present + first, {k: v[present] for k, v in summary.items()})
+        self._add_to_windows(batch, now)
         return len(batch)
+
+    def _add_to_windows(self, batch: rows.Batch, now: float) -> None:
+        """Summarise ``batch`` once per distinct combination of window buckets and add it to the rings.
+
+        Rows are grouped by the tuple of their bucket in every ring (usually one
+        group while tailing a live log), sorted once, and each group is
+        summarised from a contiguous slice.
+        """
+        rings = list(self.rings.values())
+        buckets = [ring.bucket_of(batch.ts) for ring in rings]
+        oldest = [ring.oldest_live_bucket(now) for ring in rings]
+        live = np.zeros(len(batch), dtype=bool)
+        for ids, first in zip(buckets, oldest, strict=True):
+            live |= ids >= first
+        if not live.any():
+            return
+        if not live.all():
+            batch = batch.take(live, with_frame=False)
+            buckets = [ids[live] for ids in buckets]
+        group = _group_ids(buckets)
+        if group is None:
+            groups = [(slice(0, len(batch)), [int(ids[0]) for ids in buckets])]
+        else:
+            order = np.argsort(group, kind="stable")
+            batch = batch.take(order, with_frame=False)
+            buckets = [ids[order] for ids in buckets]
+            starts = np.concatenate([[0], np.flatnonzero(np.diff(group[order])) + 1, [len(batch)]])
+            groups = [(slice(int(a), int(b)), [int(ids[a]) for ids in buckets])
+                      for a, b in itertools.pairwise(starts)]
+        for rows_slice, ring_buckets in groups:
+            summary = summarize_data(self.layout, batch.take(rows_slice, with_frame=False))
+            for ring, bucket, first in zip(rings, ring_buckets, oldest, strict=True):
+                if bucket >= first:
+                    ring.add_one(bucket, summary)
 
     def _observe_latency(self, frame: pd.DataFrame) -> None:
         column = self.config.latency_column

@@ -46,15 +46,21 @@ class Batch:
     def __len__(self) -> int:
         return int(self.ts.size)
 
-    def take(self, mask: np.ndarray) -> Batch:
+    def take(self, rows: np.ndarray | slice, with_frame: bool = True) -> Batch:
+        """The rows selected by a boolean mask, an index array or a ``slice`` (views for slices).
+
+        ``with_frame=False`` leaves the raw frame behind (empty) when only the binned arrays are needed.
+        """
+        if isinstance(rows, np.ndarray) and rows.dtype == bool:
+            rows = np.flatnonzero(rows)
         return Batch(
-            ts=self.ts[mask],
-            num_index=self.num_index[:, mask],
-            num_values=self.num_values[:, mask],
-            num_missing=self.num_missing[:, mask],
-            num_invalid=self.num_invalid[:, mask],
-            cat_index=self.cat_index[:, mask],
-            frame=self.frame.loc[mask].reset_index(drop=True),
+            ts=self.ts[rows],
+            num_index=self.num_index[:, rows],
+            num_values=self.num_values[:, rows],
+            num_missing=self.num_missing[:, rows],
+            num_invalid=self.num_invalid[:, rows],
+            cat_index=self.cat_index[:, rows],
+            frame=self.frame.iloc[rows] if with_frame else self.frame.iloc[0:0],
         )
 
 
@@ -113,6 +119,23 @@ def numeric_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return values, missing, invalid
 
 
+def category_codes(values: pd.Series, categories: tuple[str, ...]) -> np.ndarray:
+    """Slot of each value: its reference category, ``len(categories)`` when unseen, -1 when missing.
+
+    Strings are matched directly; only values that do not match as they are
+    (numbers, booleans, bytes) are normalised with :func:`category_strings`.
+    """
+    index = pd.Index(categories, dtype=object)
+    codes = index.get_indexer(values.astype(object)).astype(np.intp)
+    present = values.notna().to_numpy()
+    unmatched = present & (codes < 0)
+    if unmatched.any():
+        codes[unmatched] = index.get_indexer(category_strings(values[unmatched]))
+    codes[present & (codes < 0)] = len(categories)
+    codes[~present] = -1
+    return codes
+
+
 def prepare(
     frame: pd.DataFrame,
     reference: Reference,
@@ -151,7 +174,7 @@ def prepare(
     n = len(frame)
 
     n_num = len(reference.numeric)
-    num_index = np.full((n_num, n), -1, dtype=np.intp)
+    num_index = np.full((n_num, n), -1, dtype=np.int32)
     num_values = np.zeros((n_num, n))
     num_missing = np.zeros((n_num, n), dtype=bool)
     num_invalid = np.zeros((n_num, n), dtype=bool)
@@ -171,17 +194,13 @@ def prepare(
         num_values[i, ok] = values[ok]
 
     n_cat = len(reference.categorical)
-    cat_index = np.full((n_cat, n), -1, dtype=np.intp)
+    cat_index = np.full((n_cat, n), -1, dtype=np.int32)
     for j, cat in enumerate(reference.categorical):
         if cat.name not in frame.columns:
             if n:
                 issues.violations[(MISSING_COLUMN, cat.name)] += n
             continue
-        text = category_strings(frame[cat.name])
-        codes = pd.Index(cat.categories).get_indexer(text).astype(np.intp)
-        present = text.notna().to_numpy()
-        codes[present & (codes < 0)] = len(cat.categories)
-        cat_index[j] = np.where(present, codes, -1)
+        cat_index[j] = category_codes(frame[cat.name], cat.categories)
 
     batch = Batch(ts, num_index, num_values, num_missing, num_invalid, cat_index, frame)
     return batch, issues

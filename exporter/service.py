@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 
 from exporter.config import Config, ConfigError
-from exporter.exposition import SnapshotCollector, SnapshotStore
+from exporter.exposition import SnapshotStore
+from exporter.http import metrics_app, serve
 from exporter.model import ModelMonitor
 from exporter.reference import load_reference
 
@@ -46,9 +46,6 @@ class Exporter:
         self.config = config
         self.monitors = monitors
         self.store = SnapshotStore()
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(SnapshotCollector(self.store))
-        self.registry.register(ProcessCollector(registry=None))
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._server = None
         self.stopped = threading.Event()
@@ -61,7 +58,7 @@ class Exporter:
 
     def start(self, host: str, port: int) -> int:
         """Start serving and updating; returns the bound port (useful with port 0)."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        server, _thread = serve(metrics_app(self.store), host, port)
         self._server = server
         bound = server.server_address[1]
         for monitor in self.monitors:

@@ -6,9 +6,9 @@ is additive, so merging buckets into a window is an element-wise sum, and the
 summary of concatenated rows equals the merge of the summaries of its parts
 (property-tested in ``tests/test_sketch.py``).
 
-:func:`summarize` turns a :class:`exporter.rows.Batch` (rows already validated
-and binned once) into one summary per time bucket, with one ``np.bincount``
-per field over all features at once.
+:func:`summarize_data` turns a :class:`exporter.rows.Batch` (rows already
+validated and binned once) into one summary, with one ``np.bincount`` per
+field over all features at once.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from exporter.reference import Reference
+from exporter.rows import Batch
 
 Summary = dict[str, np.ndarray]
 
@@ -65,53 +66,41 @@ def merge(a: Summary, b: Summary) -> Summary:
     return {name: a[name] + b[name] for name in a}
 
 
-def counts_per_bucket(keys: np.ndarray, n_buckets: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """``bincount`` of bucket ``keys`` (optionally weighted), always ``n_buckets`` long."""
-    return np.bincount(keys, weights=weights, minlength=n_buckets)[:n_buckets]
+def binned_counts(index: np.ndarray, n_bins: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Counts (or sums of ``weights``) per row of ``index`` and bin: shape ``(k, n_bins)``.
 
-
-def binned_per_bucket(
-    keys: np.ndarray, index: np.ndarray, n_bins: int, n_buckets: int, weights: np.ndarray | None = None
-) -> np.ndarray:
-    """Counts (or weighted sums) per bucket, row of ``index`` and bin: shape ``(buckets, rows, bins)``.
-
-    ``index`` has shape ``(k, n)`` with a bin per row of data, or -1 to skip it.
+    ``index`` has shape ``(k, n)``: a bin per value, or -1 to skip it. One
+    ``np.bincount`` over all ``k`` rows at once, with slot 0 of each row as the
+    bin of skipped values.
     """
     k, n = index.shape
-    out_size = n_buckets * k * n_bins
-    if k == 0 or n == 0:
-        return np.zeros((n_buckets, k, n_bins), dtype=np.float64 if weights is not None else np.int64)
-    valid = index >= 0
-    feature = np.broadcast_to(np.arange(k)[:, None], index.shape)
-    bucket = np.broadcast_to(keys[None, :], index.shape)
-    flat = ((bucket[valid] * k + feature[valid]) * n_bins + index[valid]).astype(np.intp, copy=False)
-    w = None if weights is None else weights[valid]
-    counts = np.bincount(flat, weights=w, minlength=out_size)
-    return counts.reshape(n_buckets, k, n_bins)
-
-
-def summarize_data(layout: Layout, batch: Batch, keys: np.ndarray, n_buckets: int) -> Summary:  # noqa: F821
-    """Data-drift and data-quality fields of ``batch``, one summary per bucket key."""
-    fields = layout.fields
-    out: Summary = {"rows": counts_per_bucket(keys, n_buckets).astype(np.int64)}
-    num_bins = fields["num_counts"].shape[1]
-    out["num_counts"] = binned_per_bucket(keys, batch.num_index, num_bins, n_buckets).astype(np.int64)
-    out["num_sums"] = binned_per_bucket(keys, batch.num_index, num_bins, n_buckets, batch.num_values)
-    with np.errstate(over="ignore"):
-        squares = np.where(batch.num_index >= 0, batch.num_values * batch.num_values, 0.0)
-    out["num_sumsq"] = _per_feature(keys, squares, n_buckets)
-    out["num_missing"] = _per_feature(keys, batch.num_missing, n_buckets).astype(np.int64)
-    out["num_invalid"] = _per_feature(keys, batch.num_invalid, n_buckets).astype(np.int64)
-    cat_bins = fields["cat_counts"].shape[1]
-    out["cat_counts"] = binned_per_bucket(keys, batch.cat_index, cat_bins, n_buckets).astype(np.int64)
-    out["cat_missing"] = _per_feature(keys, batch.cat_index < 0, n_buckets).astype(np.int64)
-    return out
-
-
-def _per_feature(keys: np.ndarray, values: np.ndarray, n_buckets: int) -> np.ndarray:
-    """Sum of ``values`` (shape ``(k, n)``) per bucket and row: shape ``(buckets, k)``."""
-    k = values.shape[0]
+    dtype = np.float64 if weights is not None else np.int64
     if k == 0:
-        return np.zeros((n_buckets, 0))
-    index = np.zeros(values.shape, dtype=np.intp)
-    return binned_per_bucket(keys, index, 1, n_buckets, values.astype(np.float64)).reshape(n_buckets, k)
+        return np.zeros((0, n_bins), dtype=dtype)
+    if n == 0:
+        return np.zeros((k, n_bins), dtype=dtype)
+    stride = n_bins + 1
+    flat = (index + (np.arange(k, dtype=index.dtype) * stride + 1)[:, None]).ravel()
+    w = None if weights is None else weights.ravel()
+    counts = np.bincount(flat, weights=w, minlength=k * stride).reshape(k, stride)[:, 1:]
+    return counts.astype(dtype, copy=False)
+
+
+def summarize_data(layout: Layout, batch: Batch) -> Summary:
+    """Data-drift and data-quality fields of the rows of ``batch``, as one summary."""
+    fields = layout.fields
+    num_bins = fields["num_counts"].shape[1]
+    cat_bins = fields["cat_counts"].shape[1]
+    valid = batch.num_index >= 0
+    with np.errstate(over="ignore"):
+        squares = np.where(valid, batch.num_values * batch.num_values, 0.0)
+    return {
+        "rows": np.array(len(batch), dtype=np.int64),
+        "num_counts": binned_counts(batch.num_index, num_bins),
+        "num_sums": binned_counts(batch.num_index, num_bins, batch.num_values),
+        "num_sumsq": squares.sum(axis=1),
+        "num_missing": batch.num_missing.sum(axis=1).astype(np.int64),
+        "num_invalid": batch.num_invalid.sum(axis=1).astype(np.int64),
+        "cat_counts": binned_counts(batch.cat_index, cat_bins),
+        "cat_missing": (batch.cat_index < 0).sum(axis=1).astype(np.int64),
+    }

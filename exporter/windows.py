@@ -47,20 +47,23 @@ class Ring:
         """
         dropped = 0
         for position, bucket in enumerate(bucket_ids.tolist()):
-            slot = bucket % self.slots
-            held = int(self.ids[slot])
-            if held == bucket:
-                pass
-            elif held < bucket:
-                for array in self.data.values():
-                    array[slot] = 0
-                self.ids[slot] = bucket
-            else:
+            if not self.add_one(bucket, {name: array[position] for name, array in summary.items()}):
                 dropped += 1
-                continue
-            for name, array in self.data.items():
-                array[slot] += summary[name][position]
         return dropped
+
+    def add_one(self, bucket: int, summary: Summary) -> bool:
+        """Add one bucket's ``summary``; False when that bucket has already left the ring."""
+        slot = bucket % self.slots
+        held = int(self.ids[slot])
+        if held > bucket:
+            return False
+        if held < bucket:
+            for array in self.data.values():
+                array[slot] = 0
+            self.ids[slot] = bucket
+        for name, array in self.data.items():
+            array[slot] += summary[name]
+        return True
 
     def live_mask(self, now: float) -> np.ndarray:
         newest = math.floor(now / self.width)

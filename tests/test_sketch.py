@@ -41,8 +41,7 @@ def _summary(setup, rows: list[dict]) -> dict[str, np.ndarray]:
     _config, reference, layout = setup
     frame = pd.DataFrame(rows, columns=["ts", "age", "income", "country"])
     batch, _ = prepare(frame, reference, "ts", frozenset(frame.columns), NOW, 300)
-    keys = np.zeros(len(batch), dtype=np.int64)
-    return {k: v[0] for k, v in summarize_data(layout, batch, keys, 1).items()}
+    return summarize_data(layout, batch)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -86,11 +85,11 @@ def test_ring_window_holds_only_rows_of_its_buckets(setup) -> None:
     frame = pd.DataFrame({"ts": ts, "age": rng.normal(40, 10, ts.size), "income": 1.0, "country": "US"})
     batch, _ = prepare(frame, reference, "ts", frozenset(frame.columns), NOW, 300)
     bucket = ring.bucket_of(batch.ts)
-    first = int(bucket.min())
-    summary = summarize_data(layout, batch, bucket - first, int(bucket.max() - first) + 1)
-    ids = np.arange(summary["rows"].shape[0]) + first
-    # Newest first: older buckets that map onto a slot already holding a newer one are dropped.
-    dropped = ring.add(ids[::-1], {k: v[::-1] for k, v in summary.items()})
+    ids = np.unique(bucket)[::-1]  # newest first
+    parts = [summarize_data(layout, batch.take(bucket == b, with_frame=False)) for b in ids]
+    summary = {name: np.stack([p[name] for p in parts]) for name in parts[0]}
+    # Older buckets that map onto a slot already holding a newer one are dropped.
+    dropped = ring.add(ids, summary)
     assert dropped > 0
     merged = ring.merged(NOW)
     oldest = ring.oldest_live_bucket(NOW)
