@@ -9,6 +9,7 @@ are resolved against the folder of the config file, as Prometheus does.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -83,6 +84,12 @@ class LabelsConfig(_Strict):
     id_column: str
     label_column: str
     format: Literal["jsonl", "csv", "parquet"] | None = None
+    #: How long a prediction waits for its label (default: the model's longest window).
+    max_delay: Seconds | None = None
+    #: How long a label that arrived before its prediction waits for it.
+    early_label_retention: Seconds = 3600.0
+    #: Most predictions (and early labels) kept waiting; the oldest are dropped and counted beyond it.
+    max_pending: int = Field(default=500_000, ge=1)
 
 
 class FeaturesConfig(_Strict):
@@ -100,6 +107,9 @@ class DriftConfig(_Strict):
     threshold: float | None = None
     categorical_method: DriftMethod = "js"
     categorical_threshold: float | None = None
+    #: Method and threshold for the drift of the score (classifiers) or predicted value (regression).
+    prediction_method: Literal["psi", "ks", "js", "wasserstein", "chi2"] = "psi"
+    prediction_threshold: float | None = None
     #: The dataset counts as drifted when at least this share of features drifted.
     dataset_share: float = Field(default=0.5, ge=0.0, le=1.0)
     #: Per-feature overrides of method and threshold.
@@ -143,6 +153,21 @@ class ModelConfig(_Strict):
     window_buckets: int = Field(default=60, ge=2, le=1000)
     #: Decision threshold on score_column for binary classification.
     decision_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: The label value of the positive class (binary classification).
+    positive_label: str | int | bool = 1
+    #: A column holding the outcome of the request; a row is an error when it holds none of ``ok_values``.
+    error_column: str | None = None
+    ok_values: list[str | int | bool | None] = Field(
+        default_factory=lambda: [None, "", "ok", "OK", "success", 0, 200, False])
+    #: Shown in model_info; trained_at (ISO-8601) also gives model_age_seconds.
+    version: str | None = None
+    trained_at: datetime | None = None
+    #: Columns whose values split drift and performance into segments (label ``segment``).
+    segments: list[str] = Field(default_factory=list)
+    #: Values kept per segment column (the most frequent in the reference); the rest are ``__other__``.
+    max_segment_values: int = Field(default=10, ge=1, le=1000)
+    #: Features kept per model; more is a configuration error (cardinality guard).
+    max_features: int = Field(default=500, ge=1)
     #: Categories kept per categorical feature (most frequent in the reference); the rest count as unseen.
     max_categories: int = Field(default=100, ge=1, le=10000)
     #: Rows stamped further than this in the future are rejected (``future_timestamp``).

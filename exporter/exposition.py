@@ -13,15 +13,18 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
-from exporter.results import ModelSnapshot
+from exporter.results import Histogram, ModelSnapshot, WindowResult
 
 #: Stages and reasons exposed at 0 from the start, so ``rate()`` and ``increase()`` see the first error.
-KNOWN_STAGES = ("read", "ingest", "compute", "state")
+KNOWN_STAGES = ("read", "labels", "ingest", "compute", "state")
 KNOWN_REASONS = ("malformed_json", "malformed_csv", "missing_timestamp", "bad_timestamp", "future_timestamp",
                  "unreadable_file", "ingest_error")
+KNOWN_JOIN_DROPS = ("prediction_expired", "label_expired", "pending_overflow", "early_label_overflow",
+                    "duplicate_id", "duplicate_label")
 
 
 @dataclass(frozen=True)
@@ -32,13 +35,19 @@ class MetricDoc:
     help: str
 
 
-#: Every family the exporter serves. README's metric table and the tests are checked against it.
+#: Every family the exporter serves. The README's metric table is checked against it.
+#: Windowed families also carry ``segment`` on the series of a segment (``column=value``).
 METRICS: dict[str, MetricDoc] = {
     m.name: m
     for m in (
         MetricDoc("model_predictions_total", "counter", ("model",), "Prediction rows ingested."),
         MetricDoc("model_prediction_latency_seconds", "histogram", ("model",),
                   "Prediction latency logged with each prediction."),
+        MetricDoc("model_prediction_errors_total", "counter", ("model",),
+                  "Prediction rows whose error/status column holds none of the ok values."),
+        MetricDoc("model_info", "gauge", ("model", "version", "trained_at"),
+                  "Always 1; the model's configured version and training time."),
+        MetricDoc("model_age_seconds", "gauge", ("model",), "Seconds since the model was trained (trained_at)."),
         MetricDoc("model_window_rows", "gauge", ("model", "window"), "Prediction rows in the window."),
         MetricDoc("model_feature_drift_score", "gauge", ("model", "window", "feature", "method"),
                   "Drift statistic of the feature in the window against the reference "
@@ -66,6 +75,36 @@ METRICS: dict[str, MetricDoc] = {
                   "categorical_values: new-category ratio, out_of_range: out-of-range ratio)."),
         MetricDoc("model_data_quality_violations_total", "counter", ("model", "check", "feature"),
                   "Schema violations by check (missing_column, extra_column, data_type)."),
+        MetricDoc("model_prediction_drift_score", "gauge", ("model", "window", "method", "output"),
+                  "Drift of the model's output against the reference: score (classifier score), "
+                  "value (regression prediction) or class (predicted class distribution)."),
+        MetricDoc("model_prediction_drift_threshold", "gauge", ("model", "method", "output"),
+                  "Threshold of the output drift statistic (drift above it; below it for p-values)."),
+        MetricDoc("model_prediction_drifted", "gauge", ("model", "window", "output"),
+                  "1 when the output's drift statistic says drift in the window, else 0."),
+        MetricDoc("model_prediction_out_of_range_ratio", "gauge", ("model", "window"),
+                  "Share of the window's scores (or predicted values) outside the reference range."),
+        MetricDoc("model_performance", "gauge", ("model", "window", "metric"),
+                  "Realized performance on the window's labelled predictions."),
+        MetricDoc("model_estimated_performance", "gauge", ("model", "window", "metric"),
+                  "Performance estimated without labels (CBPE) on all of the window's predictions."),
+        MetricDoc("model_label_coverage_ratio", "gauge", ("model", "window"),
+                  "Share of the window's predictions that have a label."),
+        MetricDoc("model_window_labelled_rows", "gauge", ("model", "window"),
+                  "Predictions in the window that have a label."),
+        MetricDoc("model_label_delay_seconds", "histogram", ("model",),
+                  "Label arrival time minus prediction time, for labels joined from the labels log."),
+        MetricDoc("model_label_pending", "gauge", ("model", "kind"),
+                  "Predictions waiting for a label (kind=prediction) and labels waiting for their "
+                  "prediction (kind=label)."),
+        MetricDoc("model_label_join_dropped_total", "counter", ("model", "reason"),
+                  "Predictions or labels given up while waiting to be joined, by reason."),
+        MetricDoc("model_score_calibration_error", "gauge", ("model",),
+                  "Expected calibration error of the scores CBPE uses, on held-out reference data."),
+        MetricDoc("model_score_calibrated", "gauge", ("model",),
+                  "1 when CBPE uses isotonic-calibrated scores, 0 when raw scores (calibration did not help)."),
+        MetricDoc("model_segment_other_rows_total", "counter", ("model", "column"),
+                  "Rows whose segment value was not among the kept values and went to __other__."),
         MetricDoc("model_monitor_last_success_timestamp_seconds", "gauge", ("model",),
                   "Unix time at the end of the model's last successful update."),
         MetricDoc("model_monitor_last_run_duration_seconds", "gauge", ("model",),
@@ -78,7 +117,6 @@ METRICS: dict[str, MetricDoc] = {
                   "Rows that could not be used, by reason."),
     )
 }
-
 
 class SnapshotStore:
     """The latest snapshot of every model, replaced whole; readers never see a half update.
@@ -158,63 +196,112 @@ class _Static(Collector):
         yield from self.families
 
 
-def _family(name: str) -> Metric:
-    doc = METRICS[name]
-    if doc.kind == "counter":
-        return CounterMetricFamily(name.removesuffix("_total"), doc.help, labels=doc.labels)
-    if doc.kind == "histogram":
-        return HistogramMetricFamily(name, doc.help, labels=doc.labels)
-    return GaugeMetricFamily(name, doc.help, labels=doc.labels)
+class _Families:
+    """Families under construction, filled with samples whose labels are given by name."""
+
+    def __init__(self) -> None:
+        self.families: dict[str, Metric] = {}
+
+    def _family(self, name: str) -> Metric:
+        family = self.families.get(name)
+        if family is None:
+            doc = METRICS[name]
+            base = name.removesuffix("_total") if doc.kind == "counter" else name
+            family = self.families[name] = Metric(base, doc.help, doc.kind)
+        return family
+
+    def gauge(self, name: str, labels: dict[str, str], value: float | None) -> None:
+        if value is not None and not math.isnan(value):
+            self._family(name).add_sample(name, labels, float(value))
+
+    def counter(self, name: str, labels: dict[str, str], value: float) -> None:
+        self._family(name).add_sample(name, labels, float(value))
+
+    def histogram(self, name: str, labels: dict[str, str], histogram: Histogram) -> None:
+        family = self._family(name)
+        for bound, count in histogram.buckets:
+            family.add_sample(f"{name}_bucket", {**labels, "le": floatToGoString(bound)}, float(count))
+        family.add_sample(f"{name}_count", labels, float(histogram.count))
+        family.add_sample(f"{name}_sum", labels, float(histogram.total))
+
+    def ordered(self) -> list[Metric]:
+        return [self.families[name] for name in METRICS if name in self.families]
 
 
 def build_families(snapshots: Iterable[ModelSnapshot]) -> list[Metric]:
     """All metric families for ``snapshots``."""
-    f = {name: _family(name) for name in METRICS}
-
-    def gauge(name: str, labels: list[str], value: float | None) -> None:
-        if value is not None and not math.isnan(value):
-            f[name].add_metric(labels, float(value))
-
+    f = _Families()
     for s in snapshots:
-        m = s.model
-        f["model_predictions_total"].add_metric([m], s.predictions_total)
+        m = {"model": s.model}
+        f.counter("model_predictions_total", m, s.predictions_total)
         if s.latency is not None:
-            buckets = [(_bound(le), count) for le, count in s.latency.buckets]
-            f["model_prediction_latency_seconds"].add_metric([m], buckets, s.latency.total)
-        gauge("model_dataset_drift_share_threshold_ratio", [m], s.dataset_drift_share)
+            f.histogram("model_prediction_latency_seconds", m, s.latency)
+        if s.prediction_errors is not None:
+            f.counter("model_prediction_errors_total", m, s.prediction_errors)
+        f.gauge("model_info", {**m, "version": s.version, "trained_at": s.trained_at}, 1)
+        f.gauge("model_age_seconds", m, s.age_seconds)
+        f.gauge("model_dataset_drift_share_threshold_ratio", m, s.dataset_drift_share)
         for t in s.thresholds:
-            gauge("model_feature_drift_threshold", [m, t.feature, t.method], t.value)
+            f.gauge("model_feature_drift_threshold", {**m, "feature": t.feature, "method": t.method}, t.value)
         for q in s.quality_thresholds:
-            gauge("model_data_quality_threshold_ratio", [m, q.feature, q.check], q.value)
+            f.gauge("model_data_quality_threshold_ratio", {**m, "feature": q.feature, "check": q.check}, q.value)
+        for output, method, value in s.output_thresholds:
+            f.gauge("model_prediction_drift_threshold", {**m, "method": method, "output": output}, value)
         for w in s.windows:
-            gauge("model_window_rows", [m, w.window], w.rows)
-            gauge("model_drifted_features_ratio", [m, w.window], w.drifted_ratio)
-            if w.dataset_drifted is not None:
-                gauge("model_dataset_drifted", [m, w.window], int(w.dataset_drifted))
-            for fw in w.features:
-                labels = [m, w.window, fw.feature]
-                gauge("model_feature_missing_ratio", labels, fw.missing_ratio)
-                gauge("model_feature_out_of_range_ratio", labels, fw.out_of_range_ratio)
-                gauge("model_feature_new_category_ratio", labels, fw.new_category_ratio)
-                if fw.kind == "numeric":
-                    gauge("model_feature_type_violation_ratio", labels, fw.type_violation_ratio)
-                if fw.drift is not None:
-                    gauge("model_feature_drift_score", [*labels, fw.drift.method], fw.drift.score)
-                    gauge("model_feature_drifted", labels, int(fw.drift.drifted))
+            _window_samples(f, m, w)
         for (check, feature), count in sorted(s.violations.items()):
-            f["model_data_quality_violations_total"].add_metric([m, check, feature], count)
-        gauge("model_monitor_last_success_timestamp_seconds", [m], s.last_success)
-        gauge("model_monitor_last_run_duration_seconds", [m], s.last_duration)
-        gauge("model_monitor_last_run_success", [m], int(s.up))
+            f.counter("model_data_quality_violations_total", {**m, "check": check, "feature": feature}, count)
+        if s.label_delay is not None:
+            f.histogram("model_label_delay_seconds", m, s.label_delay)
+        if s.pending_labels is not None:
+            f.gauge("model_label_pending", {**m, "kind": "prediction"}, s.pending_labels[0])
+            f.gauge("model_label_pending", {**m, "kind": "label"}, s.pending_labels[1])
+        if s.join_dropped is not None:
+            for reason in sorted(set(KNOWN_JOIN_DROPS) | set(s.join_dropped)):
+                f.counter("model_label_join_dropped_total", {**m, "reason": reason}, s.join_dropped.get(reason, 0))
+        f.gauge("model_score_calibration_error", m, s.calibration_error)
+        if s.calibrated is not None:
+            f.gauge("model_score_calibrated", m, int(s.calibrated))
+        for column, count in sorted(s.segment_other.items()):
+            f.counter("model_segment_other_rows_total", {**m, "column": column}, count)
+        f.gauge("model_monitor_last_success_timestamp_seconds", m, s.last_success)
+        f.gauge("model_monitor_last_run_duration_seconds", m, s.last_duration)
+        f.gauge("model_monitor_last_run_success", m, int(s.up))
         for stage in sorted(set(KNOWN_STAGES) | set(s.errors)):
-            f["model_monitor_errors_total"].add_metric([m, stage], s.errors.get(stage, 0))
+            f.counter("model_monitor_errors_total", {**m, "stage": stage}, s.errors.get(stage, 0))
         for reason in sorted(set(KNOWN_REASONS) | set(s.rejected)):
-            f["model_monitor_rejected_rows_total"].add_metric([m, reason], s.rejected.get(reason, 0))
-    return [family for family in f.values() if family.samples]
+            f.counter("model_monitor_rejected_rows_total", {**m, "reason": reason}, s.rejected.get(reason, 0))
+    return f.ordered()
 
 
-def _bound(value: float) -> str:
-    return "+Inf" if math.isinf(value) else repr(float(value))
+def _window_samples(f: _Families, model: dict[str, str], w: WindowResult) -> None:
+    base = {**model, "window": w.window}
+    if w.segment:
+        base["segment"] = w.segment
+    f.gauge("model_window_rows", base, w.rows)
+    f.gauge("model_drifted_features_ratio", base, w.drifted_ratio)
+    if w.dataset_drifted is not None:
+        f.gauge("model_dataset_drifted", base, int(w.dataset_drifted))
+    for fw in w.features:
+        labels = {**base, "feature": fw.feature}
+        f.gauge("model_feature_missing_ratio", labels, fw.missing_ratio)
+        f.gauge("model_feature_out_of_range_ratio", labels, fw.out_of_range_ratio)
+        f.gauge("model_feature_new_category_ratio", labels, fw.new_category_ratio)
+        if fw.kind == "numeric":
+            f.gauge("model_feature_type_violation_ratio", labels, fw.type_violation_ratio)
+        if fw.drift is not None:
+            f.gauge("model_feature_drift_score", {**labels, "method": fw.drift.method}, fw.drift.score)
+            f.gauge("model_feature_drifted", labels, int(fw.drift.drifted))
+    for od in w.prediction_drift:
+        f.gauge("model_prediction_drift_score", {**base, "method": od.method, "output": od.output}, od.score)
+        f.gauge("model_prediction_drifted", {**base, "output": od.output}, int(od.drifted))
+    f.gauge("model_prediction_out_of_range_ratio", base, w.prediction_out_of_range)
+    for metric, value in sorted(w.performance.items()):
+        f.gauge("model_performance", {**base, "metric": metric}, value)
+    for metric, value in sorted(w.estimated_performance.items()):
+        f.gauge("model_estimated_performance", {**base, "metric": metric}, value)
+    f.gauge("model_label_coverage_ratio", base, w.label_coverage)
+    f.gauge("model_window_labelled_rows", base, w.labelled_rows)
 
 
 class SnapshotCollector(Collector):

@@ -299,6 +299,6 @@ def load_reference(model: ModelConfig, where: str = "config") -> tuple[Reference
     """Read the reference file of ``model`` once and build its bins; returns the frame too."""
     try:
         frame = read_table(model.reference)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any reader failure is a configuration problem to report
         raise ConfigError(f"{where}: models[{model.name}].reference: cannot read {model.reference}: {error}") from None
     return build_reference(model, frame, where), frame

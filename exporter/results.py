@@ -31,19 +31,34 @@ class FeatureWindow:
 
 
 @dataclass(frozen=True)
+class OutputDrift:
+    """Drift of the model's output: ``output`` is score, value (regression) or class."""
+
+    output: str
+    method: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+@dataclass(frozen=True)
 class WindowResult:
     window: str
     rows: int
+    #: "" for the whole model, ``column=value`` for a segment.
+    segment: str = ""
     features: tuple[FeatureWindow, ...] = ()
     drifted_ratio: float | None = None
     dataset_drifted: bool | None = None
+    labelled_rows: int = 0
     #: Realized performance by metric name (labels arrived).
     performance: dict[str, float] = field(default_factory=dict)
     #: Performance estimated without labels, by metric name.
     estimated_performance: dict[str, float] = field(default_factory=dict)
     label_coverage: float | None = None
-    #: Prediction/score distribution drift by method.
-    prediction_drift: dict[str, float] = field(default_factory=dict)
+    prediction_drift: tuple[OutputDrift, ...] = ()
+    #: Share of the window's outputs (score or predicted value) outside the reference range.
+    prediction_out_of_range: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,9 +95,22 @@ class ModelSnapshot:
     dataset_drift_share: float
     predictions_total: int
     latency: Histogram | None
+    label_delay: Histogram | None
     rejected: dict[str, int]
     errors: dict[str, int]
     violations: dict[tuple[str, str], int]
+    join_dropped: dict[str, int] | None
+    #: (predictions waiting for a label, labels waiting for a prediction)
+    pending_labels: tuple[int, int] | None
+    segment_other: dict[str, int]
+    prediction_errors: int | None
+    calibration_error: float | None
+    calibrated: bool | None
+    #: (output, method, threshold) of prediction drift
+    output_thresholds: tuple[tuple[str, str, float], ...]
+    version: str
+    trained_at: str
+    age_seconds: float | None
     last_success: float | None
     last_duration: float | None
     up: bool
@@ -93,6 +121,8 @@ def failed_checks(snapshot: ModelSnapshot) -> list[str]:
     limits = {(q.feature, q.check): q.value for q in snapshot.quality_thresholds}
     failed = []
     for w in snapshot.windows:
+        if w.segment:
+            continue
         if w.dataset_drifted:
             failed.append(f"{snapshot.model} {w.window}: dataset drift ({w.drifted_ratio:.0%} of features drifted)")
         for f in w.features:

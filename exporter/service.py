@@ -18,8 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from exporter.config import Config, ConfigError
 from exporter.exposition import SnapshotStore
 from exporter.http import metrics_app, serve
-from exporter.model import ModelMonitor
-from exporter.reference import load_reference
+from exporter.model import ModelMonitor, build_monitor
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +33,7 @@ def build_monitors(config: Config, source: str = "config", persist: bool = True)
         except OSError as error:
             raise ConfigError(f"{source}: state_dir: cannot create {state_dir}: {error.strerror}") from None
     for model in config.models:
-        reference, _ = load_reference(model, source)
-        monitors.append(ModelMonitor(model, reference, state_dir))
+        monitors.append(build_monitor(model, state_dir, source))
     return monitors
 
 

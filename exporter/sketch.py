@@ -63,7 +63,8 @@ def data_layout(reference: Reference) -> dict[str, FieldSpec]:
 
 def merge(a: Summary, b: Summary) -> Summary:
     """The summary of the rows of ``a`` and ``b`` together."""
-    return {name: a[name] + b[name] for name in a}
+    with np.errstate(over="ignore"):  # absurd values (1e308) may sum to inf, which is what they are
+        return {name: a[name] + b[name] for name in a}
 
 
 def binned_counts(index: np.ndarray, n_bins: int, weights: np.ndarray | None = None) -> np.ndarray:
@@ -93,12 +94,13 @@ def summarize_data(layout: Layout, batch: Batch) -> Summary:
     cat_bins = fields["cat_counts"].shape[1]
     valid = batch.num_index >= 0
     with np.errstate(over="ignore"):
-        squares = np.where(valid, batch.num_values * batch.num_values, 0.0)
+        squares = np.where(valid, batch.num_values * batch.num_values, 0.0).sum(axis=1)
+        sums = binned_counts(batch.num_index, num_bins, batch.num_values)
     return {
         "rows": np.array(len(batch), dtype=np.int64),
         "num_counts": binned_counts(batch.num_index, num_bins),
-        "num_sums": binned_counts(batch.num_index, num_bins, batch.num_values),
-        "num_sumsq": squares.sum(axis=1),
+        "num_sums": sums,
+        "num_sumsq": squares,
         "num_missing": batch.num_missing.sum(axis=1).astype(np.int64),
         "num_invalid": batch.num_invalid.sum(axis=1).astype(np.int64),
         "cat_counts": binned_counts(batch.cat_index, cat_bins),

@@ -57,7 +57,7 @@ def load(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
         meta = json.loads(arrays.pop(_META).tobytes().decode())
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, UnicodeDecodeError) as error:

@@ -52,7 +52,7 @@ class Ring:
         return dropped
 
     def add_one(self, bucket: int, summary: Summary) -> bool:
-        """Add one bucket's ``summary``; False when that bucket has already left the ring."""
+        """Add one bucket's ``summary`` (any subset of the fields); False when the bucket has left the ring."""
         slot = bucket % self.slots
         held = int(self.ids[slot])
         if held > bucket:
@@ -61,8 +61,8 @@ class Ring:
             for array in self.data.values():
                 array[slot] = 0
             self.ids[slot] = bucket
-        for name, array in self.data.items():
-            array[slot] += summary[name]
+        for name, value in summary.items():
+            self.data[name][slot] += value
         return True
 
     def live_mask(self, now: float) -> np.ndarray:

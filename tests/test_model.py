@@ -12,18 +12,17 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from exporter.model import ModelMonitor
+from exporter.model import ModelMonitor, build_monitor
 from exporter.results import ModelSnapshot, WindowResult
-from tests.helpers import model_config, reference_for, rows_at, write_config, write_jsonl
+from tests.helpers import model_config, rows_at, write_config, write_jsonl
 
 
 def _monitor(tmp: Path, **overrides) -> ModelMonitor:
-    config = model_config(tmp, **overrides)
-    return ModelMonitor(config, reference_for(config), tmp / "state")
+    return build_monitor(model_config(tmp, **overrides), tmp / "state")
 
 
 def _window(snapshot: ModelSnapshot, label: str) -> WindowResult:
-    return next(w for w in snapshot.windows if w.window == label)
+    return next(w for w in snapshot.windows if w.window == label and w.segment == "")
 
 
 def test_rows_land_in_the_windows_that_contain_their_timestamp(tmp_path: Path) -> None:
