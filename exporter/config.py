@@ -166,6 +166,8 @@ class ModelConfig(_Strict):
     segments: list[str] = Field(default_factory=list)
     #: Values kept per segment column (the most frequent in the reference); the rest are ``__other__``.
     max_segment_values: int = Field(default=10, ge=1, le=1000)
+    #: Performance alerts fire when a metric falls this far below its value on the reference.
+    performance_tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
     #: Features kept per model; more is a configuration error (cardinality guard).
     max_features: int = Field(default=500, ge=1)
     #: Categories kept per categorical feature (most frequent in the reference); the rest count as unseen.

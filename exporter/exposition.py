@@ -48,6 +48,8 @@ METRICS: dict[str, MetricDoc] = {
         MetricDoc("model_info", "gauge", ("model", "version", "trained_at"),
                   "Always 1; the model's configured version and training time."),
         MetricDoc("model_age_seconds", "gauge", ("model",), "Seconds since the model was trained (trained_at)."),
+        MetricDoc("model_window_seconds", "gauge", ("model", "window"),
+                  "Length of the window; lets rules pick a model's shortest or longest window by value."),
         MetricDoc("model_window_rows", "gauge", ("model", "window"), "Prediction rows in the window."),
         MetricDoc("model_feature_drift_score", "gauge", ("model", "window", "feature", "method"),
                   "Drift statistic of the feature in the window against the reference "
@@ -86,6 +88,10 @@ METRICS: dict[str, MetricDoc] = {
                   "Share of the window's scores (or predicted values) outside the reference range."),
         MetricDoc("model_performance", "gauge", ("model", "window", "metric"),
                   "Realized performance on the window's labelled predictions."),
+        MetricDoc("model_reference_performance", "gauge", ("model", "metric"),
+                  "Realized performance on the labelled reference (the baseline)."),
+        MetricDoc("model_performance_threshold", "gauge", ("model", "metric"),
+                  "Performance below which alerts fire: reference performance minus performance_tolerance."),
         MetricDoc("model_estimated_performance", "gauge", ("model", "window", "metric"),
                   "Performance estimated without labels (CBPE) on all of the window's predictions."),
         MetricDoc("model_label_coverage_ratio", "gauge", ("model", "window"),
@@ -247,6 +253,12 @@ def build_families(snapshots: Iterable[ModelSnapshot]) -> list[Metric]:
             f.gauge("model_data_quality_threshold_ratio", {**m, "feature": q.feature, "check": q.check}, q.value)
         for output, method, value in s.output_thresholds:
             f.gauge("model_prediction_drift_threshold", {**m, "method": method, "output": output}, value)
+        for label, seconds in s.windows_seconds:
+            f.gauge("model_window_seconds", {**m, "window": label}, seconds)
+        for metric, value in sorted(s.reference_performance.items()):
+            f.gauge("model_reference_performance", {**m, "metric": metric}, value)
+        for metric, value in sorted(s.performance_thresholds.items()):
+            f.gauge("model_performance_threshold", {**m, "metric": metric}, value)
         for w in s.windows:
             _window_samples(f, m, w)
         for (check, feature), count in sorted(s.violations.items()):

@@ -107,7 +107,9 @@ def build_monitor(config: ModelConfig, state_dir: Path | None, where: str = "con
                      config.name, key, column)
     spec = targets.build_targets(config, frame)
     segments = segment_values(config, frame, where)
-    return ModelMonitor(config, reference, state_dir, spec, segments)
+    monitor = ModelMonitor(config, reference, state_dir, spec, segments)
+    monitor.reference_performance = monitor.performance_of(frame)
+    return monitor
 
 
 class ModelMonitor:
@@ -146,6 +148,7 @@ class ModelMonitor:
         self._logged: set[object] = set()
         self._ok_values = {str(v).lower() for v in config.ok_values if v is not None} | {"false", "0", "none"}
         self._fingerprint = self._layout_fingerprint()
+        self.reference_performance: dict[str, float] = {}
         self.restore()
 
     def _new_rings(self) -> dict[str, dict[str, Ring]]:
@@ -561,6 +564,13 @@ class ModelMonitor:
                                               float(merged["logloss_sum"]), int(merged["scored_labelled"]))
         return performance.binary_from_confusion(confusion)
 
+    def performance_of(self, frame: pd.DataFrame) -> dict[str, float]:
+        """Realized performance of the labelled rows of ``frame`` (used on the reference, the baseline)."""
+        outputs = targets.prepare(self.targets, self.config, frame)
+        summary = targets.summarize_labels(self.targets, self.layout.fields, outputs)
+        merged = {**self.layout.empty(), **summary}
+        return self._performance(merged) if int(merged["labelled"]) > 0 else {}
+
     def _estimated(self, merged: Summary) -> dict[str, float]:
         if "cbpe_confusion" not in merged:
             return {}
@@ -629,6 +639,11 @@ class ModelMonitor:
             calibration_error=calibration.error if calibration is not None else None,
             calibrated=calibration.calibrated if calibration is not None else None,
             output_thresholds=self._output_thresholds(),
+            reference_performance=self.reference_performance,
+            performance_thresholds={
+                metric: max(0.0, value - self.config.performance_tolerance)
+                for metric, value in self.reference_performance.items() if metric in performance.HIGHER_IS_BETTER},
+            windows_seconds=tuple((w.label, w.seconds) for w in self.config.windows),
             version=self.config.version or "",
             trained_at=trained_at.isoformat() if trained_at else "",
             age_seconds=(now - trained_at.timestamp()) if trained_at else None,

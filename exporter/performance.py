@@ -153,3 +153,10 @@ def cbpe_metrics(expected: np.ndarray, positive_hist: np.ndarray, negative_hist:
     if auc is not None and metrics:
         metrics["roc_auc"] = auc
     return metrics
+
+
+#: Metrics where higher is better; performance thresholds (reference minus tolerance) exist for these.
+HIGHER_IS_BETTER = frozenset({
+    "accuracy", "precision", "recall", "f1", "roc_auc",
+    "precision_macro", "recall_macro", "f1_macro", "precision_weighted", "recall_weighted", "f1_weighted", "r2",
+})

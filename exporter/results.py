@@ -108,6 +108,11 @@ class ModelSnapshot:
     calibrated: bool | None
     #: (output, method, threshold) of prediction drift
     output_thresholds: tuple[tuple[str, str, float], ...]
+    #: Realized performance on the reference, and the alert thresholds derived from it.
+    reference_performance: dict[str, float]
+    performance_thresholds: dict[str, float]
+    #: (label, seconds) of every configured window.
+    windows_seconds: tuple[tuple[str, float], ...]
     version: str
     trained_at: str
     age_seconds: float | None
