@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=float, default=20.0, help="predictions per second")
     demo.add_argument("--drift-after", type=float, default=120.0, help="seconds before the world drifts")
     demo.add_argument("--interval", default="2s", help="update interval")
+    demo.add_argument("--label-delay", type=float, default=20.0, help="seconds before a label arrives")
+
+    webhook = sub.add_parser("webhook", help="print Alertmanager notifications received by webhook as JSON lines")
+    webhook.add_argument("--host", default="127.0.0.1")
+    webhook.add_argument("--port", type=int, default=5001)
     return parser
 
 
@@ -125,7 +130,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from exporter.demo import TrafficWriter, prepare_demo
 
     config_path = prepare_demo(args.dir.resolve(), args.port, args.host, args.interval)
-    writer = TrafficWriter(args.dir.resolve(), args.rate, args.drift_after)
+    writer = TrafficWriter(args.dir.resolve(), args.rate, args.drift_after, label_delay=args.label_delay)
     writer.start()
     print(f"model-monitor demo: a simulated model logs {args.rate:g} predictions/s to "
           f"{args.dir.resolve() / 'predictions'}; drift starts after {args.drift_after:g}s", flush=True)
@@ -145,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_serve(args.config, args.port)
         if args.command == "check":
             return cmd_check(args.config, args.format, args.fail_on_alert, args.now)
+        if args.command == "webhook":
+            from exporter.webhook import serve
+
+            return serve(args.host, args.port)
         return cmd_demo(args)
     except ConfigError as error:
         print(f"model-monitor: configuration error: {error}", file=sys.stderr)

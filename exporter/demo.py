@@ -51,14 +51,21 @@ def simulate(rng: np.random.Generator, n: int, drifted: bool = False) -> pd.Data
         "country": country, "device": device,
         "score": score.round(6), "prediction": (score >= 0.5).astype(int), "label": label,
     })
+    frame["status"] = np.where(rng.random(n) < 0.01, "error", "ok")
     if drifted:
         frame.loc[rng.random(n) < 0.3, "amount"] = np.nan
+        frame["age"] = frame["age"].astype(object)
+        frame.loc[rng.random(n) < 0.01, "age"] = "n/a"  # an upstream bug: text in a numeric field
     return frame
+
+
+def _plain(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def write_reference(folder: Path, rng: np.random.Generator, n: int = 5000) -> Path:
     path = folder / "reference.parquet"
-    simulate(rng, n).to_parquet(path, index=False)
+    simulate(rng, n).drop(columns=["status"]).to_parquet(path, index=False)
     return path
 
 
@@ -79,6 +86,10 @@ def demo_config(folder: Path, port: int, host: str, interval: str) -> dict[str, 
             "label_column": "label",
             "latency_column": "latency_ms",
             "latency_unit": "ms",
+            "error_column": "status",
+            "segments": ["device"],
+            "version": "1.4.0",
+            "trained_at": "2026-01-15T00:00:00Z",
             "windows": ["1m", "5m", "1h"],
             "drift": {"method": "psi", "threshold": 0.2, "categorical_method": "js", "categorical_threshold": 0.1},
             "min_window_rows": 30,
@@ -89,10 +100,12 @@ def demo_config(folder: Path, port: int, host: str, interval: str) -> dict[str, 
 class TrafficWriter:
     """Appends simulated predictions (and, later, their labels) to JSONL logs in a thread."""
 
-    def __init__(self, folder: Path, rate: float, drift_after: float, label_delay: float = 20.0, seed: int = 7):
+    def __init__(self, folder: Path, rate: float, drift_after: float, label_delay: float = 20.0, seed: int = 7,
+                 recover_after: float | None = None):
         self.folder = folder
         self.rate = rate
         self.drift_after = drift_after
+        self.recover_after = recover_after
         self.label_delay = label_delay
         self.rng = np.random.default_rng(seed)
         self.stop_event = threading.Event()
@@ -100,9 +113,10 @@ class TrafficWriter:
         self._pending: list[tuple[float, str, int]] = []
         self.thread = threading.Thread(target=self._run, name="demo-traffic", daemon=True)
 
-    @property
-    def drifted(self) -> bool:
-        return time.time() - self.started >= self.drift_after
+    def drifted_at(self, now: float) -> bool:
+        """Drifted from ``drift_after`` seconds after start until ``recover_after`` (if set)."""
+        elapsed = now - self.started
+        return elapsed >= self.drift_after and (self.recover_after is None or elapsed < self.recover_after)
 
     def start(self) -> None:
         (self.folder / "predictions").mkdir(parents=True, exist_ok=True)
@@ -114,7 +128,7 @@ class TrafficWriter:
         self.thread.join(timeout=5)
 
     def write_once(self, now: float, n: int) -> None:
-        drifted = now - self.started >= self.drift_after
+        drifted = self.drifted_at(now)
         frame = simulate(self.rng, n, drifted)
         hour = time.strftime("%Y%m%d%H", time.gmtime(now))
         latency = self.rng.lognormal(np.log(0.035 if not drifted else 0.06), 0.6, n) * 1000
@@ -124,7 +138,7 @@ class TrafficWriter:
             label = int(row.pop("label"))
             record = {"ts": round(now - self.rng.random() * 0.5, 3), "request_id": rid,
                       "latency_ms": round(float(latency[i]), 3),
-                      **{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}}
+                      **{k: (None if isinstance(v, float) and np.isnan(v) else _plain(v)) for k, v in row.items()}}
             lines.append(json.dumps(record))
             if self.rng.random() < 0.8:
                 self._pending.append((now + self.label_delay, rid, label))

@@ -149,6 +149,7 @@ class ModelMonitor:
         self._ok_values = {str(v).lower() for v in config.ok_values if v is not None} | {"false", "0", "none"}
         self._fingerprint = self._layout_fingerprint()
         self.reference_performance: dict[str, float] = {}
+        self._expects_labels = bool(config.label_column or config.labels)
         self.restore()
 
     def _new_rings(self) -> dict[str, dict[str, Ring]]:
@@ -545,7 +546,7 @@ class ModelMonitor:
         return WindowResult(
             window=label, segment=segment, rows=n, features=features, drifted_ratio=share, dataset_drifted=dataset,
             labelled_rows=labelled,
-            label_coverage=labelled / n if n else None,
+            label_coverage=labelled / n if n and self._expects_labels else None,
             performance=self._performance(merged) if labelled >= min_rows else {},
             estimated_performance=self._estimated(merged) if n >= min_rows else {},
             prediction_drift=self._prediction_drift(merged, min_rows),

@@ -87,3 +87,36 @@ def require_binary(name: str) -> str:
     if path is None:
         raise AssertionError(f"{name} is not installed: run the README's test command, which installs it")
     return path
+
+
+def start_prometheus(config: Path, data: Path, port: int, log: Path) -> Process:
+    binary = require_binary("prometheus")
+    process = Process([binary, f"--config.file={config}", f"--storage.tsdb.path={data}",
+                       f"--web.listen-address={LOOPBACK}:{port}", "--storage.tsdb.retention.time=1h"], log)
+    try:
+        wait_for(lambda: requests.get(f"http://{LOOPBACK}:{port}/-/ready", timeout=2).ok, 30, "Prometheus")
+    except AssertionError:
+        process.stop()
+        raise AssertionError(f"Prometheus did not start:\n{process.output()}") from None
+    return process
+
+
+def start_alertmanager(config: Path, data: Path, port: int, log: Path) -> Process:
+    binary = require_binary("prometheus-alertmanager")
+    process = Process([binary, f"--config.file={config}", f"--storage.path={data}",
+                       f"--web.listen-address={LOOPBACK}:{port}", "--cluster.listen-address="], log)
+    try:
+        wait_for(lambda: requests.get(f"http://{LOOPBACK}:{port}/-/ready", timeout=2).ok, 30, "Alertmanager")
+    except AssertionError:
+        process.stop()
+        raise AssertionError(f"Alertmanager did not start:\n{process.output()}") from None
+    return process
+
+
+def query(port: int, expr: str) -> list[dict[str, Any]]:
+    """An instant PromQL query against the Prometheus on ``port``; raises on a query error."""
+    response = requests.get(f"http://{LOOPBACK}:{port}/api/v1/query", params={"query": expr}, timeout=10)
+    body = response.json()
+    if body.get("status") != "success":
+        raise AssertionError(f"query failed: {expr}: {body.get('error')}")
+    return body["data"]["result"]
