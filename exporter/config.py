@@ -174,6 +174,8 @@ class ModelConfig(_Strict):
     max_categories: int = Field(default=100, ge=1, le=10000)
     #: Rows stamped further than this in the future are rejected (``future_timestamp``).
     max_clock_skew: Seconds = 300.0
+    #: Prediction ids remembered to reject rows logged twice (``duplicate_id``); 0 turns it off.
+    max_recent_ids: int = Field(default=100_000, ge=0, le=10_000_000)
 
     @field_validator("windows")
     @classmethod

@@ -22,7 +22,7 @@ from exporter.results import Histogram, ModelSnapshot, WindowResult
 #: Stages and reasons exposed at 0 from the start, so ``rate()`` and ``increase()`` see the first error.
 KNOWN_STAGES = ("read", "labels", "ingest", "compute", "state")
 KNOWN_REASONS = ("malformed_json", "malformed_csv", "missing_timestamp", "bad_timestamp", "future_timestamp",
-                 "unreadable_file", "ingest_error")
+                 "too_old", "duplicate_id", "unreadable_file", "ingest_error")
 KNOWN_JOIN_DROPS = ("prediction_expired", "label_expired", "pending_overflow", "early_label_overflow",
                     "duplicate_id", "duplicate_label")
 

@@ -150,6 +150,9 @@ class ModelMonitor:
         self._fingerprint = self._layout_fingerprint()
         self.reference_performance: dict[str, float] = {}
         self._expects_labels = bool(config.label_column or config.labels)
+        self.recent_ids = np.zeros(config.max_recent_ids, dtype=np.uint64)
+        self.recent_pos = 0
+        self.recent_count = 0
         self.restore()
 
     def _new_rings(self) -> dict[str, dict[str, Ring]]:
@@ -196,8 +199,12 @@ class ModelMonitor:
                     prefix = f"ring/{i}/{label}/"
                     ring.restore({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
             self.pending.restore({k[8:]: v for k, v in arrays.items() if k.startswith("pending/")})
+            if arrays["recent_ids"].shape == self.recent_ids.shape:
+                self.recent_ids = arrays["recent_ids"].astype(np.uint64)
+                self.recent_pos, self.recent_count = (int(v) for v in meta["counters"]["recent_ids"])
             self.early.restore({k[6:]: v for k, v in arrays.items() if k.startswith("early/")})
             self.source.cursors = {p: Cursor.from_json(c) for p, c in meta["cursors"].items()}
+            self.source.seen = bool(self.source.cursors)
             if self.label_source is not None:
                 self.label_source.cursors = {p: Cursor.from_json(c) for p, c in meta["label_cursors"].items()}
             counters = meta["counters"]
@@ -229,6 +236,7 @@ class ModelMonitor:
         arrays: dict[str, np.ndarray] = {
             "latency_counts": self.latency.counts,
             "label_delay_counts": self.label_delay.counts,
+            "recent_ids": self.recent_ids,
         }
         for i, key in enumerate(self.segment_keys):
             for label, ring in self.rings[key].items():
@@ -251,6 +259,7 @@ class ModelMonitor:
                 "violations": {"\x1f".join(k): v for k, v in self.violations.items()},
                 "latency_sum": self.latency.total,
                 "label_delay_sum": self.label_delay.total,
+                "recent_ids": [self.recent_pos, self.recent_count],
             },
         }
         state.save(self.state_file, meta, arrays)
@@ -313,8 +322,9 @@ class ModelMonitor:
             return 0
         batch, issues = rows.prepare(
             frame, self.reference, self.config.predictions.timestamp_column, self.known_columns, now,
-            self.config.max_clock_skew,
+            self.config.max_clock_skew, max(w.seconds for w in self.config.windows),
         )
+        batch = self._drop_duplicates(batch, issues)
         self.rejected.update(issues.rejected)
         self.violations.update(issues.violations)
         for check, feature in issues.violations:
@@ -353,6 +363,32 @@ class ModelMonitor:
 
         self._add_rows(batch.ts, codes, now, make_summary)
         return len(batch)
+
+    def _drop_duplicates(self, batch: rows.Batch, issues: rows.Rejections) -> rows.Batch:
+        """Reject rows whose id was seen among the last ``max_recent_ids`` ids (or earlier in the batch)."""
+        column = self.config.predictions.id_column
+        if not self.recent_ids.size or not column or column not in batch.frame.columns or len(batch) == 0:
+            return batch
+        ids = batch.frame[column]
+        present = ids.notna().to_numpy()
+        hashes = pd.util.hash_pandas_object(ids.astype(str), index=False).to_numpy()
+        seen = np.sort(self.recent_ids[: self.recent_count])
+        duplicate = present & (pd.Series(np.where(present, hashes, 0)).duplicated().to_numpy()
+                               | np.isin(hashes, seen))
+        new = hashes[present & ~duplicate]
+        for start in range(0, new.size, self.recent_ids.size):  # ring buffer, oldest overwritten
+            part = new[start:start + self.recent_ids.size]
+            slots = (self.recent_pos + np.arange(part.size)) % self.recent_ids.size
+            self.recent_ids[slots] = part
+            self.recent_pos = int((self.recent_pos + part.size) % self.recent_ids.size)
+            self.recent_count = min(self.recent_ids.size, self.recent_count + part.size)
+        count = int(duplicate.sum())
+        if not count:
+            return batch
+        issues.rejected[rows.DUPLICATE_ID] += count
+        self._once("duplicates", "model %s: rows with an id already seen are rejected (duplicate_id)",
+                   self.config.name)
+        return batch.take(~duplicate)
 
     def _ids(self, frame: pd.DataFrame, column: str | None) -> list[str | None] | None:
         if not column or column not in frame.columns:

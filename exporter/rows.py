@@ -21,6 +21,8 @@ from exporter.reference import Reference, bin_index, category_strings
 MISSING_TIMESTAMP = "missing_timestamp"
 BAD_TIMESTAMP = "bad_timestamp"
 FUTURE_TIMESTAMP = "future_timestamp"
+TOO_OLD = "too_old"
+DUPLICATE_ID = "duplicate_id"
 MALFORMED_JSON = "malformed_json"
 MALFORMED_CSV = "malformed_csv"
 UNREADABLE_FILE = "unreadable_file"
@@ -143,8 +145,13 @@ def prepare(
     known_columns: frozenset[str],
     now: float,
     max_clock_skew: float,
+    max_age: float = float("inf"),
 ) -> tuple[Batch, Rejections]:
-    """Validate ``frame`` and bin it against ``reference``; unusable rows are counted, not raised."""
+    """Validate ``frame`` and bin it against ``reference``; unusable rows are counted, not raised.
+
+    Rows stamped more than ``max_clock_skew`` in the future, or more than
+    ``max_age`` in the past (older than every window), are rejected.
+    """
     issues = Rejections()
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
@@ -163,10 +170,12 @@ def prepare(
     missing_ts = raw_ts.isna().to_numpy()
     bad_ts = ~missing_ts & ~np.isfinite(ts)
     future = np.isfinite(ts) & (ts > now + max_clock_skew)
+    old = np.isfinite(ts) & (ts <= now - max_age)
     issues.rejected[MISSING_TIMESTAMP] += int(missing_ts.sum())
     issues.rejected[BAD_TIMESTAMP] += int(bad_ts.sum())
     issues.rejected[FUTURE_TIMESTAMP] += int(future.sum())
-    keep = ~(missing_ts | bad_ts | future)
+    issues.rejected[TOO_OLD] += int(old.sum())
+    keep = ~(missing_ts | bad_ts | future | old)
     issues.rejected = +issues.rejected
     if not keep.all():
         frame = frame.loc[keep].reset_index(drop=True)

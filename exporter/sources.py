@@ -82,22 +82,40 @@ class FileSource:
         self.fmt = fmt
         self.max_bytes = max_bytes
         self.cursors: dict[str, Cursor] = {}
+        #: True once a file matched: from then on a vanished folder is an error, not a wait.
+        self.seen = False
         self._waiting_logged = False
         self._failed: dict[str, tuple[int, int, int]] = {}
 
+    @property
+    def folder(self) -> Path:
+        """The deepest folder of the pattern without wildcards."""
+        folder = Path(self.pattern).parent
+        while any(c in str(folder) for c in "*?["):
+            folder = folder.parent
+        return folder
+
     def files(self) -> list[str]:
+        """Files matching the pattern.
+
+        A folder that does not exist yet is waited for (logged once); one that
+        existed and is gone, is not a folder, or cannot be read is a
+        :class:`SourceError`, so the model's errors rise and its data goes stale.
+        """
+        folder = self.folder
+        if folder.exists() and not folder.is_dir():
+            raise SourceError(f"{folder} is not a folder")
+        if folder.is_dir() and not os.access(folder, os.R_OK | os.X_OK):
+            raise SourceError(f"cannot read folder {folder}: permission denied")
+        if not folder.exists() and self.seen:
+            raise SourceError(f"folder {folder} disappeared")
         paths = sorted(p for p in glob.glob(self.pattern) if os.path.isfile(p))
-        if not paths:
-            folder = Path(self.pattern).parent
-            while "*" in str(folder) or "?" in str(folder) or "[" in str(folder):
-                folder = folder.parent
-            if folder.exists() and not os.access(folder, os.R_OK | os.X_OK):
-                raise SourceError(f"cannot read folder {folder}: permission denied")
-            if not self._waiting_logged:
-                log.info("no file matches %s yet; waiting for data", self.pattern)
-                self._waiting_logged = True
-        else:
+        if paths:
+            self.seen = True
             self._waiting_logged = False
+        elif not self._waiting_logged:
+            log.info("no file matches %s yet; waiting for data", self.pattern)
+            self._waiting_logged = True
         return paths
 
     def read(self) -> tuple[list[Chunk], list[str]]:

@@ -30,7 +30,8 @@ def test_rows_land_in_the_windows_that_contain_their_timestamp(tmp_path: Path) -
     write_jsonl(tmp_path / "logs" / "a.jsonl", rows_at(now - 10, 50, seed=1) + rows_at(now - 1200, 30, seed=2)
                 + rows_at(now - 7200, 20, seed=3))
     snapshot = _monitor(tmp_path).update(now=now)
-    assert snapshot.predictions_total == 100
+    assert snapshot.predictions_total == 80
+    assert snapshot.rejected["too_old"] == 20  # older than every window
     assert _window(snapshot, "5m").rows == 50
     assert _window(snapshot, "1h").rows == 80
     assert snapshot.up and snapshot.last_success is not None
