@@ -20,6 +20,7 @@ from exporter.config import Config, ConfigError, load_config
 from exporter.exposition import build_families, families_as_json
 from exporter.results import failed_checks
 from exporter.service import Exporter, build_monitors
+from exporter.webconfig import load_web_config
 
 log = logging.getLogger("model_monitor")
 
@@ -49,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the exporter: update windows every interval, serve /metrics")
     serve.add_argument("--config", required=True, type=Path)
     serve.add_argument("--port", type=int, help="overrides server.port")
+    serve.add_argument("--web.config.file", dest="web_config", type=Path,
+                       help="TLS and basic auth (Prometheus web configuration format); overrides "
+                            "server.web_config_file")
 
     check = sub.add_parser("check", help="one pass over every model's logs; print the metrics")
     check.add_argument("--config", required=True, type=Path)
@@ -76,17 +80,21 @@ def _load(path: Path) -> Config:
     return load_config(path)
 
 
-def cmd_serve(config_path: Path, port: int | None, ready: threading.Event | None = None) -> int:
+def cmd_serve(config_path: Path, port: int | None, web_config: Path | None = None) -> int:
     config = _load(config_path)
     if port is not None:
         config = config.model_copy(update={"server": config.server.model_copy(update={"port": port})})
+    web_config = web_config or config.server.web_config_file
+    if web_config is not None and not web_config.is_file():
+        raise ConfigError(f"web config file not found: {web_config}")
     monitors = build_monitors(config, str(config_path))
     exporter = Exporter(config, monitors)
     try:
-        bound = exporter.start(config.server.host, config.server.port)
+        bound = exporter.start(config.server.host, config.server.port, web_config)
     except OSError as error:
         raise ConfigError(f"cannot listen on {config.server.host}:{config.server.port}: {error.strerror}") from None
-    print(f"model-monitor: serving http://{config.server.host}:{bound}/metrics "
+    scheme = "https" if web_config is not None and load_web_config(web_config).tls_server_config else "http"
+    print(f"model-monitor: serving {scheme}://{config.server.host}:{bound}/metrics "
           f"({len(monitors)} model(s), every {config.interval:g}s)", flush=True)
     stop = threading.Event()
 
@@ -96,8 +104,6 @@ def cmd_serve(config_path: Path, port: int | None, ready: threading.Event | None
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    if ready is not None:
-        ready.set()
     stop.wait()
     exporter.stop()
     return 0
@@ -147,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         if args.command == "serve":
-            return cmd_serve(args.config, args.port)
+            return cmd_serve(args.config, args.port, args.web_config)
         if args.command == "check":
             return cmd_check(args.config, args.format, args.fail_on_alert, args.now)
         if args.command == "webhook":

@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from exporter.durations import format_duration, parse_duration
 
@@ -61,7 +70,7 @@ def _window(value: Any) -> Window:
     return Window(label=label, seconds=seconds)
 
 
-WindowSpec = Annotated[Window, BeforeValidator(_window)]
+WindowSpec = Annotated[Window, BeforeValidator(_window), PlainSerializer(lambda w: w.label, return_type=str)]
 
 
 class ServerConfig(_Strict):

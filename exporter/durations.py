@@ -14,12 +14,14 @@ def parse_duration(text: str | int | float) -> float:
         raise ValueError("a duration is a number with a unit, e.g. 30s, 5m, 1h, 7d")
     if isinstance(text, int | float):
         seconds = float(text)
+    elif not isinstance(text, str):
+        raise ValueError("a duration is a number with a unit, e.g. 30s, 5m, 1h, 7d")
     else:
         match = _PATTERN.match(text)
         if not match:
             raise ValueError(f"{text!r} is not a duration: use a number with a unit s, m, h, d or w, e.g. 5m")
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds <= 0:
+    if not seconds > 0 or seconds == float("inf"):
         raise ValueError(f"a duration must be positive, got {text!r}")
     return seconds
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterable
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -61,13 +62,16 @@ def metrics_app(store: SnapshotStore) -> WSGIApp:
     return app
 
 
-def serve(app: WSGIApp, host: str, port: int) -> tuple[ThreadingWSGIServer, threading.Thread]:
-    """Serve ``app`` on ``host:port`` from a daemon thread; returns the server and its thread."""
+def serve(app: WSGIApp, host: str, port: int,
+          tls: ssl.SSLContext | None = None) -> tuple[ThreadingWSGIServer, threading.Thread]:
+    """Serve ``app`` on ``host:port`` (over TLS with ``tls``) from a daemon thread."""
 
     class Server(ThreadingWSGIServer):
         address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
     server = make_server(host, port, app, Server, handler_class=_QuietHandler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
     thread.start()
     return server, thread

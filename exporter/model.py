@@ -318,7 +318,7 @@ class ModelMonitor:
 
     def ingest(self, frame: pd.DataFrame, now: float) -> int:
         """Validate, bin and add ``frame``'s prediction rows to every window; returns rows accepted."""
-        if frame.empty:
+        if len(frame) == 0:  # not frame.empty: rows without any column are rows, and get rejected
             return 0
         batch, issues = rows.prepare(
             frame, self.reference, self.config.predictions.timestamp_column, self.known_columns, now,
@@ -426,7 +426,7 @@ class ModelMonitor:
         """Join late labels to their predictions and add them to the predictions' buckets."""
         config = self.config.labels
         assert config is not None
-        if frame.empty:
+        if len(frame) == 0:
             return 0
         frame = frame.rename(columns=str)
         for column in (config.id_column, config.label_column):

@@ -19,6 +19,7 @@ from exporter.config import Config, ConfigError
 from exporter.exposition import SnapshotStore
 from exporter.http import metrics_app, serve
 from exporter.model import ModelMonitor, build_monitor
+from exporter.webconfig import BasicAuth, load_web_config, ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,19 @@ class Exporter:
     def run_once(self, monitor: ModelMonitor) -> None:
         self.store.publish(monitor.update())
 
-    def start(self, host: str, port: int) -> int:
-        """Start serving and updating; returns the bound port (useful with port 0)."""
-        server, _thread = serve(metrics_app(self.store), host, port)
+    def start(self, host: str, port: int, web_config: Path | None = None) -> int:
+        """Start serving and updating; returns the bound port (useful with port 0).
+
+        ``web_config`` is a Prometheus web configuration file: TLS and basic auth.
+        """
+        app = metrics_app(self.store)
+        tls = None
+        if web_config is not None:
+            web = load_web_config(web_config)
+            app = BasicAuth(app, web.basic_auth_users, web.http_server_config.headers)
+            if web.tls_server_config is not None:
+                tls = ssl_context(web.tls_server_config)
+        server, _thread = serve(app, host, port, tls)
         self._server = server
         bound = server.server_address[1]
         for monitor in self.monitors:

@@ -245,6 +245,10 @@ def parse_csv(header: str, data: bytes, rejected: Counter[str]) -> pd.DataFrame:
     """Rows of CSV ``data`` under ``header``; ragged rows are counted in ``rejected``."""
     if not data.strip():
         return pd.DataFrame()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _parse_csv_slowly(header, data, rejected)
     bad = 0
 
     def _skip(row: pacsv.InvalidRow) -> str:
@@ -268,15 +272,24 @@ def parse_csv(header: str, data: bytes, rejected: Counter[str]) -> pd.DataFrame:
 
 
 def _parse_csv_slowly(header: str, data: bytes, rejected: Counter[str]) -> pd.DataFrame:
+    """Line by line with the csv module, for data pyarrow refuses (bad UTF-8, NUL bytes)."""
     import csv
 
-    names = next(csv.reader([header]))
+    try:
+        names = next(csv.reader([header]))
+    except (csv.Error, StopIteration):
+        rejected[reasons.MALFORMED_CSV] += sum(1 for line in data.split(b"\n") if line.strip())
+        return pd.DataFrame()
     records = []
-    text = data.decode("utf-8", "replace")
-    for row in csv.reader(io.StringIO(text)):
-        if not row:
+    for line in data.decode("utf-8", "replace").split("\n"):
+        if not line.strip():
             continue
-        if len(row) != len(names) or any("\x00" in v for v in row):
+        try:
+            row = next(csv.reader([line]))
+        except (csv.Error, StopIteration):
+            rejected[reasons.MALFORMED_CSV] += 1
+            continue
+        if len(row) != len(names) or any("\x00" in v or "\ufffd" in v for v in row):
             rejected[reasons.MALFORMED_CSV] += 1
             continue
         records.append(row)

@@ -53,7 +53,12 @@ def save(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Non
 
 
 def load(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
-    """``(meta, arrays)`` from ``path``; None if there is no state; StateError if it is unusable."""
+    """``(meta, arrays)`` from ``path``; None if there is no state; StateError if it is unusable.
+
+    Temporary files left by a save that was killed midway are removed first.
+    """
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        leftover.unlink(missing_ok=True)
     if not path.exists():
         return None
     try:
