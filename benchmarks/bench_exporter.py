@@ -4,9 +4,9 @@
 
 Measures, on 20 numeric + 5 categorical features:
 - ingest rows/s (read + validate + bin + add to 3 windows) from Parquet, CSV and JSON Lines;
-- recompute time of every window of a 50-feature model holding 10 thousand, then 10 million rows;
+- recompute time of every window of a 50-feature model as its window grows from 10 thousand to 10 million rows;
 - resident memory while 10 million rows stream through (must stay flat);
-- scrape latency of 20 models x 50 features x 3 windows over HTTP.
+- scrape latency over HTTP of 1, 5, 20 and 50 models x 50 features x 3 windows.
 Prints a Markdown report; run on demand, never as part of the tests.
 """
 
@@ -103,24 +103,24 @@ def _median_compute(monitor: ModelMonitor, now: float, repeats: int = 15) -> flo
 
 
 def bench_recompute_and_memory(folder: Path, stream_rows: int, rng: np.random.Generator):
+    """Recompute time of every window as the window grows from 10k to ``stream_rows`` rows, and RSS."""
     monitor = monitor_for(folder, "recompute", str(folder / "none" / "*.jsonl"), 40, 10, rng)
     now = time.time()
-    monitor.ingest(workload(rng, 10_000, 40, 10, now - 5), now)
-    small = _median_compute(monitor, now)
-    memory = [(10_000, rss_mib())]
-    batch = 1_000_000
-    done = 10_000
-    while done < stream_rows:
-        n = min(batch, stream_rows - done)
-        monitor.ingest(workload(rng, n, 40, 10, now - 5, shift=0.1), now)
-        done += n
-        memory.append((done, rss_mib()))
-    large = _median_compute(monitor, now)
-    rows_in_window = int(monitor.rings["1h"].merged(now)["rows"])
-    return small, large, rows_in_window, memory
+    recompute: list[tuple[int, float]] = []
+    memory: list[tuple[int, float]] = []
+    done = 0
+    for target in sorted({10_000, 100_000, 1_000_000, stream_rows}):
+        while done < target:
+            n = min(1_000_000, target - done)
+            monitor.ingest(workload(rng, n, 40, 10, now - 5, shift=0.1), now)
+            done += n
+            memory.append((done, rss_mib()))
+        rows_in_window = int(monitor.rings[""]["1h"].merged(now)["rows"])
+        recompute.append((rows_in_window, _median_compute(monitor, now)))
+    return recompute, memory
 
 
-def bench_scrape(folder: Path, rng: np.random.Generator, models: int = 20) -> tuple[int, float, float]:
+def bench_scrape(folder: Path, rng: np.random.Generator, models: int) -> tuple[int, float, float]:
     from exporter.http import metrics_app, serve
 
     store = SnapshotStore()
@@ -140,6 +140,7 @@ def bench_scrape(folder: Path, rng: np.random.Generator, models: int = 20) -> tu
             session.get(url, timeout=10).raise_for_status()
             times.append(time.perf_counter() - start)
     server.shutdown()
+    server.server_close()
     times.sort()
     return series, statistics.median(times), times[int(len(times) * 0.99) - 1]
 
@@ -159,19 +160,20 @@ def main() -> None:
     print("| format | rows | seconds | rows/s |\n| --- | ---: | ---: | ---: |")
     for fmt, rows, seconds, rate in bench_ingest(args.out, args.rows, rng):
         print(f"| {fmt} | {rows:,} | {seconds:.2f} | {rate:,.0f} |")
-    small, large, in_window, memory = bench_recompute_and_memory(args.out, args.stream_rows, rng)
+    recompute, memory = bench_recompute_and_memory(args.out, args.stream_rows, rng)
     print("\n## Recompute every window (3) of a 50-feature model\n")
-    print("| rows in window | median ms |\n| ---: | ---: |")
-    print(f"| 10,000 | {small * 1000:.2f} |\n| {in_window:,} | {large * 1000:.2f} |")
-    print(f"\nratio large/small: {large / small:.2f}\n")
-    print("## Resident memory while rows stream through (50 features, 3 windows)\n")
+    print("| rows in window | median ms | ratio to 10k |\n| ---: | ---: | ---: |")
+    for rows, seconds in recompute:
+        print(f"| {rows:,} | {seconds * 1000:.2f} | {seconds / recompute[0][1]:.2f} |")
+    print("\n## Resident memory while rows stream through (50 features, 3 windows)\n")
     print("| rows ingested | RSS MiB |\n| ---: | ---: |")
     for done, mib in memory:
         print(f"| {done:,} | {mib:.0f} |")
-    series, p50, p99 = bench_scrape(args.out, rng)
-    print("\n## Scrape of 20 models x 50 features x 3 windows over HTTP\n")
-    print("| series | p50 ms | p99 ms |\n| ---: | ---: | ---: |")
-    print(f"| {series:,} | {p50 * 1000:.1f} | {p99 * 1000:.1f} |")
+    print("\n## Scrape over HTTP as series grow (50 features x 3 windows per model)\n")
+    print("| models | series | p50 ms | p99 ms |\n| ---: | ---: | ---: | ---: |")
+    for models in (1, 5, 20, 50):
+        series, p50, p99 = bench_scrape(args.out, rng, models)
+        print(f"| {models} | {series:,} | {p50 * 1000:.1f} | {p99 * 1000:.1f} |")
 
 
 if __name__ == "__main__":

@@ -150,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # An update longer than the interval makes APScheduler skip a run; model_monitor_last_run_duration_seconds
+    # shows it, so its per-run warning is noise.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     try:
         if args.command == "serve":
             return cmd_serve(args.config, args.port, args.web_config)
