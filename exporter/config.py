@@ -37,8 +37,6 @@ Task = Literal["binary_classification", "multiclass_classification", "regression
 
 #: Methods only defined for numbers; categorical features fall back to ``categorical_method``.
 NUMERIC_ONLY_METHODS = frozenset({"ks", "wasserstein"})
-#: Methods only defined for categories.
-CATEGORICAL_ONLY_METHODS = frozenset({"chi2"})
 #: Threshold used when a method is chosen without one. chi2 is a p-value test: drift below it.
 DEFAULT_THRESHOLDS = {"psi": 0.2, "ks": 0.1, "js": 0.1, "wasserstein": 0.1, "chi2": 0.05}
 

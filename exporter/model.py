@@ -100,9 +100,9 @@ def build_monitor(config: ModelConfig, state_dir: Path | None, where: str = "con
     if len(reference.feature_names) > config.max_features:
         raise ConfigError(f"{where}: models[{config.name}]: {len(reference.feature_names)} features, more than "
                           f"max_features ({config.max_features}); list the features to monitor under features:")
-    for key in ("label_column", "latency_column", "error_column"):
+    for key in ("latency_column", "error_column"):
         column = getattr(config, key)
-        if key != "label_column" and column and column not in frame.columns:
+        if column and column not in frame.columns:
             log.info("model %s: %s %r is not in the reference (fine: it is only read from the logs)",
                      config.name, key, column)
     spec = targets.build_targets(config, frame)
@@ -146,10 +146,11 @@ class ModelMonitor:
         self.last_success: float | None = None
         self.last_duration: float | None = None
         self._logged: set[object] = set()
-        self._ok_values = {str(v).lower() for v in config.ok_values if v is not None} | {"false", "0", "none"}
+        self._ok_values = {str(v).lower() for v in config.ok_values if v is not None}
         self._fingerprint = self._layout_fingerprint()
         self.reference_performance: dict[str, float] = {}
         self._expects_labels = bool(config.label_column or config.labels)
+        self._dirty = False
         self.recent_ids = np.zeros(config.max_recent_ids, dtype=np.uint64)
         self.recent_pos = 0
         self.recent_count = 0
@@ -504,9 +505,11 @@ class ModelMonitor:
         if self.label_source is not None:
             ok = self._read(self.label_source, STAGE_LABELS, self.ingest_labels, now) and ok
             self._expire_labels(now)
-        if persist and ok:
+        # Saving costs a write of every ring: only when something was read or given up.
+        if persist and ok and self._dirty:
             try:
                 self.persist()
+                self._dirty = False
             except OSError as error:
                 ok = False
                 self.errors[STAGE_STATE] += 1
@@ -528,8 +531,10 @@ class ModelMonitor:
         config = self.config.labels
         assert config is not None
         max_delay = config.max_delay or max(w.seconds for w in self.config.windows)
+        before = (len(self.pending), len(self.early))
         self.pending.expire(now - max_delay, self.join_dropped)
         self.early.expire(now, self.join_dropped)
+        self._dirty = self._dirty or before != (len(self.pending), len(self.early))
 
     def _read(self, source: FileSource, stage: str, ingest: Callable[[pd.DataFrame, float], int],
               now: float) -> bool:
@@ -561,6 +566,7 @@ class ModelMonitor:
             log.exception("model %s: cannot ingest %d rows of %s", self.config.name, len(chunk.frame), chunk.path)
             self.errors[STAGE_INGEST] += 1
             self.rejected["ingest_error"] += len(chunk.frame)
+        self._dirty = True
         (self.source if stage == STAGE_READ else self.label_source).commit(chunk)  # type: ignore[union-attr]
 
     # -- statistics of the windows ------------------------------------------------------------

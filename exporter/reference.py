@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 
 from exporter.config import (
-    CATEGORICAL_ONLY_METHODS,
     DEFAULT_THRESHOLDS,
     NUMERIC_ONLY_METHODS,
     ConfigError,
@@ -110,19 +109,30 @@ class Reference:
         return digest.hexdigest()[:16]
 
 
+def _text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
 def category_strings(values: pd.Series) -> pd.Series:
-    """Categories as strings, so 1, 1.0 and "1" from JSON, CSV or Parquet agree; missing stays NA."""
+    """Categories as strings, so 1, 1.0 and "1" from JSON, CSV or Parquet agree; missing stays NA.
+
+    Columns that hold only strings (the usual case) or only integers are converted
+    without a Python call per value.
+    """
     out = values.astype(object)
     mask = out.notna()
-
-    def _text(v: object) -> str:
-        if isinstance(v, float) and v.is_integer():
-            return str(int(v))
-        if isinstance(v, bytes):
-            return v.decode("utf-8", "replace")
-        return str(v)
-
-    return out.where(~mask, out[mask].map(_text)) if mask.any() else out
+    if not mask.any():
+        return out
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind == "string":
+        return out
+    if kind == "integer" and pd.api.types.is_integer_dtype(values.dtype):
+        return values.astype(str).astype(object)
+    return out.where(~mask, out[mask].map(_text))
 
 
 def reference_quantiles(values: np.ndarray) -> np.ndarray:
@@ -235,9 +245,7 @@ def _resolve_method(model: ModelConfig, name: str, kind: str, rows: int, where: 
         method = ("ks" if small else "wasserstein") if kind == "numeric" else "chi2" if small else "js"
     if kind == "categorical" and method in NUMERIC_ONLY_METHODS:
         raise ConfigError(f"{where}: {method} is only defined for numeric features, and {name!r} is categorical")
-    if kind == "numeric" and method in CATEGORICAL_ONLY_METHODS:
-        # chi2 on a numeric feature tests the counts in the reference deciles.
-        pass
+    # chi2 on a numeric feature tests the counts in its reference deciles (see exporter.drift).
     return method, float(threshold if threshold is not None else DEFAULT_THRESHOLDS[method])
 
 

@@ -71,15 +71,20 @@ class Process:
         self._log.close()
 
 
-def start_exporter(config: Path, port: int, log: Path) -> Process:
-    process = Process([sys.executable, "-m", "exporter.cli", "serve", "--config", str(config), "--port",
-                       str(port)], log)
+def _started(args: list[str], log: Path, url: str, what: str) -> Process:
+    """Start ``args`` and wait until ``url`` answers 2xx; on failure stop it and show its output."""
+    process = Process(args, log)
     try:
-        wait_for(lambda: requests.get(f"http://{LOOPBACK}:{port}/metrics", timeout=2).ok, 30, "the exporter")
+        wait_for(lambda: requests.get(url, timeout=2).ok, 30, what)
     except AssertionError:
         process.stop()
-        raise AssertionError(f"exporter did not start:\n{process.output()}") from None
+        raise AssertionError(f"{what} did not start:\n{process.output()}") from None
     return process
+
+
+def start_exporter(config: Path, port: int, log: Path) -> Process:
+    args = [sys.executable, "-m", "exporter.cli", "serve", "--config", str(config), "--port", str(port)]
+    return _started(args, log, f"http://{LOOPBACK}:{port}/metrics", "the exporter")
 
 
 def require_binary(name: str) -> str:
@@ -90,27 +95,15 @@ def require_binary(name: str) -> str:
 
 
 def start_prometheus(config: Path, data: Path, port: int, log: Path) -> Process:
-    binary = require_binary("prometheus")
-    process = Process([binary, f"--config.file={config}", f"--storage.tsdb.path={data}",
-                       f"--web.listen-address={LOOPBACK}:{port}", "--storage.tsdb.retention.time=1h"], log)
-    try:
-        wait_for(lambda: requests.get(f"http://{LOOPBACK}:{port}/-/ready", timeout=2).ok, 30, "Prometheus")
-    except AssertionError:
-        process.stop()
-        raise AssertionError(f"Prometheus did not start:\n{process.output()}") from None
-    return process
+    args = [require_binary("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={data}",
+            f"--web.listen-address={LOOPBACK}:{port}", "--storage.tsdb.retention.time=1h"]
+    return _started(args, log, f"http://{LOOPBACK}:{port}/-/ready", "Prometheus")
 
 
 def start_alertmanager(config: Path, data: Path, port: int, log: Path) -> Process:
-    binary = require_binary("prometheus-alertmanager")
-    process = Process([binary, f"--config.file={config}", f"--storage.path={data}",
-                       f"--web.listen-address={LOOPBACK}:{port}", "--cluster.listen-address="], log)
-    try:
-        wait_for(lambda: requests.get(f"http://{LOOPBACK}:{port}/-/ready", timeout=2).ok, 30, "Alertmanager")
-    except AssertionError:
-        process.stop()
-        raise AssertionError(f"Alertmanager did not start:\n{process.output()}") from None
-    return process
+    args = [require_binary("prometheus-alertmanager"), f"--config.file={config}", f"--storage.path={data}",
+            f"--web.listen-address={LOOPBACK}:{port}", "--cluster.listen-address="]
+    return _started(args, log, f"http://{LOOPBACK}:{port}/-/ready", "Alertmanager")
 
 
 def query(port: int, expr: str) -> list[dict[str, Any]]:
