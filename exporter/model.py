@@ -40,6 +40,7 @@ from exporter.segments import OTHER, sanitize_label, segment_codes, segment_keys
 from exporter.sketch import Layout, Summary, data_layout, summarize_data
 from exporter.sources import Chunk, Cursor, FileSource, SourceError
 from exporter.statistics import jensen_shannon
+from exporter.tables import normalized
 from exporter.windows import Ring
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class _Histogram:
 def build_monitor(config: ModelConfig, state_dir: Path | None, where: str = "config") -> ModelMonitor:
     """Read ``config``'s reference once and build its monitor; ConfigError on any problem."""
     reference, frame = load_reference(config, where)
-    frame = frame.rename(columns=str)
+    frame = normalized(frame)
     if len(reference.feature_names) > config.max_features:
         raise ConfigError(f"{where}: models[{config.name}]: {len(reference.feature_names)} features, more than "
                           f"max_features ({config.max_features}); list the features to monitor under features:")
@@ -429,7 +430,7 @@ class ModelMonitor:
         assert config is not None
         if len(frame) == 0:
             return 0
-        frame = frame.rename(columns=str)
+        frame = normalized(frame)
         for column in (config.id_column, config.label_column):
             if column not in frame.columns:
                 self.rejected["missing_label_column"] += len(frame)

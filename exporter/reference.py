@@ -30,7 +30,7 @@ from exporter.config import (
     ConfigError,
     ModelConfig,
 )
-from exporter.tables import read_table
+from exporter.tables import normalized, read_table
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +135,25 @@ def category_strings(values: pd.Series) -> pd.Series:
     return out.where(~mask, out[mask].map(_text))
 
 
-def reference_quantiles(values: np.ndarray) -> np.ndarray:
-    """The ``FINE_BINS + 1`` reference quantiles; every ``FINE_BINS // COARSE_BINS``-th is a decile."""
-    return np.quantile(values, np.linspace(0.0, 1.0, FINE_BINS + 1))
+def reference_quantiles(ordered: np.ndarray) -> np.ndarray:
+    """The ``FINE_BINS + 1`` quantiles of sorted ``ordered`` (numpy's default linear interpolation).
+
+    Every ``FINE_BINS // COARSE_BINS``-th is a decile.
+    """
+    position = np.linspace(0.0, 1.0, FINE_BINS + 1) * (ordered.size - 1)
+    low = np.floor(position).astype(np.intp)
+    high = np.minimum(low + 1, ordered.size - 1)
+    fraction = position - low
+    return ordered[low] + (ordered[high] - ordered[low]) * fraction
+
+
+def sorted_counts(edges: np.ndarray, ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and sums of sorted ``ordered`` in the layout of :func:`bin_index`, without a pass per value."""
+    cuts = np.searchsorted(ordered, edges, side="left")
+    cuts[-1] = np.searchsorted(ordered, edges[-1], side="right")  # the last inner bin holds the maximum
+    bounds = np.concatenate([[0], cuts, [ordered.size]])
+    prefix = np.concatenate([[0.0], np.cumsum(ordered)])
+    return np.diff(bounds).astype(np.int64), np.diff(prefix[bounds])
 
 
 def numeric_bins(quantiles: np.ndarray) -> np.ndarray:
@@ -177,12 +193,10 @@ def build_numeric(name: str, series: pd.Series, method: str, threshold: float) -
         n = len(edges) + 1
         return NumericFeature(name, method, threshold, edges, np.array([0, 1, n - 1], dtype=np.intp),
                               np.zeros(n, np.int64), np.zeros(n), 0.0, missing_ratio, usable=False)
-    quantiles = reference_quantiles(finite)
+    ordered = np.sort(finite)
+    quantiles = reference_quantiles(ordered)
     edges = numeric_bins(quantiles)
-    index = bin_index(edges, finite)
-    n = len(edges) + 1
-    counts = np.bincount(index, minlength=n).astype(np.int64)
-    sums = np.bincount(index, weights=finite, minlength=n)
+    counts, sums = sorted_counts(edges, ordered)
     return NumericFeature(
         name=name,
         method=method,
@@ -255,7 +269,7 @@ def build_reference(model: ModelConfig, frame: pd.DataFrame, where: str = "confi
     if frame.empty:
         raise ConfigError(f"{prefix}.reference: {model.reference} has no rows")
     columns = set(map(str, frame.columns))
-    frame = frame.rename(columns=str)
+    frame = normalized(frame)
     named = {
         "prediction_column": model.prediction_column,
         "score_column": model.score_column,

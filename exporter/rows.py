@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from exporter.reference import Reference, bin_index, category_strings
+from exporter.tables import normalized
 
 #: Rejection reasons (``model_monitor_rejected_rows_total{reason}``).
 MISSING_TIMESTAMP = "missing_timestamp"
@@ -153,8 +154,7 @@ def prepare(
     ``max_age`` in the past (older than every window), are rejected.
     """
     issues = Rejections()
-    frame = frame.reset_index(drop=True)
-    frame.columns = [str(c) for c in frame.columns]
+    frame = normalized(frame)
     n = len(frame)
     for column in frame.columns:
         if column not in known_columns:

@@ -92,9 +92,9 @@ def summarize_data(layout: Layout, batch: Batch) -> Summary:
     fields = layout.fields
     num_bins = fields["num_counts"].shape[1]
     cat_bins = fields["cat_counts"].shape[1]
-    valid = batch.num_index >= 0
-    with np.errstate(over="ignore"):
-        squares = np.where(valid, batch.num_values * batch.num_values, 0.0).sum(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # num_values is 0 wherever the value is missing or invalid, so no mask is needed.
+        squares = np.einsum("ij,ij->i", batch.num_values, batch.num_values)
         sums = binned_counts(batch.num_index, num_bins, batch.num_values)
     return {
         "rows": np.array(len(batch), dtype=np.int64),

@@ -35,3 +35,14 @@ def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
     if kind == "jsonl":
         return pd.read_json(path, lines=True)
     raise ValueError(f"{path}: unknown table format; use a .jsonl, .csv or .parquet file")
+
+
+def normalized(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with string column names and a 0..n-1 index, copying no data when it already has them."""
+    index = frame.index
+    if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+        frame = frame.reset_index(drop=True)
+    if not all(isinstance(c, str) for c in frame.columns):
+        frame = frame.copy(deep=False)
+        frame.columns = [str(c) for c in frame.columns]
+    return frame
