@@ -160,6 +160,8 @@ class ModelConfig(_Strict):
     window_buckets: int = Field(default=60, ge=2, le=1000)
     #: Decision threshold on score_column for binary classification.
     decision_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: Multiclass CBPE: the column holding each class's predicted probability.
+    class_score_columns: dict[str, str] = Field(default_factory=dict)
     #: The label value of the positive class (binary classification).
     positive_label: str | int | bool = 1
     #: A column holding the outcome of the request; a row is an error when it holds none of ``ok_values``.

@@ -165,7 +165,7 @@ class ModelMonitor:
 
     def _known_columns(self) -> set[str]:
         c = self.config
-        known = set(self.reference.feature_names) | set(c.segments)
+        known = set(self.reference.feature_names) | set(c.segments) | set(c.class_score_columns.values())
         known |= {x for x in (c.predictions.timestamp_column, c.predictions.id_column, c.prediction_column,
                               c.score_column, c.label_column, c.latency_column, c.error_column) if x}
         return known
@@ -616,6 +616,8 @@ class ModelMonitor:
         return self._performance(merged) if int(merged["labelled"]) > 0 else {}
 
     def _estimated(self, merged: Summary) -> dict[str, float]:
+        if "cbpe_class_confusion" in merged:
+            return performance.multiclass_metrics(merged["cbpe_class_confusion"])
         if "cbpe_confusion" not in merged:
             return {}
         return performance.cbpe_metrics(merged["cbpe_confusion"], merged["cbpe_pos"], merged["cbpe_neg"])
@@ -661,6 +663,7 @@ class ModelMonitor:
     def snapshot(self, windows: tuple[WindowResult, ...], ok: bool, now: float | None = None) -> ModelSnapshot:
         now = time.time() if now is None else now
         calibration = self.targets.calibration
+        class_calibrations = self.targets.class_calibrations
         trained_at = self.config.trained_at
         if trained_at is not None and trained_at.tzinfo is None:
             trained_at = trained_at.replace(tzinfo=UTC)
@@ -680,8 +683,10 @@ class ModelMonitor:
             pending_labels=(len(self.pending), len(self.early)) if self.label_source is not None else None,
             segment_other=dict(self.segment_other),
             prediction_errors=self.prediction_errors_total if self.config.error_column else None,
-            calibration_error=calibration.error if calibration is not None else None,
-            calibrated=calibration.calibrated if calibration is not None else None,
+            calibration_error=(calibration.error if calibration is not None else
+                               float(np.mean([c.error for c in class_calibrations])) if class_calibrations else None),
+            calibrated=(calibration.calibrated if calibration is not None else
+                        any(c.calibrated for c in class_calibrations) if class_calibrations else None),
             output_thresholds=self._output_thresholds(),
             reference_performance=self.reference_performance,
             performance_thresholds={

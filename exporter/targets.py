@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from exporter.calibration import CalibrationResult, calibrate
-from exporter.config import DEFAULT_THRESHOLDS, ModelConfig
+from exporter.calibration import IDENTITY, CalibrationResult, calibrate
+from exporter.config import DEFAULT_THRESHOLDS, ConfigError, ModelConfig
 from exporter.performance import REGRESSION_SUMS, log_loss_terms, regression_sums
 from exporter.reference import NumericFeature, bin_index, build_numeric, category_strings
 from exporter.rows import category_codes, numeric_values
@@ -49,10 +49,26 @@ class TargetSpec:
     positive_label: str
     decision_threshold: float
     has_labels: bool
+    #: Multiclass CBPE: probability column of each class (in ``classes`` order) and its calibration.
+    class_score_columns: tuple[str, ...] = ()
+    class_calibrations: tuple[CalibrationResult, ...] = ()
 
     @property
     def n_classes(self) -> int:
         return len(self.classes)
+
+    def class_probabilities(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """Calibrated, renormalised class probabilities per row (NaN rows where any is missing)."""
+        if not self.class_score_columns:
+            return None
+        columns = []
+        for column, calibration in zip(self.class_score_columns, self.class_calibrations, strict=True):
+            raw = numeric_values(frame[column])[0] if column in frame.columns else np.full(len(frame), np.nan)
+            columns.append(calibration.calibrator(raw) if calibration.calibrated else np.clip(raw, 0, 1))
+        probabilities = np.stack(columns, axis=1) if columns else np.zeros((len(frame), 0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            total = probabilities.sum(axis=1, keepdims=True)
+            return np.where(total > 0, probabilities / total, np.nan)
 
 
 @dataclass
@@ -65,9 +81,11 @@ class Targets:
     pred_class: np.ndarray  # predicted class code, -1 when missing (classifiers)
     pred_value: np.ndarray  # predicted value, NaN when missing (regression)
     label: np.ndarray  # label: class code (-1 none) or value (NaN none)
+    class_proba: np.ndarray | None = None  # (n, classes) calibrated probabilities, multiclass CBPE
 
     def take(self, rows: np.ndarray | slice) -> Targets:
-        return Targets(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
+        return Targets(*(None if getattr(self, f) is None else getattr(self, f)[rows]
+                         for f in self.__dataclass_fields__))
 
     def labelled(self) -> np.ndarray:
         if self.label.dtype.kind == "f":
@@ -140,8 +158,38 @@ def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
         if model.prediction_column and model.prediction_column in frame.columns:
             codes = category_codes(frame[model.prediction_column], classes)
             counts = np.bincount(codes[codes >= 0], minlength=len(classes) + 1).astype(np.int64)
-        return TargetSpec(task, output, None, classes, counts, None, positive, model.decision_threshold, has_labels)
+        score_columns, calibrations = _class_calibrations(model, frame, classes, label_column if has_labels else None)
+        return TargetSpec(task, output, None, classes, counts, None, positive, model.decision_threshold, has_labels,
+                          score_columns, calibrations)
     return TargetSpec(task, output, None, (), None, None, positive, model.decision_threshold, has_labels)
+
+
+def _class_calibrations(model: ModelConfig, frame: pd.DataFrame, classes: tuple[str, ...],
+                        label_column: str | None) -> tuple[tuple[str, ...], tuple[CalibrationResult, ...]]:
+    """One-vs-rest isotonic calibration of each class's probability column (kept where it helps)."""
+    mapping = {str(k): v for k, v in model.class_score_columns.items()}
+    if not mapping:
+        return (), ()
+    where = f"models[{model.name}].class_score_columns"
+    missing = [c for c in classes if c not in mapping]
+    if missing:
+        raise ConfigError(f"{where}: no probability column for classes {missing}")
+    unknown = sorted(set(mapping) - set(classes))
+    if unknown:
+        raise ConfigError(f"{where}: {unknown} are not classes of the reference (classes: {list(classes)})")
+    for column in mapping.values():
+        if column not in frame.columns:
+            raise ConfigError(f"{where}: column {column!r} is not in the reference {model.reference}")
+    codes = category_codes(frame[label_column], classes) if label_column else None
+    calibrations = []
+    for index, name in enumerate(classes):
+        scores = numeric_values(frame[mapping[name]])[0]
+        if codes is None:  # no labels in the reference: the probabilities are used as they are
+            calibrations.append(CalibrationResult(IDENTITY, False, float("nan"), float("nan")))
+            continue
+        labels = np.where(codes >= 0, (codes == index).astype(np.int32), -1)
+        calibrations.append(calibrate(scores, labels))
+    return tuple(mapping[c] for c in classes), tuple(calibrations)
 
 
 def _binary_predictions(model: ModelConfig, frame: pd.DataFrame, scored: bool) -> np.ndarray | None:
@@ -164,6 +212,8 @@ def target_layout(spec: TargetSpec) -> dict[str, FieldSpec]:
     k = spec.n_classes + 1  # last slot: an unseen class
     fields["class_counts"] = FieldSpec((k,), np.int64)
     fields["confusion"] = FieldSpec((k, k), np.int64)
+    if spec.class_score_columns:
+        fields["cbpe_class_confusion"] = FieldSpec((k, k), np.float64)
     if spec.task == "binary_classification" and spec.auc_edges is not None:
         a = spec.auc_edges.size + 1
         fields["auc_pos"] = FieldSpec((a,), np.int64)
@@ -216,6 +266,7 @@ def prepare(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame) -> Target
             pred_class = category_codes(frame[model.prediction_column], spec.classes).astype(np.int32)
         label = (category_codes(label_raw, spec.classes).astype(np.int32) if label_raw is not None
                  else np.full(n, -1, np.int32))
+        return Targets(out_index, out_value, score, pred_class, pred_value, label, spec.class_probabilities(frame))
     return Targets(out_index, out_value, score, pred_class, pred_value, label)
 
 
@@ -250,6 +301,13 @@ def summarize_predictions(spec: TargetSpec, layout_fields: dict[str, FieldSpec],
             expected[1, c] = p[chosen].sum()
             expected[0, c] = (1 - p[chosen]).sum()
         out["cbpe_confusion"] = expected
+    if "cbpe_class_confusion" in layout_fields and t.class_proba is not None:
+        k = layout_fields["cbpe_class_confusion"].shape[0]
+        ok = (t.pred_class >= 0) & np.isfinite(t.class_proba).all(axis=1)
+        expected = np.zeros((k, k))
+        for true_class in range(t.class_proba.shape[1]):
+            expected[true_class] = np.bincount(t.pred_class[ok], weights=t.class_proba[ok, true_class], minlength=k)
+        out["cbpe_class_confusion"] = expected
     return out
 
 

@@ -110,6 +110,43 @@ def test_multiclass_metrics_match_sklearn(tmp_path: Path) -> None:
         assert window.performance[metric] == pytest.approx(value, rel=1e-9), metric
 
 
+def multiclass_frame(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame:
+    """Three classes with softmax probabilities the labels are drawn from (calibrated by construction)."""
+    x = rng.normal(shift, 1, (n, 2))
+    logits = np.stack([1.2 * x[:, 0], 1.2 * x[:, 1], 0.3 * np.ones(n)], axis=1)
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    classes = np.array(["cat", "dog", "fox"])
+    label = classes[(rng.random(n)[:, None] > np.cumsum(proba, axis=1)).sum(axis=1)]
+    return pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "p_cat": proba[:, 0], "p_dog": proba[:, 1],
+                         "p_fox": proba[:, 2], "prediction": classes[proba.argmax(axis=1)], "label": label})
+
+
+def test_multiclass_cbpe_one_vs_rest_estimates_land_near_realized(tmp_path: Path) -> None:
+    rng = np.random.default_rng(31)
+    columns = {"cat": "p_cat", "dog": "p_dog", "fox": "p_fox"}
+    monitor = _monitor(tmp_path, multiclass_frame(rng, 20000), task="multiclass_classification", score_column=None,
+                       class_score_columns=columns, features={"numeric": ["x0", "x1"]})
+    current = multiclass_frame(rng, 20000, shift=0.4)
+    now = time.time()
+    write_jsonl(tmp_path / "logs" / "a.jsonl", _records(current, now - 5))
+    snapshot = monitor.update(now=now)
+    window = _window(snapshot)
+    assert snapshot.calibration_error is not None and snapshot.calibration_error < 0.05
+    assert snapshot.violations == {}  # the probability columns are known columns
+    for metric in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted"):
+        estimated, realized = window.estimated_performance[metric], window.performance[metric]
+        assert abs(estimated - realized) <= 0.02, (metric, estimated, realized)
+
+
+def test_multiclass_class_score_columns_must_match_the_classes(tmp_path: Path) -> None:
+    from exporter.config import ConfigError
+
+    rng = np.random.default_rng(32)
+    with pytest.raises(ConfigError, match="no probability column for classes"):
+        _monitor(tmp_path, multiclass_frame(rng, 500), task="multiclass_classification", score_column=None,
+                 class_score_columns={"cat": "p_cat", "dog": "p_dog"})
+
+
 def test_regression_metrics_match_sklearn(tmp_path: Path) -> None:
     rng = np.random.default_rng(4)
     x = rng.normal(0, 1, 6000)
