@@ -173,7 +173,11 @@ class ModelMonitor:
     def _layout_fingerprint(self) -> str:
         windows = [(w.label, w.seconds, self.config.window_buckets) for w in self.config.windows]
         description = repr((self.layout.signature(), windows, self.segment_keys, self.targets.classes))
-        digest = hashlib.sha256(description.encode()).hexdigest()[:16]
+        hasher = hashlib.sha256(description.encode())
+        for edges in (self.targets.auc_edges, self.targets.output.edges if self.targets.output else None):
+            if edges is not None:
+                hasher.update(np.ascontiguousarray(edges, dtype=np.float64).tobytes())
+        digest = hasher.hexdigest()[:16]
         return f"{self.reference.fingerprint()}:{digest}"
 
     def _once(self, key: object, message: str, *args: object) -> None:

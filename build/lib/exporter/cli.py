@@ -1,0 +1,172 @@
+"""``model-monitor``: serve, check and demo.
+
+Every configuration problem ends the command with exit status 2 and one
+message saying what to fix; ``check --fail-on-alert`` exits 1 when a drift or
+data-quality check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from exporter.config import Config, ConfigError, load_config
+from exporter.exposition import build_families, families_as_json
+from exporter.results import failed_checks
+from exporter.service import Exporter, build_monitors
+from exporter.webconfig import load_web_config
+
+log = logging.getLogger("model_monitor")
+
+EXIT_ALERT = 1
+EXIT_CONFIG = 2
+
+
+def _parse_time(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither epoch seconds nor an ISO-8601 time") from None
+    if stamp.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add one, e.g. Z or +00:00")
+    return stamp.timestamp()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="model-monitor", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the exporter: update windows every interval, serve /metrics")
+    serve.add_argument("--config", required=True, type=Path)
+    serve.add_argument("--port", type=int, help="overrides server.port")
+    serve.add_argument("--web.config.file", dest="web_config", type=Path,
+                       help="TLS and basic auth (Prometheus web configuration format); overrides "
+                            "server.web_config_file")
+
+    check = sub.add_parser("check", help="one pass over every model's logs; print the metrics")
+    check.add_argument("--config", required=True, type=Path)
+    check.add_argument("--format", choices=["json", "prometheus"], default="json")
+    check.add_argument("--fail-on-alert", action="store_true",
+                       help="exit 1 when a drift or data-quality check fails")
+    check.add_argument("--now", type=_parse_time, help="evaluate windows ending at this time (default: now)")
+
+    demo = sub.add_parser("demo", help="simulate a model writing a prediction log, and monitor it")
+    demo.add_argument("--dir", type=Path, default=Path("model-monitor-demo"), help="where the demo writes")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=9108)
+    demo.add_argument("--rate", type=float, default=20.0, help="predictions per second")
+    demo.add_argument("--drift-after", type=float, default=120.0, help="seconds before the world drifts")
+    demo.add_argument("--interval", default="2s", help="update interval")
+    demo.add_argument("--label-delay", type=float, default=20.0, help="seconds before a label arrives")
+
+    webhook = sub.add_parser("webhook", help="print Alertmanager notifications received by webhook as JSON lines")
+    webhook.add_argument("--host", default="127.0.0.1")
+    webhook.add_argument("--port", type=int, default=5001)
+    return parser
+
+
+def _load(path: Path) -> Config:
+    return load_config(path)
+
+
+def cmd_serve(config_path: Path, port: int | None, web_config: Path | None = None) -> int:
+    config = _load(config_path)
+    if port is not None:
+        config = config.model_copy(update={"server": config.server.model_copy(update={"port": port})})
+    web_config = web_config or config.server.web_config_file
+    if web_config is not None and not web_config.is_file():
+        raise ConfigError(f"web config file not found: {web_config}")
+    monitors = build_monitors(config, str(config_path))
+    exporter = Exporter(config, monitors)
+    try:
+        bound = exporter.start(config.server.host, config.server.port, web_config)
+    except OSError as error:
+        raise ConfigError(f"cannot listen on {config.server.host}:{config.server.port}: {error.strerror}") from None
+    scheme = "https" if web_config is not None and load_web_config(web_config).tls_server_config else "http"
+    print(f"model-monitor: serving {scheme}://{config.server.host}:{bound}/metrics "
+          f"({len(monitors)} model(s), every {config.interval:g}s)", flush=True)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("received signal %d; stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    stop.wait()
+    exporter.stop()
+    return 0
+
+
+def cmd_check(config_path: Path, fmt: str, fail_on_alert: bool, now: float | None) -> int:
+    config = _load(config_path)
+    monitors = build_monitors(config, str(config_path), persist=False)
+    snapshots = [m.update(now=now, persist=False) for m in monitors]
+    families = build_families(snapshots)
+    failed = [line for s in snapshots for line in failed_checks(s)]
+    if fmt == "json":
+        print(json.dumps({"metrics": families_as_json(families), "failed_checks": failed}, indent=1))
+    else:
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        class _Static:
+            def collect(self):
+                return families
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Static())
+        sys.stdout.write(generate_latest(registry).decode())
+    for line in failed:
+        log.warning("check failed: %s", line)
+    return EXIT_ALERT if fail_on_alert and failed else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from exporter.demo import TrafficWriter, prepare_demo
+
+    config_path = prepare_demo(args.dir.resolve(), args.port, args.host, args.interval)
+    writer = TrafficWriter(args.dir.resolve(), args.rate, args.drift_after, label_delay=args.label_delay)
+    writer.start()
+    print(f"model-monitor demo: a simulated model logs {args.rate:g} predictions/s to "
+          f"{args.dir.resolve() / 'predictions'}; drift starts after {args.drift_after:g}s", flush=True)
+    try:
+        return cmd_serve(config_path, None)
+    finally:
+        writer.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    # An update longer than the interval makes APScheduler skip a run; model_monitor_last_run_duration_seconds
+    # shows it, so its per-run warning is noise.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    try:
+        if args.command == "serve":
+            return cmd_serve(args.config, args.port, args.web_config)
+        if args.command == "check":
+            return cmd_check(args.config, args.format, args.fail_on_alert, args.now)
+        if args.command == "webhook":
+            from exporter.webhook import serve
+
+            return serve(args.host, args.port)
+        return cmd_demo(args)
+    except ConfigError as error:
+        print(f"model-monitor: configuration error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

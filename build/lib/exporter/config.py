@@ -1,0 +1,288 @@
+"""The YAML configuration: its schema, its defaults and its validation.
+
+Everything is checked when the exporter starts, so a mistake is one clear
+message naming the key, path or column, never a traceback later. The schema is
+written with pydantic (``extra="forbid"`` rejects unknown keys). Relative paths
+are resolved against the folder of the config file, as Prometheus does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from exporter.durations import format_duration, parse_duration
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says what to fix."""
+
+
+DriftMethod = Literal["psi", "ks", "js", "wasserstein", "chi2", "auto"]
+Task = Literal["binary_classification", "multiclass_classification", "regression"]
+
+#: Methods only defined for numbers; categorical features fall back to ``categorical_method``.
+NUMERIC_ONLY_METHODS = frozenset({"ks", "wasserstein"})
+#: Threshold used when a method is chosen without one. chi2 is a p-value test: drift below it.
+DEFAULT_THRESHOLDS = {"psi": 0.2, "ks": 0.1, "js": 0.1, "wasserstein": 0.1, "chi2": 0.05}
+
+
+def _duration(value: Any) -> float:
+    return parse_duration(value)
+
+
+Seconds = Annotated[float, BeforeValidator(_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A sliding window: its label as configured (``5m``) and its length in seconds."""
+
+    label: str
+    seconds: float
+
+
+def _window(value: Any) -> Window:
+    if isinstance(value, Window):
+        return value
+    seconds = parse_duration(value)
+    label = value.strip() if isinstance(value, str) else format_duration(seconds)
+    return Window(label=label, seconds=seconds)
+
+
+WindowSpec = Annotated[Window, BeforeValidator(_window), PlainSerializer(lambda w: w.label, return_type=str)]
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=9108, ge=0, le=65535)
+    #: Prometheus web configuration file (TLS, basic auth), as ``--web.config.file``.
+    web_config_file: Path | None = None
+
+
+class PredictionsConfig(_Strict):
+    path: str
+    timestamp_column: str = "ts"
+    id_column: str | None = None
+    #: jsonl, csv or parquet; by default taken from each file's extension.
+    format: Literal["jsonl", "csv", "parquet"] | None = None
+
+
+class LabelsConfig(_Strict):
+    path: str
+    id_column: str
+    label_column: str
+    format: Literal["jsonl", "csv", "parquet"] | None = None
+    #: How long a prediction waits for its label (default: the model's longest window).
+    max_delay: Seconds | None = None
+    #: How long a label that arrived before its prediction waits for it.
+    early_label_retention: Seconds = 3600.0
+    #: Most predictions (and early labels) kept waiting; the oldest are dropped and counted beyond it.
+    max_pending: int = Field(default=500_000, ge=1)
+
+
+class FeaturesConfig(_Strict):
+    numeric: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+
+
+class FeatureDriftConfig(_Strict):
+    method: DriftMethod | None = None
+    threshold: float | None = None
+
+
+class DriftConfig(_Strict):
+    method: DriftMethod = "auto"
+    threshold: float | None = None
+    categorical_method: DriftMethod = "js"
+    categorical_threshold: float | None = None
+    #: Method and threshold for the drift of the score (classifiers) or predicted value (regression).
+    prediction_method: Literal["psi", "ks", "js", "wasserstein", "chi2"] = "psi"
+    prediction_threshold: float | None = None
+    #: The dataset counts as drifted when at least this share of features drifted.
+    dataset_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: Per-feature overrides of method and threshold.
+    features: dict[str, FeatureDriftConfig] = Field(default_factory=dict)
+
+    @field_validator("categorical_method")
+    @classmethod
+    def _categorical_method(cls, value: str) -> str:
+        if value in NUMERIC_ONLY_METHODS:
+            raise ValueError(f"{value} is only defined for numeric features; use js, psi, chi2 or auto")
+        return value
+
+
+class QualityConfig(_Strict):
+    """When a data-quality ratio counts as a failed check (``check --fail-on-alert``, alert rules)."""
+
+    #: Missing ratio allowed above the feature's missing ratio in the reference.
+    missing_ratio_tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
+    new_category_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
+    out_of_range_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
+
+
+class ModelConfig(_Strict):
+    name: str = Field(min_length=1, max_length=128)
+    task: Task
+    reference: Path
+    predictions: PredictionsConfig
+    labels: LabelsConfig | None = None
+    features: FeaturesConfig | None = None
+    prediction_column: str | None = None
+    score_column: str | None = None
+    label_column: str | None = None
+    latency_column: str | None = None
+    latency_unit: Literal["s", "ms", "us"] = "ms"
+    windows: list[WindowSpec] = Field(default_factory=lambda: [_window("5m"), _window("1h")], min_length=1)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    #: A window with fewer rows has no drift or performance series (absent, not 0).
+    min_window_rows: int = Field(default=30, ge=1)
+    #: Time buckets per window: the window's oldest edge is exact to 1/window_buckets of it.
+    window_buckets: int = Field(default=60, ge=2, le=1000)
+    #: Decision threshold on score_column for binary classification.
+    decision_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: Multiclass CBPE: the column holding each class's predicted probability.
+    class_score_columns: dict[str, str] = Field(default_factory=dict)
+    #: The label value of the positive class (binary classification).
+    positive_label: str | int | bool = 1
+    #: A column holding the outcome of the request; a row is an error when it holds none of ``ok_values``.
+    error_column: str | None = None
+    ok_values: list[str | int | bool | None] = Field(
+        default_factory=lambda: [None, "", "ok", "OK", "success", 0, 200, False])
+    #: Shown in model_info; trained_at (ISO-8601) also gives model_age_seconds.
+    version: str | None = None
+    trained_at: datetime | None = None
+    #: Columns whose values split drift and performance into segments (label ``segment``).
+    segments: list[str] = Field(default_factory=list)
+    #: Values kept per segment column (the most frequent in the reference); the rest are ``__other__``.
+    max_segment_values: int = Field(default=10, ge=1, le=1000)
+    #: Performance alerts fire when a metric falls this far below its value on the reference.
+    performance_tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
+    #: Features kept per model; more is a configuration error (cardinality guard).
+    max_features: int = Field(default=500, ge=1)
+    #: Categories kept per categorical feature (most frequent in the reference); the rest count as unseen.
+    max_categories: int = Field(default=100, ge=1, le=10000)
+    #: Rows stamped further than this in the future are rejected (``future_timestamp``).
+    max_clock_skew: Seconds = 300.0
+    #: Prediction ids remembered to reject rows logged twice (``duplicate_id``); 0 turns it off.
+    max_recent_ids: int = Field(default=100_000, ge=0, le=10_000_000)
+
+    @field_validator("windows")
+    @classmethod
+    def _distinct_windows(cls, value: list[Window]) -> list[Window]:
+        labels = [w.label for w in value]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"windows must be distinct, got {labels}")
+        return value
+
+
+class Config(_Strict):
+    interval: Seconds = 5.0
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    state_dir: Path = Path("./state")
+    models: list[ModelConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct_models(self) -> Config:
+        names = [m.name for m in self.models]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"model names must be unique, repeated: {', '.join(duplicates)}")
+        return self
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _format_validation_error(source: str, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = _location(tuple(p for p in item["loc"] if not str(p).startswith("function-")))
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        lines.append(f"{source}: {where}: {message}")
+    return "\n".join(lines)
+
+
+def _resolve(base: Path, path: Path | str) -> Path:
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def resolve_paths(config: Config, base: Path) -> Config:
+    """Make every path in ``config`` absolute, relative to ``base`` (the config's folder)."""
+    models = []
+    for model in config.models:
+        update: dict[str, Any] = {
+            "reference": _resolve(base, model.reference),
+            "predictions": model.predictions.model_copy(update={"path": str(_resolve(base, model.predictions.path))}),
+        }
+        if model.labels is not None:
+            update["labels"] = model.labels.model_copy(update={"path": str(_resolve(base, model.labels.path))})
+        models.append(model.model_copy(update=update))
+    server = config.server
+    if server.web_config_file is not None:
+        server = server.model_copy(update={"web_config_file": _resolve(base, server.web_config_file)})
+    return config.model_copy(update={"models": models, "state_dir": _resolve(base, config.state_dir), "server": server})
+
+
+def parse_config(data: Any, source: str = "config", base: Path | None = None) -> Config:
+    """Validate already-parsed YAML/JSON ``data``; raise :class:`ConfigError` on any problem."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the configuration must be a mapping with a 'models' list")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(source, error)) from None
+    config = resolve_paths(config, base or Path.cwd())
+    for index, model in enumerate(config.models):
+        if not model.reference.is_file():
+            raise ConfigError(f"{source}: models[{index}].reference: file not found: {model.reference}")
+    if config.server.web_config_file is not None and not config.server.web_config_file.is_file():
+        raise ConfigError(f"{source}: server.web_config_file: file not found: {config.server.web_config_file}")
+    return config
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, validate and resolve the YAML configuration at ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {path}: {error}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    return parse_config(data, source=str(path), base=path.resolve().parent)

@@ -1,0 +1,347 @@
+"""Translation of snapshots into Prometheus metric families: the only place that knows metric names.
+
+:class:`SnapshotStore` holds the latest :class:`~exporter.results.ModelSnapshot`
+of every model; an update replaces one model's snapshot whole. The scrape goes
+through :class:`SnapshotCollector`, which builds families from the snapshots
+(once per new set of snapshots, then from cache) and computes nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from exporter.results import Histogram, ModelSnapshot, WindowResult
+
+#: Stages and reasons exposed at 0 from the start, so ``rate()`` and ``increase()`` see the first error.
+KNOWN_STAGES = ("read", "labels", "ingest", "compute", "state")
+KNOWN_REASONS = ("malformed_json", "malformed_csv", "missing_timestamp", "bad_timestamp", "future_timestamp",
+                 "too_old", "duplicate_id", "unreadable_file", "ingest_error")
+KNOWN_JOIN_DROPS = ("prediction_expired", "label_expired", "pending_overflow", "early_label_overflow",
+                    "duplicate_id", "duplicate_label")
+
+
+@dataclass(frozen=True)
+class MetricDoc:
+    name: str
+    kind: str
+    labels: tuple[str, ...]
+    help: str
+
+
+#: Every family the exporter serves. The README's metric table is checked against it.
+#: Windowed families also carry ``segment`` on the series of a segment (``column=value``).
+METRICS: dict[str, MetricDoc] = {
+    m.name: m
+    for m in (
+        MetricDoc("model_predictions_total", "counter", ("model",), "Prediction rows ingested."),
+        MetricDoc("model_prediction_latency_seconds", "histogram", ("model",),
+                  "Prediction latency logged with each prediction."),
+        MetricDoc("model_prediction_errors_total", "counter", ("model",),
+                  "Prediction rows whose error/status column holds none of the ok values."),
+        MetricDoc("model_info", "gauge", ("model", "version", "trained_at"),
+                  "Always 1; the model's configured version and training time."),
+        MetricDoc("model_age_seconds", "gauge", ("model",), "Seconds since the model was trained (trained_at)."),
+        MetricDoc("model_window_seconds", "gauge", ("model", "window"),
+                  "Length of the window; lets rules pick a model's shortest or longest window by value."),
+        MetricDoc("model_window_rows", "gauge", ("model", "window"), "Prediction rows in the window."),
+        MetricDoc("model_feature_drift_score", "gauge", ("model", "window", "feature", "method"),
+                  "Drift statistic of the feature in the window against the reference "
+                  "(p-value for chi2, distance or statistic otherwise)."),
+        MetricDoc("model_feature_drift_threshold", "gauge", ("model", "feature", "method"),
+                  "Threshold of the feature's drift statistic (drift above it; below it for p-values)."),
+        MetricDoc("model_feature_drifted", "gauge", ("model", "window", "feature"),
+                  "1 when the feature's configured drift test says drift in the window, else 0."),
+        MetricDoc("model_drifted_features_ratio", "gauge", ("model", "window"),
+                  "Share of the features with a drift verdict that drifted in the window."),
+        MetricDoc("model_dataset_drifted", "gauge", ("model", "window"),
+                  "1 when the share of drifted features reaches the configured dataset share, else 0."),
+        MetricDoc("model_dataset_drift_share_threshold_ratio", "gauge", ("model",),
+                  "Share of drifted features at which the dataset counts as drifted."),
+        MetricDoc("model_feature_missing_ratio", "gauge", ("model", "window", "feature"),
+                  "Share of the window's rows where the feature is missing."),
+        MetricDoc("model_feature_new_category_ratio", "gauge", ("model", "window", "feature"),
+                  "Share of the window's rows with a category unseen in the reference."),
+        MetricDoc("model_feature_out_of_range_ratio", "gauge", ("model", "window", "feature"),
+                  "Share of the window's rows outside the reference range [min, max]."),
+        MetricDoc("model_feature_type_violation_ratio", "gauge", ("model", "window", "feature"),
+                  "Share of the window's rows whose numeric feature is not a finite number."),
+        MetricDoc("model_data_quality_threshold_ratio", "gauge", ("model", "feature", "check"),
+                  "Ratio above which a data-quality check fails (completeness: missing ratio, "
+                  "categorical_values: new-category ratio, out_of_range: out-of-range ratio)."),
+        MetricDoc("model_data_quality_violations_total", "counter", ("model", "check", "feature"),
+                  "Schema violations by check (missing_column, extra_column, data_type)."),
+        MetricDoc("model_prediction_drift_score", "gauge", ("model", "window", "method", "output"),
+                  "Drift of the model's output against the reference: score (classifier score), "
+                  "value (regression prediction) or class (predicted class distribution)."),
+        MetricDoc("model_prediction_drift_threshold", "gauge", ("model", "method", "output"),
+                  "Threshold of the output drift statistic (drift above it; below it for p-values)."),
+        MetricDoc("model_prediction_drifted", "gauge", ("model", "window", "output"),
+                  "1 when the output's drift statistic says drift in the window, else 0."),
+        MetricDoc("model_prediction_out_of_range_ratio", "gauge", ("model", "window"),
+                  "Share of the window's scores (or predicted values) outside the reference range."),
+        MetricDoc("model_performance", "gauge", ("model", "window", "metric"),
+                  "Realized performance on the window's labelled predictions."),
+        MetricDoc("model_reference_performance", "gauge", ("model", "metric"),
+                  "Realized performance on the labelled reference (the baseline)."),
+        MetricDoc("model_performance_threshold", "gauge", ("model", "metric"),
+                  "Performance below which alerts fire: reference performance minus performance_tolerance."),
+        MetricDoc("model_estimated_performance", "gauge", ("model", "window", "metric"),
+                  "Performance estimated without labels (CBPE) on all of the window's predictions."),
+        MetricDoc("model_label_coverage_ratio", "gauge", ("model", "window"),
+                  "Share of the window's predictions that have a label."),
+        MetricDoc("model_window_labelled_rows", "gauge", ("model", "window"),
+                  "Predictions in the window that have a label."),
+        MetricDoc("model_label_delay_seconds", "histogram", ("model",),
+                  "Label arrival time minus prediction time, for labels joined from the labels log."),
+        MetricDoc("model_label_pending", "gauge", ("model", "kind"),
+                  "Predictions waiting for a label (kind=prediction) and labels waiting for their "
+                  "prediction (kind=label)."),
+        MetricDoc("model_label_join_dropped_total", "counter", ("model", "reason"),
+                  "Predictions or labels given up while waiting to be joined, by reason."),
+        MetricDoc("model_score_calibration_error", "gauge", ("model",),
+                  "Expected calibration error of the scores CBPE uses, on held-out reference data."),
+        MetricDoc("model_score_calibrated", "gauge", ("model",),
+                  "1 when CBPE uses isotonic-calibrated scores, 0 when raw scores (calibration did not help)."),
+        MetricDoc("model_segment_other_rows_total", "counter", ("model", "column"),
+                  "Rows whose segment value was not among the kept values and went to __other__."),
+        MetricDoc("model_monitor_last_success_timestamp_seconds", "gauge", ("model",),
+                  "Unix time at the end of the model's last successful update."),
+        MetricDoc("model_monitor_last_run_duration_seconds", "gauge", ("model",),
+                  "Duration of the model's last update."),
+        MetricDoc("model_monitor_last_run_success", "gauge", ("model",),
+                  "1 when the model's last update succeeded, else 0."),
+        MetricDoc("model_monitor_errors_total", "counter", ("model", "stage"),
+                  "Failures while reading or computing, by stage."),
+        MetricDoc("model_monitor_rejected_rows_total", "counter", ("model", "reason"),
+                  "Rows that could not be used, by reason."),
+    )
+}
+
+class SnapshotStore:
+    """The latest snapshot of every model, replaced whole; readers never see a half update.
+
+    Publishing also renders the model's sample lines in the text format once,
+    in the updating thread, so a scrape only joins prepared strings
+    (:meth:`exposition_text`).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshots: dict[str, ModelSnapshot] = {}
+        self._rendered: dict[str, dict[str, str]] = {}
+        self._text: tuple[int, str] = (-1, "")
+        self.version = 0
+
+    def publish(self, snapshot: ModelSnapshot) -> None:
+        rendered = render_samples(build_families([snapshot]))
+        with self._lock:
+            snapshots = dict(self._snapshots)
+            snapshots[snapshot.model] = snapshot
+            lines = dict(self._rendered)
+            lines[snapshot.model] = rendered
+            self._snapshots, self._rendered = snapshots, lines
+            self.version += 1
+
+    def current(self) -> tuple[int, dict[str, ModelSnapshot]]:
+        with self._lock:
+            return self.version, self._snapshots
+
+    def exposition_text(self) -> str:
+        """Every model's metrics in the Prometheus text format (version 0.0.4)."""
+        with self._lock:
+            version, rendered = self.version, self._rendered
+            if self._text[0] == version:
+                return self._text[1]
+        parts = []
+        for name, doc in METRICS.items():
+            samples = [r[name] for _, r in sorted(rendered.items()) if name in r]
+            if samples:
+                parts.append(_header(name, doc))
+                parts.extend(samples)
+        text = "".join(parts)
+        with self._lock:
+            if self.version == version:
+                self._text = (version, text)
+        return text
+
+
+def _header(name: str, doc: MetricDoc) -> str:
+    help_text = doc.help.replace("\\", r"\\").replace("\n", r"\n")
+    return f"# HELP {name} {help_text}\n# TYPE {name} {doc.kind}\n"
+
+
+def render_samples(families: Iterable[Metric]) -> dict[str, str]:
+    """Sample lines of each family in the text format, keyed by exposed family name, without headers.
+
+    Uses prometheus_client's own formatter, so escaping and number formatting are its.
+    """
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    out: dict[str, str] = {}
+    for family in families:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Static([family]))
+        text = generate_latest(registry).decode()
+        name = family.name + "_total" if family.type == "counter" else family.name
+        out[name] = "".join(line + "\n" for line in text.splitlines() if line and not line.startswith("#"))
+    return out
+
+
+class _Static(Collector):
+    def __init__(self, families: list[Metric]):
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
+
+
+class _Families:
+    """Families under construction, filled with samples whose labels are given by name."""
+
+    def __init__(self) -> None:
+        self.families: dict[str, Metric] = {}
+
+    def _family(self, name: str) -> Metric:
+        family = self.families.get(name)
+        if family is None:
+            doc = METRICS[name]
+            base = name.removesuffix("_total") if doc.kind == "counter" else name
+            family = self.families[name] = Metric(base, doc.help, doc.kind)
+        return family
+
+    def gauge(self, name: str, labels: dict[str, str], value: float | None) -> None:
+        if value is not None and not math.isnan(value):
+            self._family(name).add_sample(name, labels, float(value))
+
+    def counter(self, name: str, labels: dict[str, str], value: float) -> None:
+        self._family(name).add_sample(name, labels, float(value))
+
+    def histogram(self, name: str, labels: dict[str, str], histogram: Histogram) -> None:
+        family = self._family(name)
+        for bound, count in histogram.buckets:
+            family.add_sample(f"{name}_bucket", {**labels, "le": floatToGoString(bound)}, float(count))
+        family.add_sample(f"{name}_count", labels, float(histogram.count))
+        family.add_sample(f"{name}_sum", labels, float(histogram.total))
+
+    def ordered(self) -> list[Metric]:
+        return [self.families[name] for name in METRICS if name in self.families]
+
+
+def build_families(snapshots: Iterable[ModelSnapshot]) -> list[Metric]:
+    """All metric families for ``snapshots``."""
+    f = _Families()
+    for s in snapshots:
+        m = {"model": s.model}
+        f.counter("model_predictions_total", m, s.predictions_total)
+        if s.latency is not None:
+            f.histogram("model_prediction_latency_seconds", m, s.latency)
+        if s.prediction_errors is not None:
+            f.counter("model_prediction_errors_total", m, s.prediction_errors)
+        f.gauge("model_info", {**m, "version": s.version, "trained_at": s.trained_at}, 1)
+        f.gauge("model_age_seconds", m, s.age_seconds)
+        f.gauge("model_dataset_drift_share_threshold_ratio", m, s.dataset_drift_share)
+        for t in s.thresholds:
+            f.gauge("model_feature_drift_threshold", {**m, "feature": t.feature, "method": t.method}, t.value)
+        for q in s.quality_thresholds:
+            f.gauge("model_data_quality_threshold_ratio", {**m, "feature": q.feature, "check": q.check}, q.value)
+        for output, method, value in s.output_thresholds:
+            f.gauge("model_prediction_drift_threshold", {**m, "method": method, "output": output}, value)
+        for label, seconds in s.windows_seconds:
+            f.gauge("model_window_seconds", {**m, "window": label}, seconds)
+        for metric, value in sorted(s.reference_performance.items()):
+            f.gauge("model_reference_performance", {**m, "metric": metric}, value)
+        for metric, value in sorted(s.performance_thresholds.items()):
+            f.gauge("model_performance_threshold", {**m, "metric": metric}, value)
+        for w in s.windows:
+            _window_samples(f, m, w)
+        for (check, feature), count in sorted(s.violations.items()):
+            f.counter("model_data_quality_violations_total", {**m, "check": check, "feature": feature}, count)
+        if s.label_delay is not None:
+            f.histogram("model_label_delay_seconds", m, s.label_delay)
+        if s.pending_labels is not None:
+            f.gauge("model_label_pending", {**m, "kind": "prediction"}, s.pending_labels[0])
+            f.gauge("model_label_pending", {**m, "kind": "label"}, s.pending_labels[1])
+        if s.join_dropped is not None:
+            for reason in sorted(set(KNOWN_JOIN_DROPS) | set(s.join_dropped)):
+                f.counter("model_label_join_dropped_total", {**m, "reason": reason}, s.join_dropped.get(reason, 0))
+        f.gauge("model_score_calibration_error", m, s.calibration_error)
+        if s.calibrated is not None:
+            f.gauge("model_score_calibrated", m, int(s.calibrated))
+        for column, count in sorted(s.segment_other.items()):
+            f.counter("model_segment_other_rows_total", {**m, "column": column}, count)
+        f.gauge("model_monitor_last_success_timestamp_seconds", m, s.last_success)
+        f.gauge("model_monitor_last_run_duration_seconds", m, s.last_duration)
+        f.gauge("model_monitor_last_run_success", m, int(s.up))
+        for stage in sorted(set(KNOWN_STAGES) | set(s.errors)):
+            f.counter("model_monitor_errors_total", {**m, "stage": stage}, s.errors.get(stage, 0))
+        for reason in sorted(set(KNOWN_REASONS) | set(s.rejected)):
+            f.counter("model_monitor_rejected_rows_total", {**m, "reason": reason}, s.rejected.get(reason, 0))
+    return f.ordered()
+
+
+def _window_samples(f: _Families, model: dict[str, str], w: WindowResult) -> None:
+    base = {**model, "window": w.window}
+    if w.segment:
+        base["segment"] = w.segment
+    f.gauge("model_window_rows", base, w.rows)
+    f.gauge("model_drifted_features_ratio", base, w.drifted_ratio)
+    if w.dataset_drifted is not None:
+        f.gauge("model_dataset_drifted", base, int(w.dataset_drifted))
+    for fw in w.features:
+        labels = {**base, "feature": fw.feature}
+        f.gauge("model_feature_missing_ratio", labels, fw.missing_ratio)
+        f.gauge("model_feature_out_of_range_ratio", labels, fw.out_of_range_ratio)
+        f.gauge("model_feature_new_category_ratio", labels, fw.new_category_ratio)
+        if fw.kind == "numeric":
+            f.gauge("model_feature_type_violation_ratio", labels, fw.type_violation_ratio)
+        if fw.drift is not None:
+            f.gauge("model_feature_drift_score", {**labels, "method": fw.drift.method}, fw.drift.score)
+            f.gauge("model_feature_drifted", labels, int(fw.drift.drifted))
+    for od in w.prediction_drift:
+        f.gauge("model_prediction_drift_score", {**base, "method": od.method, "output": od.output}, od.score)
+        f.gauge("model_prediction_drifted", {**base, "output": od.output}, int(od.drifted))
+    f.gauge("model_prediction_out_of_range_ratio", base, w.prediction_out_of_range)
+    for metric, value in sorted(w.performance.items()):
+        f.gauge("model_performance", {**base, "metric": metric}, value)
+    for metric, value in sorted(w.estimated_performance.items()):
+        f.gauge("model_estimated_performance", {**base, "metric": metric}, value)
+    f.gauge("model_label_coverage_ratio", base, w.label_coverage)
+    f.gauge("model_window_labelled_rows", base, w.labelled_rows)
+
+
+class SnapshotCollector(Collector):
+    """A prometheus_client collector serving the store's snapshots; families cached per version."""
+
+    def __init__(self, store: SnapshotStore):
+        self.store = store
+        self._cache: tuple[int, list[Metric]] = (-1, [])
+        self._lock = threading.Lock()
+
+    def collect(self) -> Iterator[Metric]:
+        version, snapshots = self.store.current()
+        with self._lock:
+            if self._cache[0] != version:
+                self._cache = (version, build_families(snapshots.values()))
+            families = self._cache[1]
+        yield from families
+
+
+def families_as_json(families: Iterable[Metric]) -> list[dict[str, object]]:
+    """Samples as plain dicts, for ``model-monitor check --format json``."""
+    out: list[dict[str, object]] = []
+    for family in families:
+        for sample in family.samples:
+            value = sample.value
+            out.append({
+                "name": sample.name,
+                "labels": dict(sample.labels),
+                "value": None if math.isnan(value) else ("+Inf" if math.isinf(value) else value),
+            })
+    return out

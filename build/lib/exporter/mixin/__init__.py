@@ -1,0 +1,56 @@
+"""The monitoring stack as code: Prometheus rules, alerts and Grafana dashboards from one definition.
+
+Like a monitoring mixin (kubernetes-mixin, node-mixin): :class:`MixinConfig`
+holds every choice a user may want to change (selectors, which window each
+alert watches, ``for:`` durations, the latency objective, the runbook address),
+and :mod:`exporter.mixin.rules` and :mod:`exporter.mixin.dashboards` build the
+files Prometheus and Grafana load from it and from the metric names of
+:mod:`exporter.exposition`. ``python -m exporter.mixin`` writes them into the
+repository; a test checks that regenerating changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MixinConfig:
+    #: Label selector of the exporter's scrape job.
+    job_selector: str = 'job="model-monitor"'
+    #: Which of a model's windows each family of alerts watches: "shortest" reacts fast,
+    #: "longest" is steadier. Windows are chosen by their length (model_window_seconds),
+    #: so the rules work whatever windows a model configures.
+    drift_window: str = "shortest"
+    quality_window: str = "shortest"
+    performance_window: str = "longest"
+    estimated_performance_window: str = "shortest"
+    label_coverage_window: str = "longest"
+    # How long a condition must hold before its alert fires.
+    drift_for: str = "15m"
+    dataset_drift_for: str = "15m"
+    prediction_drift_for: str = "15m"
+    quality_for: str = "5m"
+    schema_for: str = "0m"
+    performance_for: str = "30m"
+    estimated_performance_for: str = "30m"
+    label_coverage_for: str = "1h"
+    volume_for: str = "10m"
+    exporter_down_for: str = "2m"
+    stale_for: str = "2m"
+    # Look-back ranges.
+    schema_lookback: str = "15m"
+    volume_lookback: str = "15m"
+    #: Label coverage below this share of the window's predictions is a problem.
+    label_coverage_min: float = 0.5
+    #: Latency objective: this share of predictions faster than latency_objective_seconds,
+    #: which must be a bucket bound of model_prediction_latency_seconds.
+    latency_slo: float = 0.99
+    latency_objective_seconds: float = 0.5
+    #: A model whose last successful update is older than this is stale.
+    stale_after_seconds: int = 300
+    runbook_base: str = "https://github.com/model-monitor/model-monitor/blob/main/docs/runbooks.md"
+    datasource_uid: str = "model-monitor-prometheus"
+
+
+DEFAULT = MixinConfig()

@@ -1,0 +1,162 @@
+"""Model performance as pure functions of merged window summaries.
+
+Realized metrics read the counts of labelled rows (confusion matrices, score
+histograms by label, sums of losses and errors); estimated metrics (CBPE) read
+expected counts built from calibrated probabilities. Each is checked against
+sklearn in ``tests/test_performance.py``. A metric that is undefined on the
+window (e.g. ROC AUC with a single class) is left out, never exported as 0;
+precision, recall and F1 with an empty denominator are 0, as sklearn's
+``zero_division`` default gives.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+LOGLOSS_EPS = float(np.finfo(np.float64).eps)
+MAPE_EPS = float(np.finfo(np.float64).eps)
+
+
+def _div(a: float, b: float) -> float:
+    return float(a) / float(b) if b else 0.0
+
+
+def auc_from_histograms(positive: np.ndarray, negative: np.ndarray) -> float | None:
+    """Area under the ROC curve from counts of positives and negatives per ascending score bin.
+
+    A positive outranks every negative in lower bins and ties (counts 1/2)
+    with negatives in its own bin, which is exact when distinct scores never
+    share a bin.
+    """
+    n_pos, n_neg = float(positive.sum()), float(negative.sum())
+    if n_pos <= 0 or n_neg <= 0:
+        return None
+    below = np.cumsum(negative) - negative
+    return float(np.sum(positive * (below + 0.5 * negative)) / (n_pos * n_neg))
+
+
+def binary_from_confusion(confusion: np.ndarray) -> dict[str, float]:
+    """accuracy, precision, recall, f1 and positive_rate from ``confusion[true][predicted]`` (0/1)."""
+    tn, fp = float(confusion[0, 0]), float(confusion[0, 1])
+    fn, tp = float(confusion[1, 0]), float(confusion[1, 1])
+    n = tn + fp + fn + tp
+    if n <= 0:
+        return {}
+    return {
+        "accuracy": (tp + tn) / n,
+        "precision": _div(tp, tp + fp),
+        "recall": _div(tp, tp + fn),
+        "f1": _div(2 * tp, 2 * tp + fp + fn),
+        "positive_rate": (tp + fp) / n,
+    }
+
+
+def binary_metrics(confusion: np.ndarray, positive_hist: np.ndarray, negative_hist: np.ndarray,
+                   logloss_sum: float, scored: int) -> dict[str, float]:
+    """Realized binary metrics of the labelled rows; roc_auc and log_loss need scores."""
+    metrics = binary_from_confusion(confusion)
+    auc = auc_from_histograms(positive_hist, negative_hist)
+    if auc is not None:
+        metrics["roc_auc"] = auc
+    if scored > 0:
+        metrics["log_loss"] = float(logloss_sum) / scored
+    return metrics
+
+
+def log_loss_terms(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Per-row binary cross-entropy with probabilities clipped to [eps, 1 - eps], as sklearn."""
+    p = np.clip(scores, LOGLOSS_EPS, 1 - LOGLOSS_EPS)
+    return -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+
+
+def multiclass_metrics(confusion: np.ndarray) -> dict[str, float]:
+    """accuracy and macro/weighted precision, recall, f1 from ``confusion[true][predicted]``.
+
+    As sklearn with ``labels=None``, averages run over the classes that occur
+    in the window's true or predicted labels.
+    """
+    confusion = confusion.astype(np.float64)
+    n = confusion.sum()
+    if n <= 0:
+        return {}
+    tp = np.diag(confusion)
+    true = confusion.sum(axis=1)
+    predicted = confusion.sum(axis=0)
+    present = (true > 0) | (predicted > 0)
+    tp, true, predicted = tp[present], true[present], predicted[present]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(true > 0, tp / true, 0.0)
+        f1 = np.where(true + predicted > 0, 2 * tp / (true + predicted), 0.0)
+    weights = true / n
+    return {
+        "accuracy": float(tp.sum() / n),
+        "precision_macro": float(precision.mean()),
+        "recall_macro": float(recall.mean()),
+        "f1_macro": float(f1.mean()),
+        "precision_weighted": float(np.sum(precision * weights)),
+        "recall_weighted": float(np.sum(recall * weights)),
+        "f1_weighted": float(np.sum(f1 * weights)),
+    }
+
+
+#: Layout of the regression sums: labelled rows, and sums over them.
+REG_N, REG_ERR, REG_ABS, REG_SQ, REG_APE, REG_Y, REG_Y2 = range(7)
+REGRESSION_SUMS = 7
+
+
+def regression_sums(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    error = y_pred - y_true
+    return np.array([
+        y_true.size,
+        error.sum(),
+        np.abs(error).sum(),
+        (error * error).sum(),
+        (np.abs(error) / np.maximum(np.abs(y_true), MAPE_EPS)).sum(),
+        y_true.sum(),
+        (y_true * y_true).sum(),
+    ], dtype=np.float64)
+
+
+def regression_metrics(sums: np.ndarray) -> dict[str, float]:
+    """rmse, mae, mape, r2 and mean_error (predicted minus true: positive means over-estimation)."""
+    n = float(sums[REG_N])
+    if n <= 0:
+        return {}
+    sse = float(sums[REG_SQ])
+    sst = float(sums[REG_Y2]) - float(sums[REG_Y]) ** 2 / n
+    if sst > 1e-12 * max(1.0, float(sums[REG_Y2])):
+        r2 = 1.0 - sse / sst
+    else:
+        r2 = 1.0 if sse == 0 else 0.0  # sklearn's force_finite behaviour for a constant target
+    return {
+        "rmse": math.sqrt(sse / n),
+        "mae": float(sums[REG_ABS]) / n,
+        "mape": float(sums[REG_APE]) / n,
+        "r2": r2,
+        "mean_error": float(sums[REG_ERR]) / n,
+    }
+
+
+def cbpe_metrics(expected: np.ndarray, positive_hist: np.ndarray, negative_hist: np.ndarray) -> dict[str, float]:
+    """Estimated metrics from the expected confusion ``expected[true][predicted]`` and expected score histograms.
+
+    Each row contributes its calibrated probability ``p`` as an expected
+    positive and ``1 - p`` as an expected negative, in the column of its
+    predicted class (and in its score bin, for ROC AUC).
+    """
+    metrics = binary_from_confusion(expected)
+    metrics.pop("positive_rate", None)
+    auc = auc_from_histograms(positive_hist, negative_hist)
+    if auc is not None and metrics:
+        metrics["roc_auc"] = auc
+    return metrics
+
+
+#: Metrics where higher is better; performance thresholds (reference minus tolerance) exist for these.
+HIGHER_IS_BETTER = frozenset({
+    "accuracy", "precision", "recall", "f1", "roc_auc",
+    "precision_macro", "recall_macro", "f1_macro", "precision_weighted", "recall_weighted", "f1_weighted", "r2",
+})

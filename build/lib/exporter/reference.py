@@ -1,0 +1,326 @@
+"""The reference (baseline): which columns are features, and the bins fixed from it.
+
+The reference is read once at start. From it come, per numeric feature, the
+bin edges every later row is counted against, and per categorical feature the
+set of known categories. Everything a drift statistic needs from the reference
+is kept here as counts, so the raw reference can be dropped afterwards.
+
+Bins. Numeric features get ``FINE_BINS`` (200) reference quantile bins plus an
+underflow and an overflow bin for values outside the reference range. KS is
+computed on these fine bins, which bounds its error by the largest reference
+bin mass, ``1/200 = 0.005`` on continuous data (see
+:func:`exporter.statistics.ks_statistic`). PSI, JS and chi2 use
+``COARSE_BINS`` (10) reference deciles, obtained by merging groups of 20 fine
+bins, plus the same under- and overflow bins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from exporter.config import (
+    DEFAULT_THRESHOLDS,
+    NUMERIC_ONLY_METHODS,
+    ConfigError,
+    ModelConfig,
+)
+from exporter.tables import normalized, read_table
+
+log = logging.getLogger(__name__)
+
+FINE_BINS = 200
+COARSE_BINS = 10
+#: Reference size up to which ``auto`` uses tests (ks, chi2) rather than distances.
+AUTO_SMALL_REFERENCE_ROWS = 1000
+
+
+@dataclass(frozen=True, eq=False)
+class NumericFeature:
+    """A numeric feature binned on reference quantiles.
+
+    ``edges`` has ``B + 1`` increasing values (``edges[0]`` is the reference
+    minimum, ``edges[-1]`` its maximum); count arrays have ``B + 2`` entries.
+    """
+
+    name: str
+    method: str
+    threshold: float
+    edges: np.ndarray
+    #: Start indices (into the ``B + 2`` layout) of the coarse bins, for ``np.add.reduceat``.
+    coarse_starts: np.ndarray
+    reference_counts: np.ndarray
+    reference_sums: np.ndarray
+    reference_std: float
+    #: Share of the reference's rows where the feature is missing.
+    missing_ratio: float
+    #: False when the reference has no finite value: only data quality is computed.
+    usable: bool
+
+    @property
+    def n_bins(self) -> int:
+        return len(self.edges) + 1
+
+    def coarse(self, counts: np.ndarray) -> np.ndarray:
+        """Merge fine-bin ``counts`` (last axis) into the coarse decile layout."""
+        return np.add.reduceat(counts, self.coarse_starts, axis=-1)
+
+
+@dataclass(frozen=True, eq=False)
+class CategoricalFeature:
+    """A categorical feature: known categories, then one slot for unseen ones."""
+
+    name: str
+    method: str
+    threshold: float
+    categories: tuple[str, ...]
+    reference_counts: np.ndarray
+    missing_ratio: float
+    usable: bool
+
+    @property
+    def n_bins(self) -> int:
+        return len(self.categories) + 1
+
+
+@dataclass(frozen=True, eq=False)
+class Reference:
+    numeric: tuple[NumericFeature, ...]
+    categorical: tuple[CategoricalFeature, ...]
+    rows: int
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.numeric] + [f.name for f in self.categorical]
+
+    def fingerprint(self) -> str:
+        """Identifies the bin layout; persisted state from another layout is not reused."""
+        digest = hashlib.sha256()
+        for f in self.numeric:
+            digest.update(f"n:{f.name}:".encode())
+            digest.update(np.ascontiguousarray(f.edges, dtype=np.float64).tobytes())
+        for c in self.categorical:
+            digest.update(json.dumps(["c", c.name, list(c.categories)]).encode())
+        return digest.hexdigest()[:16]
+
+
+def _text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def category_strings(values: pd.Series) -> pd.Series:
+    """Categories as strings, so 1, 1.0 and "1" from JSON, CSV or Parquet agree; missing stays NA.
+
+    Columns that hold only strings (the usual case) or only integers are converted
+    without a Python call per value.
+    """
+    out = values.astype(object)
+    mask = out.notna()
+    if not mask.any():
+        return out
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind == "string":
+        return out
+    if kind == "integer" and pd.api.types.is_integer_dtype(values.dtype):
+        return values.astype(str).astype(object)
+    return out.where(~mask, out[mask].map(_text))
+
+
+def reference_quantiles(ordered: np.ndarray) -> np.ndarray:
+    """The ``FINE_BINS + 1`` quantiles of sorted ``ordered`` (numpy's default linear interpolation).
+
+    Every ``FINE_BINS // COARSE_BINS``-th is a decile.
+    """
+    position = np.linspace(0.0, 1.0, FINE_BINS + 1) * (ordered.size - 1)
+    low = np.floor(position).astype(np.intp)
+    high = np.minimum(low + 1, ordered.size - 1)
+    fraction = position - low
+    return ordered[low] + (ordered[high] - ordered[low]) * fraction
+
+
+def sorted_counts(edges: np.ndarray, ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and sums of sorted ``ordered`` in the layout of :func:`bin_index`, without a pass per value."""
+    cuts = np.searchsorted(ordered, edges, side="left")
+    cuts[-1] = np.searchsorted(ordered, edges[-1], side="right")  # the last inner bin holds the maximum
+    bounds = np.concatenate([[0], cuts, [ordered.size]])
+    prefix = np.concatenate([[0.0], np.cumsum(ordered)])
+    return np.diff(bounds).astype(np.int64), np.diff(prefix[bounds])
+
+
+def numeric_bins(quantiles: np.ndarray) -> np.ndarray:
+    """Unique, increasing bin edges (at least two) from reference ``quantiles``."""
+    edges = np.unique(quantiles)
+    if edges.size == 1:
+        edges = np.array([edges[0], edges[0]])
+    return edges
+
+
+def bin_index(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Layout index of each finite value: 0 below ``edges[0]``, ``B + 1`` above ``edges[-1]``.
+
+    Inner bins are ``[edges[i-1], edges[i])``; the last inner bin also holds
+    ``edges[-1]`` itself, so the reference maximum is in range.
+    """
+    index = np.searchsorted(edges, values, side="right")
+    last = len(edges) - 1
+    index[values == edges[-1]] = last
+    return index
+
+
+def _coarse_starts(edges: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    coarse_edges = np.unique(quantiles[:: FINE_BINS // COARSE_BINS])
+    positions = np.searchsorted(edges, coarse_edges[:-1], side="left")
+    starts = np.concatenate([[0], 1 + positions, [len(edges)]])
+    return np.unique(starts).astype(np.intp)
+
+
+def build_numeric(name: str, series: pd.Series, method: str, threshold: float) -> NumericFeature:
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    finite = values[np.isfinite(values)]
+    missing_ratio = float(series.isna().mean()) if len(series) else 0.0
+    if finite.size == 0:
+        log.warning("reference column %r has no finite value: drift is not computed for it", name)
+        edges = np.array([0.0, 0.0])
+        n = len(edges) + 1
+        return NumericFeature(name, method, threshold, edges, np.array([0, 1, n - 1], dtype=np.intp),
+                              np.zeros(n, np.int64), np.zeros(n), 0.0, missing_ratio, usable=False)
+    ordered = np.sort(finite)
+    quantiles = reference_quantiles(ordered)
+    edges = numeric_bins(quantiles)
+    counts, sums = sorted_counts(edges, ordered)
+    return NumericFeature(
+        name=name,
+        method=method,
+        threshold=threshold,
+        edges=edges,
+        coarse_starts=_coarse_starts(edges, quantiles),
+        reference_counts=counts,
+        reference_sums=sums,
+        reference_std=float(np.std(finite)),
+        missing_ratio=missing_ratio,
+        usable=True,
+    )
+
+
+def build_categorical(
+    name: str, series: pd.Series, method: str, threshold: float, max_categories: int
+) -> CategoricalFeature:
+    text = category_strings(series).dropna()
+    frequencies = text.value_counts(sort=True)
+    if len(frequencies) > max_categories:
+        log.warning(
+            "reference column %r has %d categories; keeping the %d most frequent, the rest count as unseen",
+            name, len(frequencies), max_categories,
+        )
+    kept = frequencies.iloc[:max_categories]
+    categories = tuple(sorted(str(c) for c in kept.index))
+    counts = np.zeros(len(categories) + 1, dtype=np.int64)
+    position = {c: i for i, c in enumerate(categories)}
+    for category, count in frequencies.items():
+        counts[position.get(str(category), len(categories))] += int(count)
+    if text.empty:
+        log.warning("reference column %r has no value: drift is not computed for it", name)
+    missing_ratio = float(series.isna().mean()) if len(series) else 0.0
+    return CategoricalFeature(name, method, threshold, categories, counts, missing_ratio, usable=not text.empty)
+
+
+def _roles(model: ModelConfig) -> set[str]:
+    roles = {model.predictions.timestamp_column, model.predictions.id_column, model.prediction_column,
+             model.score_column, model.label_column, model.latency_column}
+    if model.labels is not None:
+        roles |= {model.labels.id_column, model.labels.label_column}
+    return {r for r in roles if r}
+
+
+def _resolve_method(model: ModelConfig, name: str, kind: str, rows: int, where: str) -> tuple[str, float]:
+    drift = model.drift
+    override = drift.features.get(name)
+    method = override.method if override and override.method else None
+    threshold = override.threshold if override else None
+    if method is None:
+        if kind == "categorical" and drift.method in NUMERIC_ONLY_METHODS:
+            method = drift.categorical_method
+            threshold = threshold if threshold is not None else drift.categorical_threshold
+        else:
+            method = drift.method
+            if method != "auto":
+                threshold = threshold if threshold is not None else drift.threshold
+    if method == "auto":
+        small = rows <= AUTO_SMALL_REFERENCE_ROWS
+        method = ("ks" if small else "wasserstein") if kind == "numeric" else "chi2" if small else "js"
+    if kind == "categorical" and method in NUMERIC_ONLY_METHODS:
+        raise ConfigError(f"{where}: {method} is only defined for numeric features, and {name!r} is categorical")
+    # chi2 on a numeric feature tests the counts in its reference deciles (see exporter.drift).
+    return method, float(threshold if threshold is not None else DEFAULT_THRESHOLDS[method])
+
+
+def build_reference(model: ModelConfig, frame: pd.DataFrame, where: str = "config") -> Reference:
+    """Decide the features of ``model`` and fix their bins from the reference ``frame``."""
+    prefix = f"{where}: models[{model.name}]"
+    if frame.empty:
+        raise ConfigError(f"{prefix}.reference: {model.reference} has no rows")
+    columns = set(map(str, frame.columns))
+    frame = normalized(frame)
+    named = {
+        "prediction_column": model.prediction_column,
+        "score_column": model.score_column,
+    }
+    for key, column in named.items():
+        if column and column not in columns:
+            raise ConfigError(f"{prefix}.{key}: column {column!r} is not in the reference {model.reference}")
+    if model.features is not None and (model.features.numeric or model.features.categorical):
+        numeric = list(model.features.numeric)
+        categorical = list(model.features.categorical)
+        for kind, names in (("numeric", numeric), ("categorical", categorical)):
+            for name in names:
+                if name not in columns:
+                    raise ConfigError(
+                        f"{prefix}.features.{kind}: column {name!r} is not in the reference {model.reference}"
+                    )
+        both = set(numeric) & set(categorical)
+        if both:
+            raise ConfigError(f"{prefix}.features: {sorted(both)} listed as both numeric and categorical")
+    else:
+        roles = _roles(model)
+        numeric, categorical = [], []
+        for column in frame.columns:
+            if column in roles:
+                continue
+            dtype = frame[column].dtype
+            if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+                numeric.append(column)
+            else:
+                categorical.append(column)
+    if not numeric and not categorical:
+        raise ConfigError(f"{prefix}.features: the reference {model.reference} has no feature column")
+    unknown = sorted(set(model.drift.features) - set(numeric) - set(categorical))
+    if unknown:
+        raise ConfigError(f"{prefix}.drift.features: {unknown} are not features of this model")
+    rows = len(frame)
+    numeric_features = []
+    for name in numeric:
+        method, threshold = _resolve_method(model, name, "numeric", rows, f"{prefix}.drift")
+        numeric_features.append(build_numeric(name, frame[name], method, threshold))
+    categorical_features = []
+    for name in categorical:
+        method, threshold = _resolve_method(model, name, "categorical", rows, f"{prefix}.drift")
+        categorical_features.append(build_categorical(name, frame[name], method, threshold, model.max_categories))
+    return Reference(tuple(numeric_features), tuple(categorical_features), rows)
+
+
+def load_reference(model: ModelConfig, where: str = "config") -> tuple[Reference, pd.DataFrame]:
+    """Read the reference file of ``model`` once and build its bins; returns the frame too."""
+    try:
+        frame = read_table(model.reference)
+    except Exception as error:  # noqa: BLE001 - any reader failure is a configuration problem to report
+        raise ConfigError(f"{where}: models[{model.name}].reference: cannot read {model.reference}: {error}") from None
+    return build_reference(model, frame, where), frame

@@ -1,0 +1,144 @@
+"""What one update of a model found: immutable values, read by the exposition.
+
+Nothing here knows metric names or computes anything; a snapshot is replaced
+whole after each update, so a scrape always sees one complete update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    method: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+@dataclass(frozen=True)
+class FeatureWindow:
+    """Data quality and drift of one feature over one window."""
+
+    feature: str
+    kind: str  # "numeric" | "categorical"
+    missing_ratio: float
+    type_violation_ratio: float
+    out_of_range_ratio: float | None = None  # numeric features
+    new_category_ratio: float | None = None  # categorical features
+    drift: DriftResult | None = None  # absent when the window has too few values
+
+
+@dataclass(frozen=True)
+class OutputDrift:
+    """Drift of the model's output: ``output`` is score, value (regression) or class."""
+
+    output: str
+    method: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    window: str
+    rows: int
+    #: "" for the whole model, ``column=value`` for a segment.
+    segment: str = ""
+    features: tuple[FeatureWindow, ...] = ()
+    drifted_ratio: float | None = None
+    dataset_drifted: bool | None = None
+    labelled_rows: int = 0
+    #: Realized performance by metric name (labels arrived).
+    performance: dict[str, float] = field(default_factory=dict)
+    #: Performance estimated without labels, by metric name.
+    estimated_performance: dict[str, float] = field(default_factory=dict)
+    label_coverage: float | None = None
+    prediction_drift: tuple[OutputDrift, ...] = ()
+    #: Share of the window's outputs (score or predicted value) outside the reference range.
+    prediction_out_of_range: float | None = None
+
+
+@dataclass(frozen=True)
+class Threshold:
+    feature: str
+    method: str
+    value: float
+
+
+@dataclass(frozen=True)
+class QualityThreshold:
+    """The ratio above which a data-quality check of a feature fails."""
+
+    feature: str
+    check: str  # completeness | categorical_values | out_of_range
+    value: float
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """A cumulative Prometheus histogram: ``buckets`` are (upper bound, cumulative count)."""
+
+    buckets: tuple[tuple[float, int], ...]
+    total: float
+    count: int
+
+
+@dataclass(frozen=True)
+class ModelSnapshot:
+    model: str
+    windows: tuple[WindowResult, ...]
+    thresholds: tuple[Threshold, ...]
+    quality_thresholds: tuple[QualityThreshold, ...]
+    dataset_drift_share: float
+    predictions_total: int
+    latency: Histogram | None
+    label_delay: Histogram | None
+    rejected: dict[str, int]
+    errors: dict[str, int]
+    violations: dict[tuple[str, str], int]
+    join_dropped: dict[str, int] | None
+    #: (predictions waiting for a label, labels waiting for a prediction)
+    pending_labels: tuple[int, int] | None
+    segment_other: dict[str, int]
+    prediction_errors: int | None
+    calibration_error: float | None
+    calibrated: bool | None
+    #: (output, method, threshold) of prediction drift
+    output_thresholds: tuple[tuple[str, str, float], ...]
+    #: Realized performance on the reference, and the alert thresholds derived from it.
+    reference_performance: dict[str, float]
+    performance_thresholds: dict[str, float]
+    #: (label, seconds) of every configured window.
+    windows_seconds: tuple[tuple[str, float], ...]
+    version: str
+    trained_at: str
+    age_seconds: float | None
+    last_success: float | None
+    last_duration: float | None
+    up: bool
+
+
+def failed_checks(snapshot: ModelSnapshot) -> list[str]:
+    """Human-readable list of the drift and data-quality checks failing in ``snapshot``."""
+    limits = {(q.feature, q.check): q.value for q in snapshot.quality_thresholds}
+    failed = []
+    for w in snapshot.windows:
+        if w.segment:
+            continue
+        if w.dataset_drifted:
+            failed.append(f"{snapshot.model} {w.window}: dataset drift ({w.drifted_ratio:.0%} of features drifted)")
+        for f in w.features:
+            if f.drift is not None and f.drift.drifted:
+                failed.append(f"{snapshot.model} {w.window}: {f.feature} drifted "
+                              f"({f.drift.method}={f.drift.score:.4g}, threshold {f.drift.threshold:g})")
+            ratios = {"completeness": f.missing_ratio, "categorical_values": f.new_category_ratio,
+                      "out_of_range": f.out_of_range_ratio}
+            for check, ratio in ratios.items():
+                limit = limits.get((f.feature, check))
+                if ratio is not None and limit is not None and w.rows > 0 and ratio > limit:
+                    failed.append(f"{snapshot.model} {w.window}: {f.feature} {check} check failed "
+                                  f"(ratio {ratio:.4g} > {limit:g})")
+    return failed

@@ -1,0 +1,88 @@
+"""The long-running exporter: one scheduled update job per model, and the /metrics server.
+
+APScheduler runs each model's :meth:`~exporter.model.ModelMonitor.update`
+every ``interval`` (never two at once for one model, late runs coalesced);
+each update publishes a new snapshot. The HTTP server only serves the latest
+snapshots (:mod:`exporter.exposition`): a scrape never computes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from exporter.config import Config, ConfigError
+from exporter.exposition import SnapshotStore
+from exporter.http import metrics_app, serve
+from exporter.model import ModelMonitor, build_monitor
+from exporter.webconfig import BasicAuth, load_web_config, ssl_context
+
+log = logging.getLogger(__name__)
+
+
+def build_monitors(config: Config, source: str = "config", persist: bool = True) -> list[ModelMonitor]:
+    """A monitor per configured model, its reference read and checked; ConfigError on any problem."""
+    monitors = []
+    state_dir: Path | None = config.state_dir if persist else None
+    if state_dir is not None:
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"{source}: state_dir: cannot create {state_dir}: {error.strerror}") from None
+    for model in config.models:
+        monitors.append(build_monitor(model, state_dir, source))
+    return monitors
+
+
+class Exporter:
+    """Scheduler plus HTTP server for a set of model monitors."""
+
+    def __init__(self, config: Config, monitors: list[ModelMonitor]):
+        self.config = config
+        self.monitors = monitors
+        self.store = SnapshotStore()
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self._server = None
+        self.stopped = threading.Event()
+        for monitor in monitors:
+            # Serve the restored counters and empty windows until the first update ends.
+            self.store.publish(monitor.snapshot((), ok=False))
+
+    def run_once(self, monitor: ModelMonitor) -> None:
+        self.store.publish(monitor.update())
+
+    def start(self, host: str, port: int, web_config: Path | None = None) -> int:
+        """Start serving and updating; returns the bound port (useful with port 0).
+
+        ``web_config`` is a Prometheus web configuration file: TLS and basic auth.
+        """
+        app = metrics_app(self.store)
+        tls = None
+        if web_config is not None:
+            web = load_web_config(web_config)
+            app = BasicAuth(app, web.basic_auth_users, web.http_server_config.headers)
+            if web.tls_server_config is not None:
+                tls = ssl_context(web.tls_server_config)
+        server, _thread = serve(app, host, port, tls)
+        self._server = server
+        bound = server.server_address[1]
+        for monitor in self.monitors:
+            self.scheduler.add_job(
+                self.run_once, "interval", args=[monitor], seconds=self.config.interval,
+                next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
+                misfire_grace_time=None, id=f"update:{monitor.config.name}",
+            )
+        self.scheduler.start()
+        return bound
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        self.stopped.set()

@@ -1,0 +1,139 @@
+"""Drift statistics as pure functions of binned summaries.
+
+Every function here takes count (and sum) arrays laid out by the reference
+binning in :mod:`exporter.reference` and returns a float. None of them sees a
+row. Each is checked in ``tests/test_statistics.py`` against the exact
+implementation in scipy on the same data.
+
+Numeric layout (length ``B + 2``): index 0 counts values below the reference
+minimum, indices ``1..B`` the ``B`` reference quantile bins, index ``B + 1``
+values above the reference maximum. Categorical layout: one count per known
+reference category followed by one count of unseen categories.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats as _st
+
+#: Floor used for empty bins in PSI, JS and chi2 expectations (as Evidently).
+EMPTY_BIN_FLOOR = 1e-4
+#: Minimum reference standard deviation used to normalise the Wasserstein
+#: distance, so a constant reference column does not divide by zero.
+MIN_REFERENCE_STD = 1e-3
+
+
+def _proportions(counts: np.ndarray) -> np.ndarray:
+    total = float(counts.sum())
+    if total <= 0:
+        raise ValueError("cannot compute a distribution of zero observations")
+    return counts.astype(np.float64) / total
+
+
+def ks_statistic(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov D from counts on shared bins.
+
+    The empirical CDFs are compared at every bin edge. Within one bin both CDFs
+    are monotone, so the supremum inside a bin exceeds the larger of the values
+    at its edges by at most ``min(p_i, q_i)``, the smaller of the two masses in
+    that bin. With ``B`` reference quantile bins every reference mass is
+    ``1/B`` on continuous data, so the binned D is within ``1/B`` of the exact
+    D (and exact in the out-of-range bins, where the reference has no mass).
+    """
+    p = np.cumsum(_proportions(reference_counts))
+    q = np.cumsum(_proportions(current_counts))
+    return float(np.max(np.abs(p - q)))
+
+
+def psi(reference_counts: np.ndarray, current_counts: np.ndarray, floor: float = EMPTY_BIN_FLOOR) -> float:
+    """Population stability index ``sum((q - p) * ln(q / p))``, empty bins floored."""
+    p = np.maximum(_proportions(reference_counts), floor)
+    q = np.maximum(_proportions(current_counts), floor)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def jensen_shannon(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+    """Jensen-Shannon *distance* (natural log, as scipy's default), in ``[0, sqrt(ln 2)]``."""
+    p = _proportions(reference_counts)
+    q = _proportions(current_counts)
+    m = 0.5 * (p + q)
+
+    def _kl(a: np.ndarray) -> float:
+        nz = a > 0
+        return float(np.sum(a[nz] * np.log(a[nz] / m[nz])))
+
+    value = 0.5 * (_kl(p) + _kl(q))
+    return math.sqrt(max(value, 0.0))
+
+
+def wasserstein_normed(
+    edges: np.ndarray,
+    reference_counts: np.ndarray,
+    reference_sums: np.ndarray,
+    current_counts: np.ndarray,
+    current_sums: np.ndarray,
+    reference_std: float,
+) -> float:
+    """Earth mover's distance ``integral |F_ref - F_cur| dx`` over the reference std.
+
+    For every bin ``[a, b)`` the integral of an empirical CDF is known exactly
+    from the count and the sum of the values that fell in it:
+    ``integral_a^b F = F(a) (b - a) + (count * b - sum) / n``. Where the two CDFs
+    do not cross inside a bin, the integral of their absolute difference is the
+    absolute difference of those integrals, so the result is exact but for the
+    few bins where the CDFs cross. Outside the reference range the reference
+    CDF is 0 (below) or 1 (above), which is also exact.
+    """
+    n_r = float(reference_counts.sum())
+    n_c = float(current_counts.sum())
+    if n_r <= 0 or n_c <= 0:
+        raise ValueError("cannot compute a distance with zero observations")
+    lo, hi = float(edges[0]), float(edges[-1])
+    # Below the reference minimum: F_ref = 0.
+    below = (current_counts[0] * lo - current_sums[0]) / n_c
+    # Above the reference maximum: F_ref = 1.
+    above = (current_sums[-1] - current_counts[-1] * hi) / n_c
+    inner_r_counts, inner_r_sums = reference_counts[1:-1], reference_sums[1:-1]
+    inner_c_counts, inner_c_sums = current_counts[1:-1], current_sums[1:-1]
+    left, right = edges[:-1], edges[1:]
+    width = right - left
+    # CDF at each bin's left edge (everything in earlier bins, under-bin included).
+    f_r_left = (np.cumsum(reference_counts[:-1])[:-1]) / n_r
+    f_c_left = (np.cumsum(current_counts[:-1])[:-1]) / n_c
+    int_r = f_r_left * width + (inner_r_counts * right - inner_r_sums) / n_r
+    int_c = f_c_left * width + (inner_c_counts * right - inner_c_sums) / n_c
+    distance = float(abs(below) + abs(above) + np.sum(np.abs(int_r - int_c)))
+    return distance / max(reference_std, MIN_REFERENCE_STD)
+
+
+def chi2_pvalue(reference_counts: np.ndarray, current_counts: np.ndarray, floor: float = EMPTY_BIN_FLOOR) -> float:
+    """p-value of Pearson's chi-square goodness-of-fit test of the current counts.
+
+    Expected counts are the reference proportions (empty categories floored, so
+    a category unseen in the reference yields a huge statistic, not a division
+    by zero) scaled to the current total. Categories empty on both sides are
+    dropped. Drift is a *small* p-value.
+    """
+    keep = (reference_counts > 0) | (current_counts > 0)
+    ref = reference_counts[keep]
+    cur = current_counts[keep].astype(np.float64)
+    if ref.size < 2:
+        return 1.0
+    p = np.maximum(_proportions(ref), floor)
+    p = p / p.sum()
+    expected = p * cur.sum()
+    statistic = float(np.sum((cur - expected) ** 2 / expected))
+    return float(_st.chi2.sf(statistic, ref.size - 1))
+
+
+__all__ = [
+    "EMPTY_BIN_FLOOR",
+    "MIN_REFERENCE_STD",
+    "chi2_pvalue",
+    "jensen_shannon",
+    "ks_statistic",
+    "psi",
+    "wasserstein_normed",
+]

@@ -1,0 +1,335 @@
+"""What the model said and what turned out true: predictions, scores and labels, binned once.
+
+Built from the reference at start (:func:`build_targets`): the bins of the
+model's output (the score of a classifier, the predicted value of a
+regressor) for prediction drift, the finer score bins used by ROC AUC and
+CBPE, the classes, and the score calibration. Per batch, :func:`prepare`
+turns the rows' output columns into arrays, and two summarisers add them to a
+bucket summary: :func:`summarize_predictions` for what is known when the
+prediction is logged, :func:`summarize_labels` for what a label adds, whenever
+it arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from exporter.calibration import IDENTITY, CalibrationResult, calibrate
+from exporter.config import DEFAULT_THRESHOLDS, ConfigError, ModelConfig
+from exporter.performance import REGRESSION_SUMS, log_loss_terms, regression_sums
+from exporter.reference import NumericFeature, bin_index, build_numeric, category_strings
+from exporter.rows import category_codes, numeric_values
+from exporter.sketch import FieldSpec, Summary, binned_counts
+
+log = logging.getLogger(__name__)
+
+#: Reference-quantile score bins for ROC AUC and CBPE: pairs of rows sharing a bin count as ties, so
+#: on a score distribution like the reference's about 1/2000 of pairs do, bounding the error by ~2.5e-4.
+AUC_BINS = 2000
+#: Classes kept for a multiclass model (the rest count as one unseen class).
+MAX_CLASSES = 100
+
+
+@dataclass(frozen=True, eq=False)
+class TargetSpec:
+    task: str
+    #: Score (classifiers) or predicted value (regression) binned on the reference, for prediction drift.
+    output: NumericFeature | None
+    #: Score bin edges for ROC AUC and CBPE (binary classification with a score).
+    auc_edges: np.ndarray | None
+    #: Class names; binary is ("0", "1") with 1 the positive class.
+    classes: tuple[str, ...]
+    #: Predicted classes in the reference, for class-distribution drift (last slot: unseen).
+    reference_class_counts: np.ndarray | None
+    calibration: CalibrationResult | None
+    positive_label: str
+    decision_threshold: float
+    has_labels: bool
+    #: Multiclass CBPE: probability column of each class (in ``classes`` order) and its calibration.
+    class_score_columns: tuple[str, ...] = ()
+    class_calibrations: tuple[CalibrationResult, ...] = ()
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def class_probabilities(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """Calibrated, renormalised class probabilities per row (NaN rows where any is missing)."""
+        if not self.class_score_columns:
+            return None
+        columns = []
+        for column, calibration in zip(self.class_score_columns, self.class_calibrations, strict=True):
+            raw = numeric_values(frame[column])[0] if column in frame.columns else np.full(len(frame), np.nan)
+            columns.append(calibration.calibrator(raw) if calibration.calibrated else np.clip(raw, 0, 1))
+        probabilities = np.stack(columns, axis=1) if columns else np.zeros((len(frame), 0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            total = probabilities.sum(axis=1, keepdims=True)
+            return np.where(total > 0, probabilities / total, np.nan)
+
+
+@dataclass
+class Targets:
+    """Per-row output arrays of a batch (all of length n)."""
+
+    out_index: np.ndarray  # output bin, -1 when missing
+    out_value: np.ndarray  # output value, 0 when missing
+    score: np.ndarray  # score, NaN when missing (binary)
+    pred_class: np.ndarray  # predicted class code, -1 when missing (classifiers)
+    pred_value: np.ndarray  # predicted value, NaN when missing (regression)
+    label: np.ndarray  # label: class code (-1 none) or value (NaN none)
+    class_proba: np.ndarray | None = None  # (n, classes) calibrated probabilities, multiclass CBPE
+
+    def take(self, rows: np.ndarray | slice) -> Targets:
+        return Targets(*(None if getattr(self, f) is None else getattr(self, f)[rows]
+                         for f in self.__dataclass_fields__))
+
+    def labelled(self) -> np.ndarray:
+        if self.label.dtype.kind == "f":
+            return np.isfinite(self.label)
+        return self.label >= 0
+
+
+def binary_codes(values: pd.Series, positive: str) -> np.ndarray:
+    """1 for the positive label, 0 for any other value, -1 when missing; booleans count as 1/0."""
+    objects = values.astype(object)
+    present = objects.notna().to_numpy()
+    mapped = objects.map(lambda v: int(v) if isinstance(v, bool | np.bool_) else v)
+    text = category_strings(mapped)
+    codes = np.where(text.to_numpy(dtype=object) == positive, 1, 0).astype(np.int32)
+    codes[~present] = -1
+    return codes
+
+
+def _label_column(model: ModelConfig) -> str | None:
+    return model.label_column or (model.labels.label_column if model.labels else None)
+
+
+def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
+    """The output bins, classes and calibration of ``model`` from its reference ``frame``."""
+    task = model.task
+    label_column = _label_column(model)
+    has_labels = bool(label_column and label_column in frame.columns)
+    positive = str(model.positive_label)
+    method = model.drift.prediction_method
+    threshold = model.drift.prediction_threshold
+    threshold = float(threshold if threshold is not None else DEFAULT_THRESHOLDS[method])
+    output_column = model.prediction_column if task == "regression" else model.score_column
+    output = None
+    if output_column and output_column in frame.columns:
+        output = build_numeric(output_column, frame[output_column], method, threshold)
+    if task == "binary_classification":
+        classes: tuple[str, ...] = ("0", "1")
+        auc_edges = None
+        calibration = None
+        if model.score_column and model.score_column in frame.columns:
+            scores = numeric_values(frame[model.score_column])[0]
+            finite = scores[np.isfinite(scores)]
+            if finite.size:
+                auc_edges = np.unique(np.quantile(finite, np.linspace(0, 1, AUC_BINS + 1)))
+                if auc_edges.size == 1:
+                    auc_edges = np.array([auc_edges[0], auc_edges[0]])
+            if has_labels:
+                labels = binary_codes(frame[label_column], positive)
+                calibration = calibrate(scores, labels)
+                log.info("model %s: score calibration %s (held-out calibration error %.4f, raw %.4f)",
+                         model.name, "isotonic" if calibration.calibrated else "not applied",
+                         calibration.error, calibration.raw_error)
+            else:
+                log.warning("model %s: the reference has no label column; CBPE uses raw scores as probabilities",
+                            model.name)
+        reference_classes = _binary_predictions(model, frame, auc_edges is not None)
+        counts = None
+        if reference_classes is not None:
+            counts = np.bincount(reference_classes[reference_classes >= 0], minlength=3).astype(np.int64)
+        return TargetSpec(task, output, auc_edges, classes, counts, calibration, positive,
+                          model.decision_threshold, has_labels)
+    if task == "multiclass_classification":
+        seen = pd.Series(dtype=object)
+        for column in (label_column, model.prediction_column):
+            if column and column in frame.columns:
+                seen = pd.concat([seen, category_strings(frame[column]).dropna()])
+        frequencies = seen.value_counts()
+        classes = tuple(sorted(str(c) for c in frequencies.index[:MAX_CLASSES]))
+        counts = None
+        if model.prediction_column and model.prediction_column in frame.columns:
+            codes = category_codes(frame[model.prediction_column], classes)
+            counts = np.bincount(codes[codes >= 0], minlength=len(classes) + 1).astype(np.int64)
+        score_columns, calibrations = _class_calibrations(model, frame, classes, label_column if has_labels else None)
+        return TargetSpec(task, output, None, classes, counts, None, positive, model.decision_threshold, has_labels,
+                          score_columns, calibrations)
+    return TargetSpec(task, output, None, (), None, None, positive, model.decision_threshold, has_labels)
+
+
+def _class_calibrations(model: ModelConfig, frame: pd.DataFrame, classes: tuple[str, ...],
+                        label_column: str | None) -> tuple[tuple[str, ...], tuple[CalibrationResult, ...]]:
+    """One-vs-rest isotonic calibration of each class's probability column (kept where it helps)."""
+    mapping = {str(k): v for k, v in model.class_score_columns.items()}
+    if not mapping:
+        return (), ()
+    where = f"models[{model.name}].class_score_columns"
+    missing = [c for c in classes if c not in mapping]
+    if missing:
+        raise ConfigError(f"{where}: no probability column for classes {missing}")
+    unknown = sorted(set(mapping) - set(classes))
+    if unknown:
+        raise ConfigError(f"{where}: {unknown} are not classes of the reference (classes: {list(classes)})")
+    for column in mapping.values():
+        if column not in frame.columns:
+            raise ConfigError(f"{where}: column {column!r} is not in the reference {model.reference}")
+    codes = category_codes(frame[label_column], classes) if label_column else None
+    calibrations = []
+    for index, name in enumerate(classes):
+        scores = numeric_values(frame[mapping[name]])[0]
+        if codes is None:  # no labels in the reference: the probabilities are used as they are
+            calibrations.append(CalibrationResult(IDENTITY, False, float("nan"), float("nan")))
+            continue
+        labels = np.where(codes >= 0, (codes == index).astype(np.int32), -1)
+        calibrations.append(calibrate(scores, labels))
+    return tuple(mapping[c] for c in classes), tuple(calibrations)
+
+
+def _binary_predictions(model: ModelConfig, frame: pd.DataFrame, scored: bool) -> np.ndarray | None:
+    if scored and model.score_column in frame.columns:
+        scores = numeric_values(frame[model.score_column])[0]
+        return np.where(np.isfinite(scores), (scores >= model.decision_threshold).astype(np.int32), -1)
+    if model.prediction_column and model.prediction_column in frame.columns:
+        return binary_codes(frame[model.prediction_column], str(model.positive_label))
+    return None
+
+
+def target_layout(spec: TargetSpec) -> dict[str, FieldSpec]:
+    fields: dict[str, FieldSpec] = {"labelled": FieldSpec((), np.int64)}
+    if spec.output is not None:
+        fields["out_counts"] = FieldSpec((spec.output.n_bins,), np.int64)
+        fields["out_sums"] = FieldSpec((spec.output.n_bins,), np.float64)
+    if spec.task == "regression":
+        fields["reg_sums"] = FieldSpec((REGRESSION_SUMS,), np.float64)
+        return fields
+    k = spec.n_classes + 1  # last slot: an unseen class
+    fields["class_counts"] = FieldSpec((k,), np.int64)
+    fields["confusion"] = FieldSpec((k, k), np.int64)
+    if spec.class_score_columns:
+        fields["cbpe_class_confusion"] = FieldSpec((k, k), np.float64)
+    if spec.task == "binary_classification" and spec.auc_edges is not None:
+        a = spec.auc_edges.size + 1
+        fields["auc_pos"] = FieldSpec((a,), np.int64)
+        fields["auc_neg"] = FieldSpec((a,), np.int64)
+        fields["logloss_sum"] = FieldSpec((), np.float64)
+        fields["scored_labelled"] = FieldSpec((), np.int64)
+        fields["cbpe_pos"] = FieldSpec((a,), np.float64)
+        fields["cbpe_neg"] = FieldSpec((a,), np.float64)
+        fields["cbpe_confusion"] = FieldSpec((2, 2), np.float64)
+    return fields
+
+
+def prepare(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame) -> Targets:
+    """Output arrays of ``frame``'s rows; missing columns give missing values, never an error."""
+    n = len(frame)
+
+    def column(name: str | None) -> pd.Series | None:
+        return frame[name] if name and name in frame.columns else None
+
+    out_index = np.full(n, -1, dtype=np.int32)
+    out_value = np.zeros(n)
+    score = np.full(n, np.nan)
+    pred_class = np.full(n, -1, dtype=np.int32)
+    pred_value = np.full(n, np.nan)
+    output_column = model.prediction_column if spec.task == "regression" else model.score_column
+    raw_output = column(output_column)
+    if raw_output is not None:
+        values, missing, invalid = numeric_values(raw_output)
+        ok = ~missing & ~invalid
+        if spec.output is not None:
+            out_index[ok] = bin_index(spec.output.edges, values[ok])
+            out_value[ok] = values[ok]
+        if spec.task == "regression":
+            pred_value[ok] = values[ok]
+        else:
+            score[ok] = values[ok]
+    label_raw = column(_label_column(model))
+    if spec.task == "regression":
+        label = numeric_values(label_raw)[0] if label_raw is not None else np.full(n, np.nan)
+        label = np.where(np.isfinite(label), label, np.nan)
+        return Targets(out_index, out_value, score, pred_class, pred_value, label)
+    if spec.task == "binary_classification":
+        if spec.auc_edges is not None and raw_output is not None:
+            pred_class = np.where(np.isfinite(score), (score >= spec.decision_threshold), -1).astype(np.int32)
+        elif column(model.prediction_column) is not None:
+            pred_class = binary_codes(frame[model.prediction_column], spec.positive_label)
+        label = binary_codes(label_raw, spec.positive_label) if label_raw is not None else np.full(n, -1, np.int32)
+    else:
+        if column(model.prediction_column) is not None:
+            pred_class = category_codes(frame[model.prediction_column], spec.classes).astype(np.int32)
+        label = (category_codes(label_raw, spec.classes).astype(np.int32) if label_raw is not None
+                 else np.full(n, -1, np.int32))
+        return Targets(out_index, out_value, score, pred_class, pred_value, label, spec.class_probabilities(frame))
+    return Targets(out_index, out_value, score, pred_class, pred_value, label)
+
+
+def _auc_index(spec: TargetSpec, score: np.ndarray) -> np.ndarray:
+    index = np.full(score.size, -1, dtype=np.int64)
+    ok = np.isfinite(score)
+    index[ok] = bin_index(spec.auc_edges, score[ok])
+    return index
+
+
+def summarize_predictions(spec: TargetSpec, layout_fields: dict[str, FieldSpec], t: Targets) -> Summary:
+    """Fields known when predictions are logged: output distribution, predicted classes, CBPE sums."""
+    out: Summary = {}
+    if "out_counts" in layout_fields:
+        n_bins = layout_fields["out_counts"].shape[0]
+        out["out_counts"] = binned_counts(t.out_index[None, :], n_bins)[0]
+        out["out_sums"] = binned_counts(t.out_index[None, :], n_bins, t.out_value[None, :])[0]
+    if "class_counts" in layout_fields:
+        k = layout_fields["class_counts"].shape[0]
+        out["class_counts"] = binned_counts(t.pred_class[None, :], k)[0]
+    if "cbpe_pos" in layout_fields:
+        a = layout_fields["cbpe_pos"].shape[0]
+        ok = np.isfinite(t.score)
+        p = spec.calibration.calibrator(t.score[ok]) if spec.calibration else np.clip(t.score[ok], 0, 1)
+        index = _auc_index(spec, t.score[ok])
+        out["cbpe_pos"] = np.bincount(index, weights=p, minlength=a)
+        out["cbpe_neg"] = np.bincount(index, weights=1 - p, minlength=a)
+        predicted = t.pred_class[ok]
+        expected = np.zeros((2, 2))
+        for c in (0, 1):
+            chosen = predicted == c
+            expected[1, c] = p[chosen].sum()
+            expected[0, c] = (1 - p[chosen]).sum()
+        out["cbpe_confusion"] = expected
+    if "cbpe_class_confusion" in layout_fields and t.class_proba is not None:
+        k = layout_fields["cbpe_class_confusion"].shape[0]
+        ok = (t.pred_class >= 0) & np.isfinite(t.class_proba).all(axis=1)
+        expected = np.zeros((k, k))
+        for true_class in range(t.class_proba.shape[1]):
+            expected[true_class] = np.bincount(t.pred_class[ok], weights=t.class_proba[ok, true_class], minlength=k)
+        out["cbpe_class_confusion"] = expected
+    return out
+
+
+def summarize_labels(spec: TargetSpec, layout_fields: dict[str, FieldSpec], t: Targets) -> Summary:
+    """Fields a label adds to its prediction's bucket: counts of labelled rows, confusion, losses, errors."""
+    t = t.take(t.labelled())
+    out: Summary = {"labelled": np.array(t.label.size, dtype=np.int64)}
+    if spec.task == "regression":
+        ok = np.isfinite(t.pred_value)
+        out["reg_sums"] = regression_sums(t.label[ok], t.pred_value[ok])
+        return out
+    k = layout_fields["confusion"].shape[0]
+    ok = t.pred_class >= 0
+    flat = t.label[ok].astype(np.int64) * k + t.pred_class[ok]
+    out["confusion"] = np.bincount(flat, minlength=k * k).reshape(k, k).astype(np.int64)
+    if "auc_pos" in layout_fields:
+        a = layout_fields["auc_pos"].shape[0]
+        scored = np.isfinite(t.score)
+        index = _auc_index(spec, t.score[scored])
+        labels = t.label[scored]
+        out["auc_pos"] = np.bincount(index[labels == 1], minlength=a).astype(np.int64)
+        out["auc_neg"] = np.bincount(index[labels == 0], minlength=a).astype(np.int64)
+        out["logloss_sum"] = np.array(log_loss_terms(labels, t.score[scored]).sum())
+        out["scored_labelled"] = np.array(int(scored.sum()), dtype=np.int64)
+    return out
