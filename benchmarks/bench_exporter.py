@@ -40,9 +40,10 @@ def rss_mib() -> float:
 
 
 def workload(
-    rng: np.random.Generator, n: int, n_num: int, n_cat: int, ts: float, shift: float = 0.0
+    rng: np.random.Generator, n: int, n_num: int, n_cat: int, ts: float, shift: float = 0.0, first_id: int = 0
 ) -> pd.DataFrame:
-    data: dict[str, object] = {"ts": np.full(n, ts), "request_id": np.arange(n).astype(str)}
+    """``n`` prediction rows stamped ``ts`` with unique ids from ``first_id``."""
+    data: dict[str, object] = {"ts": np.full(n, ts), "request_id": np.arange(first_id, first_id + n).astype(str)}
     for i in range(n_num):
         data[f"num_{i}"] = rng.normal(shift + i % 5, 1 + i % 3, n)
     for j in range(n_cat):
@@ -109,10 +110,10 @@ def bench_recompute_and_memory(folder: Path, stream_rows: int, rng: np.random.Ge
     recompute: list[tuple[int, float]] = []
     memory: list[tuple[int, float]] = []
     done = 0
-    for target in sorted({10_000, 100_000, 1_000_000, stream_rows}):
+    for target in sorted({10_000, 100_000, 1_000_000, stream_rows}):  # ids stay unique: no duplicate_id
         while done < target:
             n = min(1_000_000, target - done)
-            monitor.ingest(workload(rng, n, 40, 10, now - 5, shift=0.1), now)
+            monitor.ingest(workload(rng, n, 40, 10, now - 5, shift=0.1, first_id=done), now)
             done += n
             memory.append((done, rss_mib()))
         rows_in_window = int(monitor.rings[""]["1h"].merged(now)["rows"])
