@@ -66,8 +66,10 @@ class Chunk:
     frame: pd.DataFrame
     cursor: Cursor
     rejected: Counter[str] = field(default_factory=Counter)
-    #: True when the read stopped at the byte limit and the file has more to read now.
+    #: True when the read stopped at the byte limit and there is more to read now.
     more: bool = False
+    #: Bytes of the file this chunk consumed.
+    nbytes: int = 0
 
 
 class SourceError(Exception):
@@ -119,7 +121,11 @@ class FileSource:
         return paths
 
     def read(self) -> tuple[list[Chunk], list[str]]:
-        """Chunks of new rows, and the errors (one line each) of files that could not be read."""
+        """Chunks of new rows, and the errors (one line each) of files that could not be read.
+
+        One call reads at most about ``max_bytes`` across files, so memory stays bounded when many
+        files arrive at once; the last chunk then says ``more`` and the caller reads again.
+        """
         paths = self.files()
         present = set(paths)
         for gone in set(self.cursors) - present:
@@ -127,7 +133,11 @@ class FileSource:
             del self.cursors[gone]
         chunks: list[Chunk] = []
         errors: list[str] = []
+        consumed = 0
         for path in paths:
+            if consumed >= self.max_bytes:
+                chunks[-1].more = True
+                break
             try:
                 chunk = self._read_file(path)
             except OSError as error:
@@ -135,6 +145,7 @@ class FileSource:
                 continue
             if chunk is not None:
                 chunks.append(chunk)
+                consumed += chunk.nbytes
         return chunks, errors
 
     def commit(self, chunk: Chunk) -> None:
@@ -177,7 +188,7 @@ class FileSource:
         self._failed.pop(path, None)
         if cursor is not None:
             log.warning("%s changed after it was read; reading the new version as new rows", path)
-        return Chunk(path, frame, new_cursor)
+        return Chunk(path, frame, new_cursor, nbytes=stat.st_size)
 
     def _read_lines(self, path: str, kind: str, stat: os.stat_result, cursor: Cursor) -> Chunk | None:
         rejected: Counter[str] = Counter()
@@ -200,7 +211,8 @@ class FileSource:
                 if not skipping:
                     rejected[reasons.MALFORMED_JSON if kind == "jsonl" else reasons.MALFORMED_CSV] += 1
                 new = Cursor(stat.st_ino, offset + len(data), stat.st_size, stat.st_mtime_ns, header, True)
-                return Chunk(path, pd.DataFrame(), new, rejected, more=len(data) >= self.max_bytes)
+                return Chunk(path, pd.DataFrame(), new, rejected, more=len(data) >= self.max_bytes,
+                             nbytes=len(data))
             return None
         complete = data[: end + 1]
         if skipping:
@@ -208,7 +220,7 @@ class FileSource:
             complete = complete[first_newline + 1:]
         new_cursor = Cursor(stat.st_ino, offset + end + 1, stat.st_size, stat.st_mtime_ns, header, False)
         frame = parse_jsonl(complete, rejected) if kind == "jsonl" else parse_csv(header or "", complete, rejected)
-        return Chunk(path, frame, new_cursor, rejected, more=len(data) >= self.max_bytes)
+        return Chunk(path, frame, new_cursor, rejected, more=len(data) >= self.max_bytes, nbytes=end + 1)
 
 
 def parse_jsonl(data: bytes, rejected: Counter[str]) -> pd.DataFrame:

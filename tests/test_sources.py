@@ -103,3 +103,20 @@ def test_truncated_parquet_is_reported_once_and_retried_when_it_changes(tmp_path
 def test_missing_folder_waits_without_error(tmp_path: Path) -> None:
     source = FileSource(str(tmp_path / "not-yet" / "*.jsonl"))
     assert source.read() == ([], [])
+
+
+def test_one_read_is_bounded_across_files_and_the_rest_follows(tmp_path: Path) -> None:
+    for i in range(5):
+        pd.DataFrame({"x": range(i * 100, i * 100 + 100)}).to_parquet(tmp_path / f"part-{i}.parquet")
+    size = (tmp_path / "part-0.parquet").stat().st_size
+    source = FileSource(str(tmp_path / "*.parquet"), max_bytes=2 * size)
+    seen = []
+    while True:
+        chunks, _ = source.read()
+        for chunk in chunks:
+            source.commit(chunk)
+            seen.extend(chunk.frame["x"].tolist())
+        assert len(chunks) <= 2
+        if not any(chunk.more for chunk in chunks):
+            break
+    assert sorted(seen) == list(range(500))
