@@ -112,7 +112,7 @@ def cmd_serve(config_path: Path, port: int | None, web_config: Path | None = Non
 def cmd_check(config_path: Path, fmt: str, fail_on_alert: bool, now: float | None) -> int:
     config = _load(config_path)
     monitors = build_monitors(config, str(config_path), persist=False)
-    snapshots = [m.update(now=now, persist=False) for m in monitors]
+    snapshots = [m.update(now=now, persist=False, budget=None) for m in monitors]
     families = build_families(snapshots)
     failed = [line for s in snapshots for line in failed_checks(s)]
     if fmt == "json":

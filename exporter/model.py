@@ -55,6 +55,9 @@ _LATENCY_SCALE = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
 CLASS_DRIFT_METHOD = "js"
 CLASS_DRIFT_THRESHOLD = 0.1
 
+#: Bytes of each log one update reads at most: a backlog is worked off over several updates.
+UPDATE_BYTES = 256 * 1024 * 1024
+
 #: Error stages (``model_monitor_errors_total{stage}``).
 STAGE_READ = "read"
 STAGE_LABELS = "labels"
@@ -502,13 +505,18 @@ class ModelMonitor:
 
     # -- one update ---------------------------------------------------------------------------
 
-    def update(self, now: float | None = None, persist: bool = True) -> ModelSnapshot:
-        """Read new rows and labels, recompute every window and return the snapshot. Never raises."""
+    def update(self, now: float | None = None, persist: bool = True,
+               budget: int | None = UPDATE_BYTES) -> ModelSnapshot:
+        """Read new rows and labels, recompute every window and return the snapshot. Never raises.
+
+        One update reads at most about ``budget`` bytes of each log (None: everything), so a
+        backlog is worked off over several updates, each of which publishes fresh numbers.
+        """
         started = time.time()
         now = started if now is None else now
-        ok = self._read(self.source, STAGE_READ, self.ingest, now)
+        ok = self._read(self.source, STAGE_READ, self.ingest, now, budget)
         if self.label_source is not None:
-            ok = self._read(self.label_source, STAGE_LABELS, self.ingest_labels, now) and ok
+            ok = self._read(self.label_source, STAGE_LABELS, self.ingest_labels, now, budget) and ok
             self._expire_labels(now)
         # Saving costs a write of every ring: only when something was read or given up.
         if persist and ok and self._dirty:
@@ -542,9 +550,10 @@ class ModelMonitor:
         self._dirty = self._dirty or before != (len(self.pending), len(self.early))
 
     def _read(self, source: FileSource, stage: str, ingest: Callable[[pd.DataFrame, float], int],
-              now: float) -> bool:
+              now: float, budget: int | None) -> bool:
         ok = True
-        while True:
+        consumed = 0
+        while budget is None or consumed < budget:
             try:
                 chunks, errors = source.read()
             except (SourceError, OSError) as error:
@@ -559,8 +568,10 @@ class ModelMonitor:
                 return ok
             for chunk in chunks:
                 self._ingest_chunk(chunk, now, stage, ingest)
+                consumed += chunk.nbytes
             if not any(chunk.more for chunk in chunks):
                 return ok
+        return ok
 
     def _ingest_chunk(self, chunk: Chunk, now: float, stage: str,
                       ingest: Callable[[pd.DataFrame, float], int]) -> None:
