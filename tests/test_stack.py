@@ -228,6 +228,12 @@ def test_every_dashboard_query_has_data_on_the_demo(tmp_path: Path) -> None:
                 response = requests.get(f"http://{LOOPBACK}:{prometheus_port}/api/v1/label/{label}/values",
                                         params=params, timeout=5).json()
                 assert response["data"], f"{name}: variable {variable['name']} has no values"
+        # Every family the demo produces (performance, segments, histograms, model_info) lints clean.
+        exposition = requests.get(f"http://{LOOPBACK}:{exporter_port}/metrics", timeout=5).text
+        assert 'segment="device=' in exposition and "model_label_delay_seconds_bucket" in exposition
+        result = subprocess.run([require_binary("promtool"), "check", "metrics"], input=exposition,
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), result.stdout + result.stderr
     finally:
         if prometheus is not None:
             prometheus.stop()
