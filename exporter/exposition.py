@@ -100,6 +100,9 @@ METRICS: dict[str, MetricDoc] = {
                   "Predictions in the window that have a label."),
         MetricDoc("model_label_delay_seconds", "histogram", ("model",),
                   "Label arrival time minus prediction time, for labels joined from the labels log."),
+        MetricDoc("model_window_label_delay_seconds", "gauge", ("model", "window", "percentile"),
+                  "Percentiles (50, 90, 99) of the delay of the labels joined to the window's predictions "
+                  "(from the labels log), interpolated within model_label_delay_seconds buckets."),
         MetricDoc("model_label_pending", "gauge", ("model", "kind"),
                   "Predictions waiting for a label (kind=prediction) and labels waiting for their "
                   "prediction (kind=label)."),
@@ -313,6 +316,8 @@ def _window_samples(f: _Families, model: dict[str, str], w: WindowResult) -> Non
     for metric, value in sorted(w.estimated_performance.items()):
         f.gauge("model_estimated_performance", {**base, "metric": metric}, value)
     f.gauge("model_label_coverage_ratio", base, w.label_coverage)
+    for percentile, value in w.label_delay_quantiles.items():
+        f.gauge("model_window_label_delay_seconds", {**base, "percentile": percentile}, value)
     f.gauge("model_window_labelled_rows", base, w.labelled_rows)
 
 

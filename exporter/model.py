@@ -37,7 +37,7 @@ from exporter.results import (
     WindowResult,
 )
 from exporter.segments import OTHER, sanitize_label, segment_codes, segment_keys, segment_values
-from exporter.sketch import Layout, Summary, data_layout, summarize_data
+from exporter.sketch import FieldSpec, Layout, Summary, data_layout, summarize_data
 from exporter.sources import Chunk, Cursor, FileSource, SourceError
 from exporter.statistics import jensen_shannon
 from exporter.tables import normalized
@@ -75,6 +75,30 @@ def _group_ids(buckets: list[np.ndarray]) -> np.ndarray | None:
     stacked = np.stack(buckets, axis=1)
     _, inverse = np.unique(stacked, axis=0, return_inverse=True)
     return inverse.ravel()
+
+
+def _delay_counts(delays: np.ndarray) -> np.ndarray:
+    """Label delays counted per ``LABEL_DELAY_BUCKETS`` bucket (the last: beyond 7 days)."""
+    finite = delays[np.isfinite(delays)]
+    index = np.searchsorted(np.asarray(LABEL_DELAY_BUCKETS), finite, side="left")
+    return np.bincount(index, minlength=len(LABEL_DELAY_BUCKETS) + 1).astype(np.int64)
+
+
+def bucket_quantile(q: float, bounds: tuple[float, ...], counts: np.ndarray) -> float | None:
+    """The ``q`` quantile of bucketed counts, interpolated linearly inside a bucket as PromQL's
+    ``histogram_quantile`` does (the first bucket starts at 0; beyond the last bound, the last bound)."""
+    total = float(counts.sum())
+    if total <= 0:
+        return None
+    rank = q * total
+    cumulative = np.cumsum(counts)
+    i = int(np.searchsorted(cumulative, rank, side="left"))
+    if i >= len(bounds):
+        return float(bounds[-1])
+    lower = 0.0 if i == 0 else float(bounds[i - 1])
+    below = 0.0 if i == 0 else float(cumulative[i - 1])
+    inside = float(counts[i])
+    return lower + (float(bounds[i]) - lower) * ((rank - below) / inside if inside else 0.0)
 
 
 class _Histogram:
@@ -129,7 +153,8 @@ class ModelMonitor:
             str(config.positive_label), config.decision_threshold, False)
         self.segments = segments or {}
         self.segment_keys = segment_keys(self.segments)
-        self.layout = Layout({**data_layout(reference), **targets.target_layout(self.targets)})
+        delay_field = {"label_delay": FieldSpec((len(LABEL_DELAY_BUCKETS) + 1,), np.int64)} if config.labels else {}
+        self.layout = Layout({**data_layout(reference), **targets.target_layout(self.targets), **delay_field})
         self.rings = self._new_rings()
         self.source = FileSource(config.predictions.path, config.predictions.format)
         self.label_source = FileSource(config.labels.path, config.labels.format) if config.labels else None
@@ -358,17 +383,20 @@ class ModelMonitor:
                 self._once(("segment-other", column), "model %s: values of segment column %r beyond the %d kept "
                            "are counted in segment %s=%s", self.config.name, column, len(self.segments[column]),
                            column, OTHER)
-        self._join_early_labels(batch, outputs, codes, now)
+        delays = self._join_early_labels(batch, outputs, codes, now)
         fields = self.layout.fields
         spec = self.targets
 
         def make_summary(selected: Rows) -> Summary:
             part = outputs.take(selected)
-            return {
+            summary = {
                 **summarize_data(self.layout, batch.take(selected, with_frame=False)),
                 **targets.summarize_predictions(spec, fields, part),
                 **targets.summarize_labels(spec, fields, part),
             }
+            if delays is not None:
+                summary["label_delay"] = _delay_counts(delays[selected])
+            return summary
 
         self._add_rows(batch.ts, codes, now, make_summary)
         return len(batch)
@@ -405,15 +433,19 @@ class ModelMonitor:
         return [labels.clean_id(v) for v in frame[column].tolist()]
 
     def _join_early_labels(self, batch: rows.Batch, outputs: targets.Targets, codes: dict[str, np.ndarray],
-                           now: float) -> None:
-        """Give waiting labels to their predictions; keep unlabelled predictions waiting for theirs."""
+                           now: float) -> np.ndarray | None:
+        """Give waiting labels to their predictions; keep unlabelled predictions waiting for theirs.
+
+        Returns each row's label delay (NaN where no waiting label joined it), or None without a labels log.
+        """
         if self.label_source is None:
-            return
+            return None
+        row_delays = np.full(len(batch), np.nan)
         ids = self._ids(batch.frame, self.config.predictions.id_column)
         if ids is None:
             self._once("no-id", "model %s: prediction rows have no id column %r: late labels cannot be joined",
                        self.config.name, self.config.predictions.id_column)
-            return
+            return row_delays
         labelled = outputs.labelled()
         delays = []
         column_codes = list(codes.values())
@@ -423,13 +455,15 @@ class ModelMonitor:
             early = self.early.pop(ident)
             if early is not None:
                 outputs.label[i] = early[0]
-                delays.append(max(0.0, early[1] - float(batch.ts[i])))
+                row_delays[i] = max(0.0, early[1] - float(batch.ts[i]))
+                delays.append(row_delays[i])
                 continue
             self.pending.add(ident, labels.Pending(
                 float(batch.ts[i]), float(outputs.score[i]), int(outputs.pred_class[i]), float(outputs.pred_value[i]),
                 tuple(int(c[i]) for c in column_codes)), self.join_dropped)
         if delays:
             self.label_delay.observe(np.asarray(delays))
+        return row_delays
 
     def ingest_labels(self, frame: pd.DataFrame, now: float) -> int:
         """Join late labels to their predictions and add them to the predictions' buckets."""
@@ -487,9 +521,13 @@ class ModelMonitor:
         )
         codes = {column: np.array([p.segments[i] for p, _ in joined], dtype=np.int64)
                  for i, column in enumerate(self.segments)}
-        self.label_delay.observe(np.maximum(0.0, now - ts))
+        delays = np.maximum(0.0, now - ts)
+        self.label_delay.observe(delays)
         fields, spec = self.layout.fields, self.targets
-        self._add_rows(ts, codes, now, lambda selected: targets.summarize_labels(spec, fields, outputs.take(selected)))
+        self._add_rows(ts, codes, now, lambda selected: {
+            **targets.summarize_labels(spec, fields, outputs.take(selected)),
+            "label_delay": _delay_counts(delays[selected]),
+        })
 
     def _observe_service(self, frame: pd.DataFrame) -> None:
         column = self.config.latency_column
@@ -608,8 +646,19 @@ class ModelMonitor:
             performance=self._performance(merged) if labelled >= min_rows else {},
             estimated_performance=self._estimated(merged) if n >= min_rows else {},
             prediction_drift=self._prediction_drift(merged, min_rows),
+            label_delay_quantiles=self._delay_quantiles(merged),
             prediction_out_of_range=self._output_out_of_range(merged),
         )
+
+    def _delay_quantiles(self, merged: Summary) -> dict[str, float]:
+        if "label_delay" not in merged:
+            return {}
+        out = {}
+        for percentile in (50, 90, 99):
+            value = bucket_quantile(percentile / 100, LABEL_DELAY_BUCKETS, merged["label_delay"])
+            if value is not None:
+                out[str(percentile)] = value
+        return out
 
     def _performance(self, merged: Summary) -> dict[str, float]:
         task = self.targets.task

@@ -59,6 +59,8 @@ class WindowResult:
     prediction_drift: tuple[OutputDrift, ...] = ()
     #: Share of the window's outputs (score or predicted value) outside the reference range.
     prediction_out_of_range: float | None = None
+    #: Percentiles ("50", "90", "99") of the delay of the labels joined to the window's predictions.
+    label_delay_quantiles: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

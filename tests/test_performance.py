@@ -197,6 +197,10 @@ def test_late_labels_update_a_past_window(tmp_path: Path) -> None:
     delay = snapshot.label_delay
     assert delay is not None and delay.count == 600
     assert delay.total == pytest.approx(600 * 600, rel=0.01)
+    # Per window: every delay is 600 s, in the (300, 900] bucket; quantiles interpolate inside it.
+    quantiles = second.label_delay_quantiles
+    assert 300 < quantiles["50"] <= 900 and quantiles["50"] <= quantiles["90"] <= quantiles["99"] <= 900
+    assert _window(snapshot, "5m").label_delay_quantiles == {}
     assert snapshot.pending_labels == (200, 0)
 
 
@@ -340,3 +344,19 @@ def test_check_json_has_performance(tmp_path: Path) -> None:
     assert {"model_performance", "model_estimated_performance", "model_label_coverage_ratio",
             "model_prediction_drift_score", "model_score_calibration_error"} <= names
     assert json.dumps(samples)
+
+
+def test_bucket_quantile_interpolates_like_histogram_quantile() -> None:
+    from exporter.model import bucket_quantile
+
+    bounds = (1.0, 2.0, 4.0)
+    assert bucket_quantile(0.5, bounds, np.array([0, 10, 0, 0])) == pytest.approx(1.5)
+    assert bucket_quantile(0.25, bounds, np.array([4, 0, 0, 0])) == pytest.approx(0.25)  # first bucket from 0
+    assert bucket_quantile(0.9, bounds, np.array([5, 0, 0, 5])) == 4.0  # beyond the last bound: the last bound
+    assert bucket_quantile(0.5, bounds, np.zeros(4)) is None
+    # On values spread uniformly inside their buckets it approaches the exact quantile.
+    rng = np.random.default_rng(0)
+    values = rng.uniform(0, 4, 100_000)
+    counts = np.bincount(np.searchsorted(np.asarray(bounds), values, side="left"), minlength=4)
+    for q in (0.1, 0.5, 0.9):
+        assert bucket_quantile(q, bounds, counts) == pytest.approx(np.quantile(values, q), abs=0.02)

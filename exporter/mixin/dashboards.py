@@ -233,9 +233,11 @@ def model_detail(c: MixinConfig = DEFAULT) -> dict[str, Any]:
         _target(f"model_estimated_performance{{{win}}}", "{{metric}} estimated"),
         _target(f"model_reference_performance{{{sel}}}", "{{metric}} on reference"),
     ]), 12, 8)
-    layout.add(_panel(c, "timeseries", "Label delay p50 / p90", [
-        _target(f"histogram_quantile({q}, sum by (le) (rate(model_label_delay_seconds_bucket{{{sel}}}"
-                "[$__rate_interval])))", f"p{int(q * 100)}") for q in (0.5, 0.9)], unit="s"), 12, 8)
+    layout.add(_panel(c, "timeseries", "Label delay", [
+        *(_target(f"histogram_quantile({q}, sum by (le) (rate(model_label_delay_seconds_bucket{{{sel}}}"
+                  "[$__rate_interval])))", f"arriving now p{int(q * 100)}") for q in (0.5, 0.9)),
+        _target(f"model_window_label_delay_seconds{{{win}}}", "window's predictions p{{percentile}}"),
+    ], unit="s"), 12, 8)
     layout.add(_panel(c, "timeseries", "Labels waiting", [
         _target(f"model_label_pending{{{sel}}}", "{{kind}}")]), 12, 8)
     layout.row("Service")
