@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from exporter.config import Config, ConfigError, load_config
-from exporter.exposition import build_families, families_as_json
+from exporter.exposition import SnapshotStore, build_families, families_as_json
 from exporter.results import failed_checks
 from exporter.service import Exporter, build_monitors
 from exporter.webconfig import load_web_config
@@ -113,20 +113,15 @@ def cmd_check(config_path: Path, fmt: str, fail_on_alert: bool, now: float | Non
     config = _load(config_path)
     monitors = build_monitors(config, str(config_path), persist=False)
     snapshots = [m.update(now=now, persist=False, budget=None) for m in monitors]
-    families = build_families(snapshots)
     failed = [line for s in snapshots for line in failed_checks(s)]
     if fmt == "json":
+        families = build_families(snapshots)
         print(json.dumps({"metrics": families_as_json(families), "failed_checks": failed}, indent=1))
     else:
-        from prometheus_client import CollectorRegistry, generate_latest
-
-        class _Static:
-            def collect(self):
-                return families
-
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Static())
-        sys.stdout.write(generate_latest(registry).decode())
+        store = SnapshotStore()
+        for snapshot in snapshots:
+            store.publish(snapshot)
+        sys.stdout.write(store.exposition_text())
     for line in failed:
         log.warning("check failed: %s", line)
     return EXIT_ALERT if fail_on_alert and failed else 0

@@ -1,9 +1,8 @@
 """Translation of snapshots into Prometheus metric families: the only place that knows metric names.
 
 :class:`SnapshotStore` holds the latest :class:`~exporter.results.ModelSnapshot`
-of every model; an update replaces one model's snapshot whole. The scrape goes
-through :class:`SnapshotCollector`, which builds families from the snapshots
-(once per new set of snapshots, then from cache) and computes nothing else.
+of every model; an update replaces one model's snapshot whole and renders its
+sample lines once, so a scrape (:mod:`exporter.http`) only joins prepared text.
 """
 
 from __future__ import annotations
@@ -319,23 +318,6 @@ def _window_samples(f: _Families, model: dict[str, str], w: WindowResult) -> Non
     for percentile, value in w.label_delay_quantiles.items():
         f.gauge("model_window_label_delay_seconds", {**base, "percentile": percentile}, value)
     f.gauge("model_window_labelled_rows", base, w.labelled_rows)
-
-
-class SnapshotCollector(Collector):
-    """A prometheus_client collector serving the store's snapshots; families cached per version."""
-
-    def __init__(self, store: SnapshotStore):
-        self.store = store
-        self._cache: tuple[int, list[Metric]] = (-1, [])
-        self._lock = threading.Lock()
-
-    def collect(self) -> Iterator[Metric]:
-        version, snapshots = self.store.current()
-        with self._lock:
-            if self._cache[0] != version:
-                self._cache = (version, build_families(snapshots.values()))
-            families = self._cache[1]
-        yield from families
 
 
 def families_as_json(families: Iterable[Metric]) -> list[dict[str, object]]:

@@ -13,7 +13,9 @@ count (``max_pending``, oldest first); everything dropped is counted by reason.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -26,6 +28,9 @@ DUPLICATE_ID = "duplicate_id"
 DUPLICATE_LABEL = "duplicate_label"
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class Pending:
     ts: float
@@ -35,34 +40,51 @@ class Pending:
     segments: tuple[int, ...]
 
 
-class PendingPredictions:
-    """Predictions waiting for a label, oldest first (dict insertion order)."""
+class _Waiting(Generic[T]):
+    """Items waiting by id, oldest first (dict insertion order), at most ``max_pending`` of them.
+
+    A repeated id replaces the waiting item, and beyond the bound the oldest is
+    dropped; both are counted under the subclass's reasons.
+    """
+
+    DUPLICATE = ""
+    OVERFLOW = ""
 
     def __init__(self, max_pending: int):
         self.max_pending = max_pending
-        self.items: dict[str, Pending] = {}
+        self.items: dict[str, T] = {}
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def add(self, ident: str, pending: Pending, dropped: Counter[str]) -> None:
+    def add(self, ident: str, item: T, dropped: Counter[str]) -> None:
         if ident in self.items:
-            dropped[DUPLICATE_ID] += 1
+            dropped[self.DUPLICATE] += 1
             del self.items[ident]
-        self.items[ident] = pending
+        self.items[ident] = item
         while len(self.items) > self.max_pending:
             del self.items[next(iter(self.items))]
-            dropped[PENDING_OVERFLOW] += 1
+            dropped[self.OVERFLOW] += 1
 
-    def pop(self, ident: str) -> Pending | None:
+    def pop(self, ident: str) -> T | None:
         return self.items.pop(ident, None)
 
-    def expire(self, oldest_ts: float, dropped: Counter[str]) -> None:
-        """Forget predictions stamped before ``oldest_ts`` (insertion order is close to time order)."""
-        stale = [k for k, p in self.items.items() if p.ts < oldest_ts]
-        for key in stale:
+    def _forget(self, stale: Callable[[T], bool], reason: str, dropped: Counter[str]) -> None:
+        keys = [k for k, item in self.items.items() if stale(item)]
+        for key in keys:
             del self.items[key]
-        dropped[PREDICTION_EXPIRED] += len(stale)
+        dropped[reason] += len(keys)
+
+
+class PendingPredictions(_Waiting[Pending]):
+    """Predictions waiting for a label."""
+
+    DUPLICATE = DUPLICATE_ID
+    OVERFLOW = PENDING_OVERFLOW
+
+    def expire(self, oldest_ts: float, dropped: Counter[str]) -> None:
+        """Forget predictions stamped before ``oldest_ts``."""
+        self._forget(lambda p: p.ts < oldest_ts, PREDICTION_EXPIRED, dropped)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         items = self.items
@@ -86,34 +108,19 @@ class PendingPredictions:
         }
 
 
-class EarlyLabels:
-    """Labels that arrived before their prediction: id -> (label, arrival time), oldest first."""
+class EarlyLabels(_Waiting[tuple[float, float]]):
+    """Labels that arrived before their prediction: id -> (label, arrival time)."""
+
+    DUPLICATE = DUPLICATE_LABEL
+    OVERFLOW = EARLY_OVERFLOW
 
     def __init__(self, max_pending: int, retention: float):
-        self.max_pending = max_pending
+        super().__init__(max_pending)
         self.retention = retention
-        self.items: dict[str, tuple[float, float]] = {}
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def add(self, ident: str, label: float, arrived: float, dropped: Counter[str]) -> None:
-        if ident in self.items:
-            dropped[DUPLICATE_LABEL] += 1
-            del self.items[ident]
-        self.items[ident] = (label, arrived)
-        while len(self.items) > self.max_pending:
-            del self.items[next(iter(self.items))]
-            dropped[EARLY_OVERFLOW] += 1
-
-    def pop(self, ident: str) -> tuple[float, float] | None:
-        return self.items.pop(ident, None)
 
     def expire(self, now: float, dropped: Counter[str]) -> None:
-        stale = [k for k, (_, arrived) in self.items.items() if arrived < now - self.retention]
-        for key in stale:
-            del self.items[key]
-        dropped[LABEL_EXPIRED] += len(stale)
+        """Forget labels that arrived more than ``retention`` seconds before ``now``."""
+        self._forget(lambda item: item[1] < now - self.retention, LABEL_EXPIRED, dropped)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {

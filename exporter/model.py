@@ -36,7 +36,7 @@ from exporter.results import (
     Threshold,
     WindowResult,
 )
-from exporter.segments import OTHER, sanitize_label, segment_codes, segment_keys, segment_values
+from exporter.segments import OTHER, segment_codes, segment_key, segment_keys, segment_values
 from exporter.sketch import FieldSpec, Layout, Summary, data_layout, summarize_data
 from exporter.sources import Chunk, Cursor, FileSource, SourceError
 from exporter.statistics import jensen_shannon
@@ -77,11 +77,11 @@ def _group_ids(buckets: list[np.ndarray]) -> np.ndarray | None:
     return inverse.ravel()
 
 
-def _delay_counts(delays: np.ndarray) -> np.ndarray:
-    """Label delays counted per ``LABEL_DELAY_BUCKETS`` bucket (the last: beyond 7 days)."""
-    finite = delays[np.isfinite(delays)]
-    index = np.searchsorted(np.asarray(LABEL_DELAY_BUCKETS), finite, side="left")
-    return np.bincount(index, minlength=len(LABEL_DELAY_BUCKETS) + 1).astype(np.int64)
+def bucket_counts(bounds: tuple[float, ...] | np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Finite ``values`` counted per bucket ``(previous bound, bound]``, the last bucket beyond every bound."""
+    finite = values[np.isfinite(values)]
+    index = np.searchsorted(np.asarray(bounds), finite, side="left")
+    return np.bincount(index, minlength=len(bounds) + 1).astype(np.int64)
 
 
 def bucket_quantile(q: float, bounds: tuple[float, ...], counts: np.ndarray) -> float | None:
@@ -110,10 +110,8 @@ class _Histogram:
         self.total = 0.0
 
     def observe(self, values: np.ndarray) -> None:
-        values = values[np.isfinite(values)]
-        if values.size:
-            self.counts += np.bincount(np.searchsorted(self.bounds, values, side="left"), minlength=self.counts.size)
-            self.total += float(values.sum())
+        self.counts += bucket_counts(self.bounds, values)
+        self.total += float(values[np.isfinite(values)].sum())
 
     def value(self) -> Histogram:
         cumulative = np.cumsum(self.counts)
@@ -150,7 +148,7 @@ class ModelMonitor:
         self.reference = reference
         self.targets = target_spec or targets.TargetSpec(
             config.task, None, None, ("0", "1") if config.task == "binary_classification" else (), None, None,
-            str(config.positive_label), config.decision_threshold, False)
+            str(config.positive_label), config.decision_threshold)
         self.segments = segments or {}
         self.segment_keys = segment_keys(self.segments)
         delay_field = {"label_delay": FieldSpec((len(LABEL_DELAY_BUCKETS) + 1,), np.int64)} if config.labels else {}
@@ -307,8 +305,7 @@ class ModelMonitor:
         for column, column_codes in codes.items():
             kept = self.segments[column]
             for code in np.unique(column_codes):
-                value = kept[code] if code < len(kept) else OTHER
-                key = f"{column}={sanitize_label(value)}"
+                key = segment_key(column, kept[code] if code < len(kept) else OTHER)
                 rows_of_code = np.flatnonzero(column_codes == code)
                 self._add_to_rings(self.rings[key], ts[rows_of_code], rows_of_code, now, make_summary)
 
@@ -395,7 +392,7 @@ class ModelMonitor:
                 **targets.summarize_labels(spec, fields, part),
             }
             if delays is not None:
-                summary["label_delay"] = _delay_counts(delays[selected])
+                summary["label_delay"] = bucket_counts(LABEL_DELAY_BUCKETS, delays[selected])
             return summary
 
         self._add_rows(batch.ts, codes, now, make_summary)
@@ -492,7 +489,7 @@ class ModelMonitor:
                 continue
             pending = self.pending.pop(ident)
             if pending is None:
-                self.early.add(ident, value, now, self.join_dropped)
+                self.early.add(ident, (value, now), self.join_dropped)
             else:
                 joined.append((pending, value))
         if joined:
@@ -526,7 +523,7 @@ class ModelMonitor:
         fields, spec = self.layout.fields, self.targets
         self._add_rows(ts, codes, now, lambda selected: {
             **targets.summarize_labels(spec, fields, outputs.take(selected)),
-            "label_delay": _delay_counts(delays[selected]),
+            "label_delay": bucket_counts(LABEL_DELAY_BUCKETS, delays[selected]),
         })
 
     def _observe_service(self, frame: pd.DataFrame) -> None:

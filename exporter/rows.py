@@ -74,10 +74,6 @@ class Rejections:
     rejected: Counter[str] = field(default_factory=Counter)
     violations: Counter[tuple[str, str]] = field(default_factory=Counter)
 
-    def update(self, other: Rejections) -> None:
-        self.rejected.update(other.rejected)
-        self.violations.update(other.violations)
-
 
 def parse_timestamps(values: pd.Series) -> np.ndarray:
     """Epoch seconds from ISO-8601 strings, datetimes or epoch seconds; NaN where unparseable."""
@@ -219,10 +215,10 @@ def _empty_batch(reference: Reference, frame: pd.DataFrame) -> Batch:
     n_num, n_cat = len(reference.numeric), len(reference.categorical)
     return Batch(
         ts=np.zeros(0),
-        num_index=np.zeros((n_num, 0), dtype=np.intp),
+        num_index=np.zeros((n_num, 0), dtype=np.int32),
         num_values=np.zeros((n_num, 0)),
         num_missing=np.zeros((n_num, 0), dtype=bool),
         num_invalid=np.zeros((n_num, 0), dtype=bool),
-        cat_index=np.zeros((n_cat, 0), dtype=np.intp),
+        cat_index=np.zeros((n_cat, 0), dtype=np.int32),
         frame=frame.reset_index(drop=True),
     )

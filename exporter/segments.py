@@ -41,11 +41,16 @@ def segment_values(model: ModelConfig, frame: pd.DataFrame, where: str = "config
     return out
 
 
+def segment_key(column: str, value: str) -> str:
+    """The ``segment`` label value of one segment: ``column=value``, the value sanitised."""
+    return f"{column}={sanitize_label(value)}"
+
+
 def segment_keys(values: dict[str, tuple[str, ...]]) -> list[str]:
-    """The ``segment`` label values: "" for the whole model, then ``column=value`` for each kept value."""
+    """The ``segment`` label values: "" for the whole model, then one per kept value and ``__other__``."""
     keys = [""]
     for column, kept in values.items():
-        keys.extend(f"{column}={sanitize_label(v)}" for v in (*kept, OTHER))
+        keys.extend(segment_key(column, v) for v in (*kept, OTHER))
     return keys
 
 

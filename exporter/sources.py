@@ -28,10 +28,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
-import pyarrow.parquet as pq
 
 from exporter import rows as reasons
-from exporter.tables import format_of
+from exporter.tables import format_of, read_table
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +178,7 @@ class FileSource:
             return None
         new_cursor = Cursor(inode=stat.st_ino, offset=stat.st_size, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
         try:
-            frame = pq.read_table(path).to_pandas()
+            frame = read_table(path, "parquet")
         except (pa.ArrowException, OSError, ValueError) as error:
             # Maybe still being written: retried when the file changes.
             self._failed[path] = fingerprint

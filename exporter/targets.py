@@ -13,7 +13,7 @@ it arrives.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -48,7 +48,6 @@ class TargetSpec:
     calibration: CalibrationResult | None
     positive_label: str
     decision_threshold: float
-    has_labels: bool
     #: Multiclass CBPE: probability column of each class (in ``classes`` order) and its calibration.
     class_score_columns: tuple[str, ...] = ()
     class_calibrations: tuple[CalibrationResult, ...] = ()
@@ -141,12 +140,8 @@ def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
             else:
                 log.warning("model %s: the reference has no label column; CBPE uses raw scores as probabilities",
                             model.name)
-        reference_classes = _binary_predictions(model, frame, auc_edges is not None)
-        counts = None
-        if reference_classes is not None:
-            counts = np.bincount(reference_classes[reference_classes >= 0], minlength=3).astype(np.int64)
-        return TargetSpec(task, output, auc_edges, classes, counts, calibration, positive,
-                          model.decision_threshold, has_labels)
+        spec = TargetSpec(task, output, auc_edges, classes, None, calibration, positive, model.decision_threshold)
+        return replace(spec, reference_class_counts=_reference_class_counts(spec, model, frame))
     if task == "multiclass_classification":
         seen = pd.Series(dtype=object)
         for column in (label_column, model.prediction_column):
@@ -154,14 +149,11 @@ def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
                 seen = pd.concat([seen, category_strings(frame[column]).dropna()])
         frequencies = seen.value_counts()
         classes = tuple(sorted(str(c) for c in frequencies.index[:MAX_CLASSES]))
-        counts = None
-        if model.prediction_column and model.prediction_column in frame.columns:
-            codes = category_codes(frame[model.prediction_column], classes)
-            counts = np.bincount(codes[codes >= 0], minlength=len(classes) + 1).astype(np.int64)
         score_columns, calibrations = _class_calibrations(model, frame, classes, label_column if has_labels else None)
-        return TargetSpec(task, output, None, classes, counts, None, positive, model.decision_threshold, has_labels,
+        spec = TargetSpec(task, output, None, classes, None, None, positive, model.decision_threshold,
                           score_columns, calibrations)
-    return TargetSpec(task, output, None, (), None, None, positive, model.decision_threshold, has_labels)
+        return replace(spec, reference_class_counts=_reference_class_counts(spec, model, frame))
+    return TargetSpec(task, output, None, (), None, None, positive, model.decision_threshold)
 
 
 def _class_calibrations(model: ModelConfig, frame: pd.DataFrame, classes: tuple[str, ...],
@@ -192,13 +184,13 @@ def _class_calibrations(model: ModelConfig, frame: pd.DataFrame, classes: tuple[
     return tuple(mapping[c] for c in classes), tuple(calibrations)
 
 
-def _binary_predictions(model: ModelConfig, frame: pd.DataFrame, scored: bool) -> np.ndarray | None:
-    if scored and model.score_column in frame.columns:
-        scores = numeric_values(frame[model.score_column])[0]
-        return np.where(np.isfinite(scores), (scores >= model.decision_threshold).astype(np.int32), -1)
-    if model.prediction_column and model.prediction_column in frame.columns:
-        return binary_codes(frame[model.prediction_column], str(model.positive_label))
-    return None
+def _reference_class_counts(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame) -> np.ndarray | None:
+    """The reference's predicted classes, decided by the same rule as logged rows (:func:`prepare`)."""
+    scored = spec.auc_edges is not None and model.score_column in frame.columns
+    if not scored and model.prediction_column not in frame.columns:
+        return None
+    predicted = prepare(spec, model, frame).pred_class
+    return np.bincount(predicted[predicted >= 0], minlength=spec.n_classes + 1).astype(np.int64)
 
 
 def target_layout(spec: TargetSpec) -> dict[str, FieldSpec]:
