@@ -16,9 +16,9 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from exporter.checks import failed_checks
 from exporter.config import Config, ConfigError, load_config
 from exporter.exposition import SnapshotStore, build_families, families_as_json
-from exporter.results import failed_checks
 from exporter.service import Exporter, build_monitors
 from exporter.webconfig import load_web_config
 

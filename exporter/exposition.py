@@ -1,29 +1,28 @@
 """Translation of snapshots into Prometheus metric families: the only place that knows metric names.
 
+:data:`METRICS` is the metric catalogue: every family the exporter serves,
+its type, labels and help. :func:`build_families` turns snapshots into
+samples of those families, and :meth:`Sample.line` formats them in the text
+format directly (escaping and numbers as prometheus_client writes them).
 :class:`SnapshotStore` holds the latest :class:`~exporter.results.ModelSnapshot`
 of every model; an update replaces one model's snapshot whole and renders its
 sample lines once, so a scrape (:mod:`exporter.http`) only joins prepared text.
+Counters of a vocabulary (:mod:`exporter.vocabulary`) start at 0 for every
+member, so ``rate()`` and ``increase()`` see the first event.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from prometheus_client.core import Metric
-from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from exporter.checks import BY_NAME
 from exporter.results import Histogram, ModelSnapshot, WindowResult
-
-#: Stages and reasons exposed at 0 from the start, so ``rate()`` and ``increase()`` see the first error.
-KNOWN_STAGES = ("read", "labels", "ingest", "compute", "state")
-KNOWN_REASONS = ("malformed_json", "malformed_csv", "missing_timestamp", "bad_timestamp", "future_timestamp",
-                 "too_old", "duplicate_id", "unreadable_file", "ingest_error")
-KNOWN_JOIN_DROPS = ("prediction_expired", "label_expired", "pending_overflow", "early_label_overflow",
-                    "duplicate_id", "duplicate_label")
+from exporter.vocabulary import ErrorStage, JoinDrop, RejectReason
 
 
 @dataclass(frozen=True)
@@ -179,64 +178,73 @@ def _header(name: str, doc: MetricDoc) -> str:
     return f"# HELP {name} {help_text}\n# TYPE {name} {doc.kind}\n"
 
 
-def render_samples(families: Iterable[Metric]) -> dict[str, str]:
-    """Sample lines of each family in the text format, keyed by exposed family name, without headers.
-
-    Uses prometheus_client's own formatter, so escaping and number formatting are its.
-    """
-    from prometheus_client import CollectorRegistry, generate_latest
-
-    out: dict[str, str] = {}
-    for family in families:
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Static([family]))
-        text = generate_latest(registry).decode()
-        name = family.name + "_total" if family.type == "counter" else family.name
-        out[name] = "".join(line + "\n" for line in text.splitlines() if line and not line.startswith("#"))
-    return out
+def _escape(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
 
 
-class _Static(Collector):
-    def __init__(self, families: list[Metric]):
-        self.families = families
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    labels: dict[str, str]
+    value: float
 
-    def collect(self) -> Iterator[Metric]:
-        yield from self.families
+    def line(self) -> str:
+        """The sample in the text format (version 0.0.4)."""
+        if self.labels:
+            labels = ",".join(f'{k}="{_escape(v)}"' for k, v in self.labels.items())
+            return f"{self.name}{{{labels}}} {floatToGoString(self.value)}\n"
+        return f"{self.name} {floatToGoString(self.value)}\n"
+
+
+@dataclass
+class Family:
+    """The samples of one metric of :data:`METRICS` (``name`` as exposed: counters end in ``_total``)."""
+
+    name: str
+    samples: list[Sample]
+
+
+def render_samples(families: Iterable[Family]) -> dict[str, str]:
+    """Sample lines of each family in the text format, keyed by family name, without headers."""
+    return {family.name: "".join(sample.line() for sample in family.samples) for family in families}
 
 
 class _Families:
     """Families under construction, filled with samples whose labels are given by name."""
 
     def __init__(self) -> None:
-        self.families: dict[str, Metric] = {}
+        self.families: dict[str, Family] = {}
 
-    def _family(self, name: str) -> Metric:
-        family = self.families.get(name)
-        if family is None:
-            doc = METRICS[name]
-            base = name.removesuffix("_total") if doc.kind == "counter" else name
-            family = self.families[name] = Metric(base, doc.help, doc.kind)
-        return family
+    def _add(self, family: str, sample: str, labels: dict[str, str], value: float) -> None:
+        if family not in self.families:
+            assert family in METRICS, f"{family} is not in the metric catalogue"
+            self.families[family] = Family(family, [])
+        self.families[family].samples.append(Sample(sample, labels, float(value)))
 
     def gauge(self, name: str, labels: dict[str, str], value: float | None) -> None:
         if value is not None and not math.isnan(value):
-            self._family(name).add_sample(name, labels, float(value))
+            self._add(name, name, labels, value)
 
     def counter(self, name: str, labels: dict[str, str], value: float) -> None:
-        self._family(name).add_sample(name, labels, float(value))
+        self._add(name, name, labels, value)
+
+    def zero_based(self, name: str, labels: dict[str, str], label: str, members: Iterable[str],
+                   counts: dict[str, int]) -> None:
+        """A counter per member of a vocabulary (at 0 until it happens) and per other key counted."""
+        for member in sorted({str(m) for m in members} | {str(k) for k in counts}):
+            self.counter(name, {**labels, label: member}, counts.get(member, 0))
 
     def histogram(self, name: str, labels: dict[str, str], histogram: Histogram) -> None:
-        family = self._family(name)
         for bound, count in histogram.buckets:
-            family.add_sample(f"{name}_bucket", {**labels, "le": floatToGoString(bound)}, float(count))
-        family.add_sample(f"{name}_count", labels, float(histogram.count))
-        family.add_sample(f"{name}_sum", labels, float(histogram.total))
+            self._add(name, f"{name}_bucket", {**labels, "le": floatToGoString(bound)}, count)
+        self._add(name, f"{name}_count", labels, histogram.count)
+        self._add(name, f"{name}_sum", labels, histogram.total)
 
-    def ordered(self) -> list[Metric]:
+    def ordered(self) -> list[Family]:
         return [self.families[name] for name in METRICS if name in self.families]
 
 
-def build_families(snapshots: Iterable[ModelSnapshot]) -> list[Metric]:
+def build_families(snapshots: Iterable[ModelSnapshot]) -> list[Family]:
     """All metric families for ``snapshots``."""
     f = _Families()
     for s in snapshots:
@@ -271,8 +279,7 @@ def build_families(snapshots: Iterable[ModelSnapshot]) -> list[Metric]:
             f.gauge("model_label_pending", {**m, "kind": "prediction"}, s.pending_labels[0])
             f.gauge("model_label_pending", {**m, "kind": "label"}, s.pending_labels[1])
         if s.join_dropped is not None:
-            for reason in sorted(set(KNOWN_JOIN_DROPS) | set(s.join_dropped)):
-                f.counter("model_label_join_dropped_total", {**m, "reason": reason}, s.join_dropped.get(reason, 0))
+            f.zero_based("model_label_join_dropped_total", m, "reason", JoinDrop, s.join_dropped)
         f.gauge("model_score_calibration_error", m, s.calibration_error)
         if s.calibrated is not None:
             f.gauge("model_score_calibrated", m, int(s.calibrated))
@@ -281,10 +288,8 @@ def build_families(snapshots: Iterable[ModelSnapshot]) -> list[Metric]:
         f.gauge("model_monitor_last_success_timestamp_seconds", m, s.last_success)
         f.gauge("model_monitor_last_run_duration_seconds", m, s.last_duration)
         f.gauge("model_monitor_last_run_success", m, int(s.up))
-        for stage in sorted(set(KNOWN_STAGES) | set(s.errors)):
-            f.counter("model_monitor_errors_total", {**m, "stage": stage}, s.errors.get(stage, 0))
-        for reason in sorted(set(KNOWN_REASONS) | set(s.rejected)):
-            f.counter("model_monitor_rejected_rows_total", {**m, "reason": reason}, s.rejected.get(reason, 0))
+        f.zero_based("model_monitor_errors_total", m, "stage", ErrorStage, s.errors)
+        f.zero_based("model_monitor_rejected_rows_total", m, "reason", RejectReason, s.rejected)
     return f.ordered()
 
 
@@ -294,8 +299,6 @@ def _window_samples(f: _Families, model: dict[str, str], w: WindowResult) -> Non
         base["segment"] = w.segment
     f.gauge("model_window_rows", base, w.rows)
     f.gauge("model_drifted_features_ratio", base, w.drifted_ratio)
-    if w.dataset_drifted is not None:
-        f.gauge("model_dataset_drifted", base, int(w.dataset_drifted))
     for fw in w.features:
         labels = {**base, "feature": fw.feature}
         f.gauge("model_feature_missing_ratio", labels, fw.missing_ratio)
@@ -305,10 +308,12 @@ def _window_samples(f: _Families, model: dict[str, str], w: WindowResult) -> Non
             f.gauge("model_feature_type_violation_ratio", labels, fw.type_violation_ratio)
         if fw.drift is not None:
             f.gauge("model_feature_drift_score", {**labels, "method": fw.drift.method}, fw.drift.score)
-            f.gauge("model_feature_drifted", labels, int(fw.drift.drifted))
     for od in w.prediction_drift:
         f.gauge("model_prediction_drift_score", {**base, "method": od.method, "output": od.output}, od.score)
-        f.gauge("model_prediction_drifted", {**base, "output": od.output}, int(od.drifted))
+    for verdict in w.verdicts:  # the checks that export their verdict (drift, whose direction depends on the method)
+        metric = BY_NAME[verdict.check].verdict_metric
+        if metric is not None:
+            f.gauge(metric, {**base, **dict(verdict.subject)}, int(verdict.failed))
     f.gauge("model_prediction_out_of_range_ratio", base, w.prediction_out_of_range)
     for metric, value in sorted(w.performance.items()):
         f.gauge("model_performance", {**base, "metric": metric}, value)
@@ -320,7 +325,7 @@ def _window_samples(f: _Families, model: dict[str, str], w: WindowResult) -> Non
     f.gauge("model_window_labelled_rows", base, w.labelled_rows)
 
 
-def families_as_json(families: Iterable[Metric]) -> list[dict[str, object]]:
+def families_as_json(families: Iterable[Family]) -> list[dict[str, object]]:
     """Samples as plain dicts, for ``model-monitor check --format json``."""
     out: list[dict[str, object]] = []
     for family in families:

@@ -1,4 +1,4 @@
-"""Joining late labels to their predictions, in bounded memory.
+"""What waits for the label join, in bounded memory (used by :mod:`exporter.label_join`).
 
 A label that arrives after its prediction must land in the bucket of the
 prediction's timestamp, so a past window's performance updates. For that the
@@ -19,14 +19,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-#: Reasons in ``model_label_join_dropped_total{reason}``.
-PREDICTION_EXPIRED = "prediction_expired"
-LABEL_EXPIRED = "label_expired"
-PENDING_OVERFLOW = "pending_overflow"
-EARLY_OVERFLOW = "early_label_overflow"
-DUPLICATE_ID = "duplicate_id"
-DUPLICATE_LABEL = "duplicate_label"
-
+from exporter.vocabulary import JoinDrop
 
 T = TypeVar("T")
 
@@ -47,8 +40,8 @@ class _Waiting(Generic[T]):
     dropped; both are counted under the subclass's reasons.
     """
 
-    DUPLICATE = ""
-    OVERFLOW = ""
+    DUPLICATE: JoinDrop
+    OVERFLOW: JoinDrop
 
     def __init__(self, max_pending: int):
         self.max_pending = max_pending
@@ -79,12 +72,12 @@ class _Waiting(Generic[T]):
 class PendingPredictions(_Waiting[Pending]):
     """Predictions waiting for a label."""
 
-    DUPLICATE = DUPLICATE_ID
-    OVERFLOW = PENDING_OVERFLOW
+    DUPLICATE = JoinDrop.DUPLICATE_ID
+    OVERFLOW = JoinDrop.PENDING_OVERFLOW
 
     def expire(self, oldest_ts: float, dropped: Counter[str]) -> None:
         """Forget predictions stamped before ``oldest_ts``."""
-        self._forget(lambda p: p.ts < oldest_ts, PREDICTION_EXPIRED, dropped)
+        self._forget(lambda p: p.ts < oldest_ts, JoinDrop.PREDICTION_EXPIRED, dropped)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         items = self.items
@@ -111,8 +104,8 @@ class PendingPredictions(_Waiting[Pending]):
 class EarlyLabels(_Waiting[tuple[float, float]]):
     """Labels that arrived before their prediction: id -> (label, arrival time)."""
 
-    DUPLICATE = DUPLICATE_LABEL
-    OVERFLOW = EARLY_OVERFLOW
+    DUPLICATE = JoinDrop.DUPLICATE_LABEL
+    OVERFLOW = JoinDrop.EARLY_OVERFLOW
 
     def __init__(self, max_pending: int, retention: float):
         super().__init__(max_pending)
@@ -120,7 +113,7 @@ class EarlyLabels(_Waiting[tuple[float, float]]):
 
     def expire(self, now: float, dropped: Counter[str]) -> None:
         """Forget labels that arrived more than ``retention`` seconds before ``now``."""
-        self._forget(lambda item: item[1] < now - self.retention, LABEL_EXPIRED, dropped)
+        self._forget(lambda item: item[1] < now - self.retention, JoinDrop.LABEL_EXPIRED, dropped)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {
@@ -141,16 +134,3 @@ def _pack(ids: list[str]) -> np.ndarray:
 
 def _unpack(data: np.ndarray) -> list[str]:
     return data.tobytes().decode("utf-8").split("\x00") if data.size else []
-
-
-def clean_id(value: object) -> str | None:
-    """An id as text (1, 1.0 and "1" agree); None when missing or empty."""
-    if value is None:
-        return None
-    if isinstance(value, float):
-        if value != value:  # NaN
-            return None
-        if value.is_integer():
-            value = int(value)
-    text = str(value).replace("\x00", "")
-    return text or None

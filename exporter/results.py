@@ -1,12 +1,14 @@
 """What one update of a model found: immutable values, read by the exposition.
 
 Nothing here knows metric names or computes anything; a snapshot is replaced
-whole after each update, so a scrape always sees one complete update.
+whole after each update, so a scrape always sees one complete update. The
+components fill a window's results through :class:`WindowBuilder`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,20 @@ class OutputDrift:
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """One check of :data:`exporter.checks.CHECKS` on one subject (a feature, a metric, an output, the model)."""
+
+    check: str
+    #: What the check is about, as labels: {"feature": "age"}, {"metric": "f1"}, {} for the whole window.
+    subject: tuple[tuple[str, str], ...]
+    value: float
+    threshold: float
+    failed: bool
+    #: Extra facts for the message (the drift method, ...).
+    detail: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class WindowResult:
     window: str
     rows: int
@@ -61,6 +77,8 @@ class WindowResult:
     prediction_out_of_range: float | None = None
     #: Percentiles ("50", "90", "99") of the delay of the labels joined to the window's predictions.
     label_delay_quantiles: dict[str, float] = field(default_factory=dict)
+    #: The verdicts of the checks evaluated on this window.
+    verdicts: tuple[Verdict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,26 +139,32 @@ class ModelSnapshot:
     last_success: float | None
     last_duration: float | None
     up: bool
+    #: Model-wide verdicts (the update itself).
+    verdicts: tuple[Verdict, ...] = ()
 
 
-def failed_checks(snapshot: ModelSnapshot) -> list[str]:
-    """Human-readable list of the drift and data-quality checks failing in ``snapshot``."""
-    limits = {(q.feature, q.check): q.value for q in snapshot.quality_thresholds}
-    failed = []
-    for w in snapshot.windows:
-        if w.segment:
-            continue
-        if w.dataset_drifted:
-            failed.append(f"{snapshot.model} {w.window}: dataset drift ({w.drifted_ratio:.0%} of features drifted)")
-        for f in w.features:
-            if f.drift is not None and f.drift.drifted:
-                failed.append(f"{snapshot.model} {w.window}: {f.feature} drifted "
-                              f"({f.drift.method}={f.drift.score:.4g}, threshold {f.drift.threshold:g})")
-            ratios = {"completeness": f.missing_ratio, "categorical_values": f.new_category_ratio,
-                      "out_of_range": f.out_of_range_ratio}
-            for check, ratio in ratios.items():
-                limit = limits.get((f.feature, check))
-                if ratio is not None and limit is not None and w.rows > 0 and ratio > limit:
-                    failed.append(f"{snapshot.model} {w.window}: {f.feature} {check} check failed "
-                                  f"(ratio {ratio:.4g} > {limit:g})")
-    return failed
+class WindowBuilder:
+    """A window's results under construction: each component fills in its own part."""
+
+    def __init__(self, window: str, segment: str, rows: int):
+        self.window = window
+        self.segment = segment
+        self.values: dict[str, Any] = {"window": window, "segment": segment, "rows": rows}
+        self.features: dict[str, dict[str, Any]] = {}
+        self.verdicts: list[Verdict] = []
+
+    def set(self, **values: Any) -> None:
+        self.values.update(values)
+
+    def feature(self, name: str, **values: Any) -> None:
+        """Set facts of feature ``name`` (features appear in the order they are first set)."""
+        self.features.setdefault(name, {"feature": name}).update(values)
+
+    def verdict(self, check: str, value: float, threshold: float, failed: bool, detail: dict[str, str] | None = None,
+                **subject: str) -> None:
+        self.verdicts.append(Verdict(check, tuple(subject.items()), float(value), float(threshold), bool(failed),
+                                     tuple((detail or {}).items())))
+
+    def build(self) -> WindowResult:
+        features = tuple(FeatureWindow(**facts) for facts in self.features.values())
+        return WindowResult(**self.values, features=features, verdicts=tuple(self.verdicts))

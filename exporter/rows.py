@@ -1,10 +1,10 @@
-"""From raw rows to a validated, binned :class:`Batch`.
+"""Values of logged rows: timestamps, numbers and categories, validated and binned once.
 
-This is the only place that looks at individual values. It parses
-timestamps, rejects rows that cannot be used at all (counted by reason),
-counts schema violations by check name (SageMaker Model Monitor's vocabulary:
-``missing_column``, ``extra_column``, ``data_type``) and bins every feature
-value once against the reference bins.
+Used by :mod:`exporter.prepare`. It parses timestamps, rejects rows that
+cannot be used at all (counted by :class:`~exporter.vocabulary.RejectReason`),
+counts schema violations (:class:`~exporter.vocabulary.SchemaCheck`, SageMaker
+Model Monitor's vocabulary) and bins every feature value once against the
+reference bins.
 """
 
 from __future__ import annotations
@@ -16,63 +16,30 @@ import numpy as np
 import pandas as pd
 
 from exporter.reference import Reference, bin_index, category_strings
-from exporter.tables import normalized
-
-#: Rejection reasons (``model_monitor_rejected_rows_total{reason}``).
-MISSING_TIMESTAMP = "missing_timestamp"
-BAD_TIMESTAMP = "bad_timestamp"
-FUTURE_TIMESTAMP = "future_timestamp"
-TOO_OLD = "too_old"
-DUPLICATE_ID = "duplicate_id"
-MALFORMED_JSON = "malformed_json"
-MALFORMED_CSV = "malformed_csv"
-UNREADABLE_FILE = "unreadable_file"
-
-#: Violation checks (``model_data_quality_violations_total{check}``).
-MISSING_COLUMN = "missing_column"
-EXTRA_COLUMN = "extra_column"
-DATA_TYPE = "data_type"
+from exporter.vocabulary import RejectReason, SchemaCheck
 
 
 @dataclass
-class Batch:
-    """Rows ready to summarise: everything is a numpy array with one entry per row."""
+class FeatureArrays:
+    """Every feature of a batch binned once: one row per feature, one column per logged row."""
 
-    ts: np.ndarray
     num_index: np.ndarray  # (numeric features, n) layout bin, -1 when missing or invalid
     num_values: np.ndarray  # (numeric features, n) value, 0 where the index is -1
     num_missing: np.ndarray  # (numeric features, n) bool
     num_invalid: np.ndarray  # (numeric features, n) bool: present but not a finite number
     cat_index: np.ndarray  # (categorical features, n) category slot, -1 when missing
-    frame: pd.DataFrame  # the accepted rows, for the model's other columns
 
-    def __len__(self) -> int:
-        return int(self.ts.size)
-
-    def take(self, rows: np.ndarray | slice, with_frame: bool = True) -> Batch:
-        """The rows selected by a boolean mask, an index array or a ``slice`` (views for slices).
-
-        ``with_frame=False`` leaves the raw frame behind (empty) when only the binned arrays are needed.
-        """
-        if isinstance(rows, np.ndarray) and rows.dtype == bool:
-            rows = np.flatnonzero(rows)
-        return Batch(
-            ts=self.ts[rows],
-            num_index=self.num_index[:, rows],
-            num_values=self.num_values[:, rows],
-            num_missing=self.num_missing[:, rows],
-            num_invalid=self.num_invalid[:, rows],
-            cat_index=self.cat_index[:, rows],
-            frame=self.frame.iloc[rows] if with_frame else self.frame.iloc[0:0],
-        )
+    def take(self, rows: np.ndarray | slice) -> FeatureArrays:
+        return FeatureArrays(self.num_index[:, rows], self.num_values[:, rows], self.num_missing[:, rows],
+                             self.num_invalid[:, rows], self.cat_index[:, rows])
 
 
 @dataclass
 class Rejections:
     """What was not usable in a batch: rejected rows by reason, violations by (check, feature)."""
 
-    rejected: Counter[str] = field(default_factory=Counter)
-    violations: Counter[tuple[str, str]] = field(default_factory=Counter)
+    rejected: Counter[RejectReason] = field(default_factory=Counter)
+    violations: Counter[tuple[SchemaCheck, str]] = field(default_factory=Counter)
 
 
 def parse_timestamps(values: pd.Series) -> np.ndarray:
@@ -135,49 +102,52 @@ def category_codes(values: pd.Series, categories: tuple[str, ...]) -> np.ndarray
     return codes
 
 
-def prepare(
+def validate_timestamps(
     frame: pd.DataFrame,
-    reference: Reference,
     timestamp_column: str,
     known_columns: frozenset[str],
     now: float,
     max_clock_skew: float,
     max_age: float = float("inf"),
-) -> tuple[Batch, Rejections]:
-    """Validate ``frame`` and bin it against ``reference``; unusable rows are counted, not raised.
+) -> tuple[pd.DataFrame, np.ndarray, Rejections]:
+    """The rows of ``frame`` with a usable timestamp, their epoch seconds, and what was rejected.
 
     Rows stamped more than ``max_clock_skew`` in the future, or more than
-    ``max_age`` in the past (older than every window), are rejected.
+    ``max_age`` in the past (older than every window), are rejected; columns
+    the model does not know are counted as ``extra_column`` violations.
     """
     issues = Rejections()
-    frame = normalized(frame)
     n = len(frame)
     for column in frame.columns:
         if column not in known_columns:
             present = int(frame[column].notna().sum())
             if present:
-                issues.violations[(EXTRA_COLUMN, "")] += present
+                issues.violations[(SchemaCheck.EXTRA_COLUMN, "")] += present
     if timestamp_column not in frame.columns:
-        issues.rejected[MISSING_TIMESTAMP] += n
-        issues.violations[(MISSING_COLUMN, timestamp_column)] += n
-        return _empty_batch(reference, frame.iloc[0:0]), issues
+        issues.rejected[RejectReason.MISSING_TIMESTAMP] += n
+        issues.violations[(SchemaCheck.MISSING_COLUMN, timestamp_column)] += n
+        return frame.iloc[0:0].reset_index(drop=True), np.zeros(0), issues
     raw_ts = frame[timestamp_column]
     ts = parse_timestamps(raw_ts)
     missing_ts = raw_ts.isna().to_numpy()
     bad_ts = ~missing_ts & ~np.isfinite(ts)
     future = np.isfinite(ts) & (ts > now + max_clock_skew)
     old = np.isfinite(ts) & (ts <= now - max_age)
-    issues.rejected[MISSING_TIMESTAMP] += int(missing_ts.sum())
-    issues.rejected[BAD_TIMESTAMP] += int(bad_ts.sum())
-    issues.rejected[FUTURE_TIMESTAMP] += int(future.sum())
-    issues.rejected[TOO_OLD] += int(old.sum())
+    issues.rejected[RejectReason.MISSING_TIMESTAMP] += int(missing_ts.sum())
+    issues.rejected[RejectReason.BAD_TIMESTAMP] += int(bad_ts.sum())
+    issues.rejected[RejectReason.FUTURE_TIMESTAMP] += int(future.sum())
+    issues.rejected[RejectReason.TOO_OLD] += int(old.sum())
     keep = ~(missing_ts | bad_ts | future | old)
     issues.rejected = +issues.rejected
     if not keep.all():
         frame = frame.loc[keep].reset_index(drop=True)
         ts = ts[keep]
-    n = len(frame)
+    return frame, ts, issues
 
+
+def bin_features(frame: pd.DataFrame, reference: Reference, issues: Rejections) -> FeatureArrays:
+    """Bin every feature of ``frame`` against ``reference``; missing columns and bad types are counted."""
+    n = len(frame)
     n_num = len(reference.numeric)
     num_index = np.full((n_num, n), -1, dtype=np.int32)
     num_values = np.zeros((n_num, n))
@@ -187,13 +157,13 @@ def prepare(
         if feature.name not in frame.columns:
             num_missing[i] = True
             if n:
-                issues.violations[(MISSING_COLUMN, feature.name)] += n
+                issues.violations[(SchemaCheck.MISSING_COLUMN, feature.name)] += n
             continue
         values, missing, invalid = numeric_values(frame[feature.name])
         num_missing[i] = missing
         num_invalid[i] = invalid
         if invalid.any():
-            issues.violations[(DATA_TYPE, feature.name)] += int(invalid.sum())
+            issues.violations[(SchemaCheck.DATA_TYPE, feature.name)] += int(invalid.sum())
         ok = ~missing & ~invalid
         num_index[i, ok] = bin_index(feature.edges, values[ok])
         num_values[i, ok] = values[ok]
@@ -203,22 +173,7 @@ def prepare(
     for j, cat in enumerate(reference.categorical):
         if cat.name not in frame.columns:
             if n:
-                issues.violations[(MISSING_COLUMN, cat.name)] += n
+                issues.violations[(SchemaCheck.MISSING_COLUMN, cat.name)] += n
             continue
         cat_index[j] = category_codes(frame[cat.name], cat.categories)
-
-    batch = Batch(ts, num_index, num_values, num_missing, num_invalid, cat_index, frame)
-    return batch, issues
-
-
-def _empty_batch(reference: Reference, frame: pd.DataFrame) -> Batch:
-    n_num, n_cat = len(reference.numeric), len(reference.categorical)
-    return Batch(
-        ts=np.zeros(0),
-        num_index=np.zeros((n_num, 0), dtype=np.int32),
-        num_values=np.zeros((n_num, 0)),
-        num_missing=np.zeros((n_num, 0), dtype=bool),
-        num_invalid=np.zeros((n_num, 0), dtype=bool),
-        cat_index=np.zeros((n_cat, 0), dtype=np.int32),
-        frame=frame.reset_index(drop=True),
-    )
+    return FeatureArrays(num_index, num_values, num_missing, num_invalid, cat_index)

@@ -6,9 +6,8 @@ is additive, so merging buckets into a window is an element-wise sum, and the
 summary of concatenated rows equals the merge of the summaries of its parts
 (property-tested in ``tests/test_sketch.py``).
 
-:func:`summarize_data` turns a :class:`exporter.rows.Batch` (rows already
-validated and binned once) into one summary, with one ``np.bincount`` per
-field over all features at once.
+The fields are declared by the components (:mod:`exporter.components`), each
+under its own namespace (``drift/num_counts``); :class:`Layout` is their union.
 """
 
 from __future__ import annotations
@@ -17,9 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-
-from exporter.reference import Reference
-from exporter.rows import Batch
 
 Summary = dict[str, np.ndarray]
 
@@ -30,8 +26,16 @@ class FieldSpec:
     dtype: type
 
 
+#: Separates a component's namespace from its field name in a layout key.
+SEP = "/"
+
+
+def key(namespace: str, name: str) -> str:
+    return f"{namespace}{SEP}{name}"
+
+
 class Layout:
-    """Names, shapes and dtypes of the fields of one model's bucket summary."""
+    """Names (``namespace/field``), shapes and dtypes of the fields of one model's bucket summary."""
 
     def __init__(self, fields: Mapping[str, FieldSpec]):
         self.fields = dict(fields)
@@ -41,24 +45,6 @@ class Layout:
 
     def signature(self) -> list[tuple[str, tuple[int, ...], str]]:
         return [(name, spec.shape, np.dtype(spec.dtype).str) for name, spec in sorted(self.fields.items())]
-
-
-def data_layout(reference: Reference) -> dict[str, FieldSpec]:
-    """Fields for data drift and data quality of ``reference``'s features."""
-    n_num = len(reference.numeric)
-    n_cat = len(reference.categorical)
-    num_bins = max((f.n_bins for f in reference.numeric), default=1)
-    cat_bins = max((f.n_bins for f in reference.categorical), default=1)
-    return {
-        "rows": FieldSpec((), np.int64),
-        "num_counts": FieldSpec((n_num, num_bins), np.int64),
-        "num_sums": FieldSpec((n_num, num_bins), np.float64),
-        "num_sumsq": FieldSpec((n_num,), np.float64),
-        "num_missing": FieldSpec((n_num,), np.int64),
-        "num_invalid": FieldSpec((n_num,), np.int64),
-        "cat_counts": FieldSpec((n_cat, cat_bins), np.int64),
-        "cat_missing": FieldSpec((n_cat,), np.int64),
-    }
 
 
 def merge(a: Summary, b: Summary) -> Summary:
@@ -85,24 +71,3 @@ def binned_counts(index: np.ndarray, n_bins: int, weights: np.ndarray | None = N
     w = None if weights is None else weights.ravel()
     counts = np.bincount(flat, weights=w, minlength=k * stride).reshape(k, stride)[:, 1:]
     return counts.astype(dtype, copy=False)
-
-
-def summarize_data(layout: Layout, batch: Batch) -> Summary:
-    """Data-drift and data-quality fields of the rows of ``batch``, as one summary."""
-    fields = layout.fields
-    num_bins = fields["num_counts"].shape[1]
-    cat_bins = fields["cat_counts"].shape[1]
-    with np.errstate(over="ignore", invalid="ignore"):
-        # num_values is 0 wherever the value is missing or invalid, so no mask is needed.
-        squares = np.einsum("ij,ij->i", batch.num_values, batch.num_values)
-        sums = binned_counts(batch.num_index, num_bins, batch.num_values)
-    return {
-        "rows": np.array(len(batch), dtype=np.int64),
-        "num_counts": binned_counts(batch.num_index, num_bins),
-        "num_sums": sums,
-        "num_sumsq": squares,
-        "num_missing": batch.num_missing.sum(axis=1).astype(np.int64),
-        "num_invalid": batch.num_invalid.sum(axis=1).astype(np.int64),
-        "cat_counts": binned_counts(batch.cat_index, cat_bins),
-        "cat_missing": (batch.cat_index < 0).sum(axis=1).astype(np.int64),
-    }

@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
-from exporter import rows as reasons
 from exporter.tables import format_of, read_table
+from exporter.vocabulary import RejectReason
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ class FileSource:
             # Maybe still being written: retried when the file changes.
             self._failed[path] = fingerprint
             log.warning("%s: cannot read Parquet file (%s); retrying when it changes", path, error)
-            return Chunk(path, pd.DataFrame(), new_cursor, Counter({reasons.UNREADABLE_FILE: 1}))
+            return Chunk(path, pd.DataFrame(), new_cursor, Counter({RejectReason.UNREADABLE_FILE: 1}))
         self._failed.pop(path, None)
         if cursor is not None:
             log.warning("%s changed after it was read; reading the new version as new rows", path)
@@ -208,7 +208,7 @@ class FileSource:
             if len(data) >= MAX_LINE_BYTES or (skipping and data):
                 # An over-long line: drop what we have and skip until its newline.
                 if not skipping:
-                    rejected[reasons.MALFORMED_JSON if kind == "jsonl" else reasons.MALFORMED_CSV] += 1
+                    rejected[RejectReason.MALFORMED_JSON if kind == "jsonl" else RejectReason.MALFORMED_CSV] += 1
                 new = Cursor(stat.st_ino, offset + len(data), stat.st_size, stat.st_mtime_ns, header, True)
                 return Chunk(path, pd.DataFrame(), new, rejected, more=len(data) >= self.max_bytes,
                              nbytes=len(data))
@@ -239,10 +239,10 @@ def parse_jsonl(data: bytes, rejected: Counter[str]) -> pd.DataFrame:
         try:
             value = json.loads(line)
         except (ValueError, UnicodeDecodeError):
-            rejected[reasons.MALFORMED_JSON] += 1
+            rejected[RejectReason.MALFORMED_JSON] += 1
             continue
         if not isinstance(value, dict):
-            rejected[reasons.MALFORMED_JSON] += 1
+            rejected[RejectReason.MALFORMED_JSON] += 1
             continue
         records.append(value)
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
@@ -278,7 +278,7 @@ def parse_csv(header: str, data: bytes, rejected: Counter[str]) -> pd.DataFrame:
         frame = _parse_csv_slowly(header, data, rejected)
         return frame
     if bad:
-        rejected[reasons.MALFORMED_CSV] += bad
+        rejected[RejectReason.MALFORMED_CSV] += bad
     return frame
 
 
@@ -289,7 +289,7 @@ def _parse_csv_slowly(header: str, data: bytes, rejected: Counter[str]) -> pd.Da
     try:
         names = next(csv.reader([header]))
     except (csv.Error, StopIteration):
-        rejected[reasons.MALFORMED_CSV] += sum(1 for line in data.split(b"\n") if line.strip())
+        rejected[RejectReason.MALFORMED_CSV] += sum(1 for line in data.split(b"\n") if line.strip())
         return pd.DataFrame()
     records = []
     for line in data.decode("utf-8", "replace").split("\n"):
@@ -298,10 +298,10 @@ def _parse_csv_slowly(header: str, data: bytes, rejected: Counter[str]) -> pd.Da
         try:
             row = next(csv.reader([line]))
         except (csv.Error, StopIteration):
-            rejected[reasons.MALFORMED_CSV] += 1
+            rejected[RejectReason.MALFORMED_CSV] += 1
             continue
         if len(row) != len(names) or any("\x00" in v or "\ufffd" in v for v in row):
-            rejected[reasons.MALFORMED_CSV] += 1
+            rejected[RejectReason.MALFORMED_CSV] += 1
             continue
         records.append(row)
     frame = pd.DataFrame(records, columns=names)

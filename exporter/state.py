@@ -1,11 +1,20 @@
-"""Crash-safe persistence of a model's cursors, counters and window rings.
+"""Crash-safe persistence of a model's state: named parts, each written by the unit that owns it.
 
 One file per model holds everything that must agree (the cursors and the
 summaries of the rows before them), written atomically: a temporary file in
 the same folder, fsync, rename, fsync of the folder. A crash leaves either the
 old or the new file, never a mix, so a restart neither loses nor double-counts
-rows. A file that cannot be read is reported as :class:`StateError` and the
-caller starts afresh, re-reading the logs from the beginning.
+rows.
+
+The file is a NumPy ``.npz`` archive: each part's arrays under ``part/name``
+and one JSON document (``__meta__``) with the format version, the layout
+fingerprint and each part's JSON metadata under ``parts``. The units that own
+state (window store, label join, components, counters, cursors) produce and
+read their own parts; this module only namespaces them. A file that cannot
+be read, for whatever reason, is reported as :class:`StateError` and the
+caller starts afresh, re-reading the logs from the beginning. Files of format
+1 (the first release) are returned as they are, for
+:mod:`exporter.state_v1` to migrate.
 """
 
 from __future__ import annotations
@@ -14,14 +23,16 @@ import io
 import json
 import os
 import re
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _META = "__meta__"
+
+#: A unit's saved state: JSON-able metadata and named arrays.
+Part = tuple[dict[str, Any], dict[str, np.ndarray]]
 
 
 class StateError(Exception):
@@ -33,12 +44,13 @@ def state_path(state_dir: Path, model: str) -> Path:
     return state_dir / f"{safe}.state.npz"
 
 
-def save(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    """Write ``meta`` (JSON-able) and ``arrays`` to ``path`` atomically."""
+def save(path: Path, meta: dict[str, Any], parts: dict[str, Part]) -> None:
+    """Write ``meta`` (JSON-able) and every part to ``path`` atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"{part}/{name}": array for part, (_, named) in parts.items() for name, array in named.items()}
+    document = {"version": FORMAT_VERSION, **meta, "parts": {part: part_meta for part, (part_meta, _) in parts.items()}}
     buffer = io.BytesIO()
-    payload = {**arrays, _META: np.frombuffer(json.dumps({"version": FORMAT_VERSION, **meta}).encode(), np.uint8)}
-    np.savez(buffer, **payload)
+    np.savez(buffer, **arrays, **{_META: np.frombuffer(json.dumps(document).encode(), np.uint8)})
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as handle:
         handle.write(buffer.getvalue())
@@ -65,8 +77,19 @@ def load(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
         with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
         meta = json.loads(arrays.pop(_META).tobytes().decode())
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, UnicodeDecodeError) as error:
-        raise StateError(f"{path}: unreadable state file ({error})") from None
-    if not isinstance(meta, dict) or meta.get("version") != FORMAT_VERSION:
-        raise StateError(f"{path}: state file of another format version")
+    except Exception as error:  # noqa: BLE001 - a corrupt archive raises many kinds; all mean "unusable"
+        raise StateError(f"{path}: unreadable state file ({type(error).__name__}: {error})") from None
+    if not isinstance(meta, dict) or meta.get("version") not in (1, FORMAT_VERSION):
+        raise StateError(f"{path}: state file of an unknown format version")
     return meta, arrays
+
+
+def parts_of(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Part]:
+    """The parts of a format-2 file, as :func:`save` was given them."""
+    out: dict[str, Part] = {part: (dict(part_meta), {}) for part, part_meta in meta["parts"].items()}
+    for name, array in arrays.items():
+        part, _, rest = name.partition("/")
+        if part not in out:
+            raise StateError(f"arrays of unknown part {part!r}")
+        out[part][1][rest] = array
+    return out

@@ -4,10 +4,8 @@ Built from the reference at start (:func:`build_targets`): the bins of the
 model's output (the score of a classifier, the predicted value of a
 regressor) for prediction drift, the finer score bins used by ROC AUC and
 CBPE, the classes, and the score calibration. Per batch, :func:`prepare`
-turns the rows' output columns into arrays, and two summarisers add them to a
-bucket summary: :func:`summarize_predictions` for what is known when the
-prediction is logged, :func:`summarize_labels` for what a label adds, whenever
-it arrives.
+turns the rows' output columns into :class:`Targets` arrays, which the
+components of :mod:`exporter.components` summarise.
 """
 
 from __future__ import annotations
@@ -20,10 +18,8 @@ import pandas as pd
 
 from exporter.calibration import IDENTITY, CalibrationResult, calibrate
 from exporter.config import DEFAULT_THRESHOLDS, ConfigError, ModelConfig
-from exporter.performance import REGRESSION_SUMS, log_loss_terms, regression_sums
 from exporter.reference import NumericFeature, bin_index, build_numeric, category_strings
 from exporter.rows import category_codes, numeric_values
-from exporter.sketch import FieldSpec, Summary, binned_counts
 
 log = logging.getLogger(__name__)
 
@@ -193,31 +189,6 @@ def _reference_class_counts(spec: TargetSpec, model: ModelConfig, frame: pd.Data
     return np.bincount(predicted[predicted >= 0], minlength=spec.n_classes + 1).astype(np.int64)
 
 
-def target_layout(spec: TargetSpec) -> dict[str, FieldSpec]:
-    fields: dict[str, FieldSpec] = {"labelled": FieldSpec((), np.int64)}
-    if spec.output is not None:
-        fields["out_counts"] = FieldSpec((spec.output.n_bins,), np.int64)
-        fields["out_sums"] = FieldSpec((spec.output.n_bins,), np.float64)
-    if spec.task == "regression":
-        fields["reg_sums"] = FieldSpec((REGRESSION_SUMS,), np.float64)
-        return fields
-    k = spec.n_classes + 1  # last slot: an unseen class
-    fields["class_counts"] = FieldSpec((k,), np.int64)
-    fields["confusion"] = FieldSpec((k, k), np.int64)
-    if spec.class_score_columns:
-        fields["cbpe_class_confusion"] = FieldSpec((k, k), np.float64)
-    if spec.task == "binary_classification" and spec.auc_edges is not None:
-        a = spec.auc_edges.size + 1
-        fields["auc_pos"] = FieldSpec((a,), np.int64)
-        fields["auc_neg"] = FieldSpec((a,), np.int64)
-        fields["logloss_sum"] = FieldSpec((), np.float64)
-        fields["scored_labelled"] = FieldSpec((), np.int64)
-        fields["cbpe_pos"] = FieldSpec((a,), np.float64)
-        fields["cbpe_neg"] = FieldSpec((a,), np.float64)
-        fields["cbpe_confusion"] = FieldSpec((2, 2), np.float64)
-    return fields
-
-
 def prepare(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame) -> Targets:
     """Output arrays of ``frame``'s rows; missing columns give missing values, never an error."""
     n = len(frame)
@@ -262,66 +233,19 @@ def prepare(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame) -> Target
     return Targets(out_index, out_value, score, pred_class, pred_value, label)
 
 
-def _auc_index(spec: TargetSpec, score: np.ndarray) -> np.ndarray:
+def auc_index(spec: TargetSpec, score: np.ndarray) -> np.ndarray:
+    """Score bin of each score for ROC AUC and CBPE (-1 where the score is missing)."""
+    assert spec.auc_edges is not None
     index = np.full(score.size, -1, dtype=np.int64)
     ok = np.isfinite(score)
     index[ok] = bin_index(spec.auc_edges, score[ok])
     return index
 
 
-def summarize_predictions(spec: TargetSpec, layout_fields: dict[str, FieldSpec], t: Targets) -> Summary:
-    """Fields known when predictions are logged: output distribution, predicted classes, CBPE sums."""
-    out: Summary = {}
-    if "out_counts" in layout_fields:
-        n_bins = layout_fields["out_counts"].shape[0]
-        out["out_counts"] = binned_counts(t.out_index[None, :], n_bins)[0]
-        out["out_sums"] = binned_counts(t.out_index[None, :], n_bins, t.out_value[None, :])[0]
-    if "class_counts" in layout_fields:
-        k = layout_fields["class_counts"].shape[0]
-        out["class_counts"] = binned_counts(t.pred_class[None, :], k)[0]
-    if "cbpe_pos" in layout_fields:
-        a = layout_fields["cbpe_pos"].shape[0]
-        ok = np.isfinite(t.score)
-        p = spec.calibration.calibrator(t.score[ok]) if spec.calibration else np.clip(t.score[ok], 0, 1)
-        index = _auc_index(spec, t.score[ok])
-        out["cbpe_pos"] = np.bincount(index, weights=p, minlength=a)
-        out["cbpe_neg"] = np.bincount(index, weights=1 - p, minlength=a)
-        predicted = t.pred_class[ok]
-        expected = np.zeros((2, 2))
-        for c in (0, 1):
-            chosen = predicted == c
-            expected[1, c] = p[chosen].sum()
-            expected[0, c] = (1 - p[chosen]).sum()
-        out["cbpe_confusion"] = expected
-    if "cbpe_class_confusion" in layout_fields and t.class_proba is not None:
-        k = layout_fields["cbpe_class_confusion"].shape[0]
-        ok = (t.pred_class >= 0) & np.isfinite(t.class_proba).all(axis=1)
-        expected = np.zeros((k, k))
-        for true_class in range(t.class_proba.shape[1]):
-            expected[true_class] = np.bincount(t.pred_class[ok], weights=t.class_proba[ok, true_class], minlength=k)
-        out["cbpe_class_confusion"] = expected
-    return out
-
-
-def summarize_labels(spec: TargetSpec, layout_fields: dict[str, FieldSpec], t: Targets) -> Summary:
-    """Fields a label adds to its prediction's bucket: counts of labelled rows, confusion, losses, errors."""
-    t = t.take(t.labelled())
-    out: Summary = {"labelled": np.array(t.label.size, dtype=np.int64)}
+def label_values(spec: TargetSpec, series: pd.Series) -> np.ndarray:
+    """Labels of the labels log as floats: the value (regression) or the class code (-1 when missing)."""
     if spec.task == "regression":
-        ok = np.isfinite(t.pred_value)
-        out["reg_sums"] = regression_sums(t.label[ok], t.pred_value[ok])
-        return out
-    k = layout_fields["confusion"].shape[0]
-    ok = t.pred_class >= 0
-    flat = t.label[ok].astype(np.int64) * k + t.pred_class[ok]
-    out["confusion"] = np.bincount(flat, minlength=k * k).reshape(k, k).astype(np.int64)
-    if "auc_pos" in layout_fields:
-        a = layout_fields["auc_pos"].shape[0]
-        scored = np.isfinite(t.score)
-        index = _auc_index(spec, t.score[scored])
-        labels = t.label[scored]
-        out["auc_pos"] = np.bincount(index[labels == 1], minlength=a).astype(np.int64)
-        out["auc_neg"] = np.bincount(index[labels == 0], minlength=a).astype(np.int64)
-        out["logloss_sum"] = np.array(log_loss_terms(labels, t.score[scored]).sum())
-        out["scored_labelled"] = np.array(int(scored.sum()), dtype=np.int64)
-    return out
+        return numeric_values(series)[0]
+    if spec.task == "binary_classification":
+        return binary_codes(series, spec.positive_label).astype(np.float64)
+    return category_codes(series, spec.classes).astype(np.float64)

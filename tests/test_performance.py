@@ -347,7 +347,7 @@ def test_check_json_has_performance(tmp_path: Path) -> None:
 
 
 def test_bucket_quantile_interpolates_like_histogram_quantile() -> None:
-    from exporter.model import bucket_quantile
+    from exporter.histograms import bucket_quantile
 
     bounds = (1.0, 2.0, 4.0)
     assert bucket_quantile(0.5, bounds, np.array([0, 10, 0, 0])) == pytest.approx(1.5)

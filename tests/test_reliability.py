@@ -357,9 +357,11 @@ def test_one_failing_model_does_not_stop_the_others_in_one_exporter(tmp_path: Pa
     port = free_port()
     exporter = start_exporter(path, port, tmp_path / "exporter.log")
     try:
+        # Both models run their first update in any order: wait for the broken one's errors and the ok one's update.
         samples = wait_for(lambda: (s := _samples(port)) and
-                           (_value(s, "model_monitor_errors_total", model="broken", stage="state") or 0) >= 2 and s,
-                           30, "state errors of the broken model")
+                           (_value(s, "model_monitor_errors_total", model="broken", stage="state") or 0) >= 2
+                           and _value(s, "model_monitor_last_success_timestamp_seconds", model="ok") and s,
+                           30, "state errors of the broken model and an update of the other")
         assert _value(samples, "model_monitor_last_run_success", model="broken") == 0
         assert _value(samples, "model_monitor_last_success_timestamp_seconds", model="broken") is None
         assert _value(samples, "model_monitor_last_run_success", model="ok") == 1

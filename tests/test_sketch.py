@@ -10,9 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exporter.components import FeatureQuality, namespaced
+from exporter.components.feature_drift import FeatureDrift
+from exporter.components.volume import Volume
 from exporter.config import Window
-from exporter.rows import prepare
-from exporter.sketch import Layout, data_layout, merge, summarize_data
+from exporter.prepare import Preparer
+from exporter.sketch import Layout, key, merge
+from exporter.targets import build_targets
 from exporter.windows import Ring
 from tests.helpers import model_config, reference_for
 
@@ -34,14 +38,26 @@ def setup(tmp_path_factory: pytest.TempPathFactory):
     tmp: Path = tmp_path_factory.mktemp("sketch")
     config = model_config(tmp)
     reference = reference_for(config)
-    return config, reference, Layout(data_layout(reference))
+    components = [Volume(False), FeatureQuality(reference, config.quality), FeatureDrift(reference, 0.5)]
+    layout = Layout({key(c.name, n): spec for c in components for n, spec in c.fields().items()})
+    preparer = Preparer(config, reference, build_targets(config, pd.read_parquet(config.reference)), {}, 1e12)
+    return config, reference, layout, components, preparer
+
+
+def _prepare(setup, frame: pd.DataFrame):
+    return setup[4].prepare(frame, NOW)[0]
+
+
+def _summarize(components, batch) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for component in components:
+        out.update(namespaced(component, component.summarize(batch)))
+    return out
 
 
 def _summary(setup, rows: list[dict]) -> dict[str, np.ndarray]:
-    _config, reference, layout = setup
     frame = pd.DataFrame(rows, columns=["ts", "age", "income", "country"])
-    batch, _ = prepare(frame, reference, "ts", frozenset(frame.columns), NOW, 300)
-    return summarize_data(layout, batch)
+    return _summarize(setup[3], _prepare(setup, frame))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -62,31 +78,32 @@ def test_summary_counts_are_exact(setup) -> None:
         {"ts": NOW, "age": 41, "income": 20000.0, "country": "DE"},
     ]
     s = _summary(setup, rows)
-    assert s["rows"] == 4
+    assert s["volume/rows"] == 4
     age, income = 0, 1
-    assert s["num_missing"][age] == 0 and s["num_invalid"][age] == 2  # "abc" and inf
-    assert s["num_counts"][age].sum() == 2
-    assert s["num_missing"][income] == 1
-    counts = s["num_counts"][income]
+    assert s["quality/num_missing"][age] == 0 and s["quality/num_invalid"][age] == 2  # "abc" and inf
+    assert s["drift/num_counts"][age].sum() == 2
+    assert s["quality/num_missing"][income] == 1
+    counts = s["drift/num_counts"][income]
     assert counts[0] == 1 and counts[-1] == 1  # below and above the reference range
-    assert s["num_sums"][age].sum() == pytest.approx(71.0)
-    assert s["num_sumsq"][age] == pytest.approx(30.0**2 + 41.0**2)
-    assert s["cat_missing"][0] == 1
-    cats = s["cat_counts"][0]
+    assert s["quality/num_out_of_range"][income] == 2
+    assert s["drift/num_sums"][age].sum() == pytest.approx(71.0)
+    assert s["quality/cat_missing"][0] == 1
+    cats = s["drift/cat_counts"][0]
     assert cats[-1] == 1 and cats.sum() == 3  # XX unseen
+    assert s["quality/cat_new"][0] == 1
 
 
 def test_ring_window_holds_only_rows_of_its_buckets(setup) -> None:
-    _config, reference, layout = setup
+    layout = setup[2]
     window = Window("5m", 300.0)
     ring = Ring(window, layout, buckets=60)
     rng = np.random.default_rng(0)
     ts = NOW - rng.uniform(0, 900, 5000)
     frame = pd.DataFrame({"ts": ts, "age": rng.normal(40, 10, ts.size), "income": 1.0, "country": "US"})
-    batch, _ = prepare(frame, reference, "ts", frozenset(frame.columns), NOW, 300)
+    batch = _prepare(setup, frame)
     bucket = ring.bucket_of(batch.ts)
     ids = np.unique(bucket)[::-1]  # newest first
-    parts = [summarize_data(layout, batch.take(bucket == b, with_frame=False)) for b in ids]
+    parts = [_summarize(setup[3], batch.take(bucket == b)) for b in ids]
     summary = {name: np.stack([p[name] for p in parts]) for name in parts[0]}
     # Older buckets that map onto a slot already holding a newer one are dropped.
     dropped = ring.add(ids, summary)
@@ -94,19 +111,19 @@ def test_ring_window_holds_only_rows_of_its_buckets(setup) -> None:
     merged = ring.merged(NOW)
     oldest = ring.oldest_live_bucket(NOW)
     expected = int(((bucket >= oldest) & (bucket <= np.floor(NOW / ring.width))).sum())
-    assert merged["rows"] == expected
+    assert merged["volume/rows"] == expected
     # The window spans between W - width and W.
     assert ((ts > NOW - 300 + ring.width).sum()) <= expected <= (ts > NOW - 300).sum()
     # Slide 10 minutes on: every bucket has left the window.
-    assert ring.merged(NOW + 600)["rows"] == 0
+    assert ring.merged(NOW + 600)["volume/rows"] == 0
 
 
 def test_ring_state_round_trips(setup) -> None:
-    _config, _reference, layout = setup
+    layout = setup[2]
     ring = Ring(Window("1h", 3600.0), layout, buckets=60)
     summary = layout.empty((1,))
-    summary["rows"][0] = 7
+    summary["volume/rows"][0] = 7
     ring.add(np.array([int(NOW // ring.width)]), summary)
     other = Ring(Window("1h", 3600.0), layout, buckets=60)
     other.restore(ring.state())
-    assert other.merged(NOW)["rows"] == 7
+    assert other.merged(NOW)["volume/rows"] == 7

@@ -40,6 +40,18 @@ def test_generated_rules_and_dashboards_are_up_to_date() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_rules_and_dashboards_name_only_metrics_of_the_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter.mixin import __main__ as mixin_main
+
+    assert mixin_main.unknown_metrics() == set()
+    # A rule that names a metric the exporter does not serve makes the mixin fail.
+    broken = mixin_main.rule_files()
+    broken["model-monitor.alerts.yml"]["groups"][0]["rules"][0]["expr"] = "model_feature_drift_scor > 1"
+    monkeypatch.setattr(mixin_main, "rule_files", lambda: broken)
+    assert mixin_main.unknown_metrics() == {"model_feature_drift_scor"}
+    assert mixin_main.main(["--check"]) == 1
+
+
 def test_promtool_checks_config_and_rules() -> None:
     promtool = require_binary("promtool")
     result = _run(promtool, "check", "config", "prometheus/prometheus.yml")

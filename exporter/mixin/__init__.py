@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exporter.checks import LABEL_COVERAGE_MIN
+
 
 @dataclass(frozen=True)
 class MixinConfig:
@@ -42,7 +44,7 @@ class MixinConfig:
     schema_lookback: str = "15m"
     volume_lookback: str = "15m"
     #: Label coverage below this share of the window's predictions is a problem.
-    label_coverage_min: float = 0.5
+    label_coverage_min: float = LABEL_COVERAGE_MIN
     #: Latency objective: this share of predictions faster than latency_objective_seconds,
     #: which must be a bucket bound of model_prediction_latency_seconds.
     latency_slo: float = 0.99

@@ -3,19 +3,23 @@
     python -m exporter.mixin [--root DIR] [--check]
 
 ``--check`` writes nothing and exits 1 when a committed file differs from
-what the definitions generate (run by the tests).
+what the definitions generate (run by the tests). Either way it exits 1, writing
+nothing, when a rule or dashboard names a metric that is not in the metric
+catalogue (:data:`exporter.exposition.METRICS`) nor recorded by a rule.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from exporter.exposition import METRICS
 from exporter.mixin.dashboards import dashboards
 from exporter.mixin.rules import rule_files
 
@@ -49,11 +53,42 @@ def generated(root: Path) -> dict[Path, str]:
     return files
 
 
+_METRIC_NAME = re.compile(r"\bmodel(?:_[a-z0-9_]+|:[a-z0-9_:]+)\b")
+
+
+def _expressions(data: Any) -> list[str]:
+    """Every PromQL expression of rule files or dashboards (``expr`` and ``query`` strings)."""
+    if isinstance(data, dict):
+        found = [v for k, v in data.items() if k in ("expr", "query") and isinstance(v, str)]
+        return found + [e for v in data.values() for e in _expressions(v)]
+    if isinstance(data, list):
+        return [e for v in data for e in _expressions(v)]
+    return []
+
+
+def unknown_metrics() -> set[str]:
+    """Metric names that a rule or dashboard uses and neither the catalogue nor a recording rule defines."""
+    known = set()
+    for name, doc in METRICS.items():
+        known.add(name)
+        if doc.kind == "histogram":
+            known.update(f"{name}_{suffix}" for suffix in ("bucket", "count", "sum"))
+    files = rule_files()
+    for content in files.values():
+        known.update(rule["record"] for group in content["groups"] for rule in group["rules"] if "record" in rule)
+    expressions = _expressions(list(files.values())) + _expressions(list(dashboards().values()))
+    return {name for expr in expressions for name in _METRIC_NAME.findall(expr)} - known
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2])
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
+    unknown = unknown_metrics()
+    if unknown:
+        print(f"rules or dashboards name metrics the exporter does not serve: {sorted(unknown)}", file=sys.stderr)
+        return 1
     stale = []
     for path, text in generated(args.root).items():
         current = path.read_text() if path.exists() else None

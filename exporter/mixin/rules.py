@@ -1,10 +1,12 @@
 """Prometheus recording and alerting rules for Model Monitor.
 
-Thresholds come from the exporter's own threshold series
-(``model_feature_drift_threshold``, ``model_data_quality_threshold_ratio``,
-``model_performance_threshold``, ...), so one rule serves every model and
-feature. Every alert has a ``severity`` (critical pages, warning tickets, info),
-a ``category`` that Alertmanager's inhibitions use (data, performance, service,
+The alerts of the checks are generated from :data:`exporter.checks.CHECKS`:
+drift alerts read the exported verdicts (``model_feature_drifted``, ...), so no
+rule names a drift method or its direction; the others compare a value with
+the exporter's own threshold series (``model_data_quality_threshold_ratio``,
+``model_performance_threshold``), so one rule serves every model and feature.
+The service and exporter alerts follow them. Every alert has a ``severity``
+(critical pages, warning tickets, info), a ``category`` that Alertmanager's inhibitions use (data, performance, service,
 monitor), ``summary`` and ``description`` annotations naming the model (and
 feature) and the value, and a ``runbook_url`` into docs/runbooks.md.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from exporter.checks import CHECKS, Check, CheckName
 from exporter.mixin import DEFAULT, MixinConfig
 
 #: Labels identifying one model of one exporter.
@@ -39,14 +42,8 @@ def recording_rules(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
         {"record": _window("longest"),
          "expr": f"model_window_seconds{{{s}}} == on({MODEL}) group_left() "
                  f"max by ({MODEL}) (model_window_seconds{{{s}}})"},
-        {"record": "model:feature_drift_score_over_threshold:max",
-         "expr": f"max by ({MODEL}, window) (\n"
-                 f"  (model_feature_drift_score{{{s},segment=\"\",method!=\"chi2\"}}\n"
-                 f"    / on({MODEL}, feature, method) group_left model_feature_drift_threshold{{{s}}})\n"
-                 f"  or\n"
-                 f"  (model_feature_drift_threshold{{{s},method=\"chi2\"}}\n"
-                 f"    / on({MODEL}, feature, method) group_right model_feature_drift_score{{{s},segment=\"\","
-                 f"method=\"chi2\"}})\n)"},
+        {"record": "model:drifted_features:count",
+         "expr": f"sum by ({MODEL}, window) (model_feature_drifted{{{s},segment=\"\"}})"},
         {"record": "model:drifted_features:ratio",
          "expr": f"model_drifted_features_ratio{{{s},segment=\"\"}} {_on_window(c.drift_window)}"},
         {"record": "model:predictions:rate5m",
@@ -77,77 +74,53 @@ def _alert(c: MixinConfig, name: str, expr: str, duration: str, severity: str, c
     }
 
 
+def _check_expr(c: MixinConfig, check: Check) -> str:
+    """The alert expression of a check of the table: the exported verdict, or the value against its threshold."""
+    s = c.job_selector
+    window = _on_window(getattr(c, check.window_setting))
+    value = f"{check.value_metric}{{{s},segment=\"\"}}"
+    joined = ", ".join((MODEL, "window", *check.subject))
+    if check.verdict_metric is not None:
+        return f"{value}\n  and on({joined}) ({check.verdict_metric}{{{s},segment=\"\"}} == 1)\n{window}"
+    if check.threshold_metric is not None:
+        on = ", ".join((MODEL, *check.subject))
+        selector = f"{s},{check.threshold_selector}" if check.threshold_selector else s
+        return (f"{value}\n  {check.op} on({on}) group_left {check.threshold_metric}{{{selector}}}\n{window}")
+    if check.name == CheckName.LABEL_COVERAGE:
+        return f"{value} {check.op} {c.label_coverage_min}\n{window}"
+    raise ValueError(f"check {check.name} has no rule expression")
+
+
+def _stale_expr(c: MixinConfig) -> str:
+    s = c.job_selector
+    return (f"(time() - model_monitor_last_success_timestamp_seconds{{{s}}} > {c.stale_after_seconds})\n"
+            f"or\n(model_monitor_last_run_success{{{s}}} == 0\n"
+            f"  unless on({MODEL}) model_monitor_last_success_timestamp_seconds{{{s}}})")
+
+
+def check_alerts(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
+    """One alert per check of :data:`exporter.checks.CHECKS`."""
+    texts = {"value": "{{ $value | printf \"%.3g\" }}", "percent": "{{ $value | humanizePercentage }}",
+             "label_coverage_min": f"{c.label_coverage_min:.0%}", "stale_after_seconds": str(c.stale_after_seconds)}
+    out = []
+    for check in CHECKS:
+        expr = _stale_expr(c) if check.name == CheckName.UPDATE else _check_expr(c, check)
+        description = check.description
+        for name, text in texts.items():  # not str.format: the templates are full of {{ }}
+            description = description.replace("{" + name + "}", text)
+        out.append(_alert(c, check.alert, expr, getattr(c, check.for_setting), check.severity, check.category,
+                          check.summary, description))
+    return out
+
+
 def alerting_rules(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
+    """The checks' alerts, then the alerts on the service and on the exporter itself."""
     s = c.job_selector
     budget = 1 - c.latency_slo
     value = "{{ $value | printf \"%.3g\" }}"
     percent = "{{ $value | humanizePercentage }}"
     return [
-        _alert(
-            c, "ModelFeatureDrift",
-            f"(\n  (model_feature_drift_score{{{s},segment=\"\",method!=\"chi2\"}}\n"
-            f"    > on({MODEL}, feature, method) group_left model_feature_drift_threshold{{{s}}})\n  or\n"
-            f"  (model_feature_drift_score{{{s},segment=\"\",method=\"chi2\"}}\n"
-            f"    < on({MODEL}, feature, method) group_left model_feature_drift_threshold{{{s}}})\n"
-            f") {_on_window(c.drift_window)}",
-            c.drift_for, "warning", "data",
-            "Feature {{ $labels.feature }} of model {{ $labels.model }} drifted",
-            f"The {{{{ $labels.method }}}} drift score of feature {{{{ $labels.feature }}}} of model "
-            f"{{{{ $labels.model }}}} is {value} over the {{{{ $labels.window }}}} window, beyond its threshold "
-            f"(model_feature_drift_threshold).",
-        ),
-        _alert(
-            c, "ModelDatasetDrift",
-            f"model_drifted_features_ratio{{{s},segment=\"\"}}\n"
-            f"  >= on({MODEL}) group_left model_dataset_drift_share_threshold_ratio{{{s}}}\n"
-            f"{_on_window(c.drift_window)}",
-            c.dataset_drift_for, "critical", "data",
-            "Model {{ $labels.model }}: most of its input has drifted",
-            f"{percent} of the features of model {{{{ $labels.model }}}} drifted over the "
-            f"{{{{ $labels.window }}}} window, at or above the dataset drift share.",
-        ),
-        _alert(
-            c, "ModelPredictionDrift",
-            f"(\n  (model_prediction_drift_score{{{s},segment=\"\",method!=\"chi2\"}}\n"
-            f"    > on({MODEL}, method, output) group_left model_prediction_drift_threshold{{{s}}})\n  or\n"
-            f"  (model_prediction_drift_score{{{s},segment=\"\",method=\"chi2\"}}\n"
-            f"    < on({MODEL}, method, output) group_left model_prediction_drift_threshold{{{s}}})\n"
-            f") {_on_window(c.drift_window)}",
-            c.prediction_drift_for, "warning", "data",
-            "Predictions of model {{ $labels.model }} drifted",
-            f"The {{{{ $labels.method }}}} drift of the model's {{{{ $labels.output }}}} distribution is {value} "
-            f"over the {{{{ $labels.window }}}} window, beyond its threshold (model_prediction_drift_threshold).",
-        ),
-        _alert(
-            c, "ModelMissingValuesSpike",
-            f"model_feature_missing_ratio{{{s},segment=\"\"}}\n"
-            f"  > on({MODEL}, feature) group_left "
-            f"model_data_quality_threshold_ratio{{{s},check=\"completeness\"}}\n{_on_window(c.quality_window)}",
-            c.quality_for, "warning", "data",
-            "Feature {{ $labels.feature }} of model {{ $labels.model }} is often missing",
-            f"{percent} of the rows of model {{{{ $labels.model }}}} lack feature {{{{ $labels.feature }}}} over "
-            f"the {{{{ $labels.window }}}} window, more than the reference's missing share plus its tolerance.",
-        ),
-        _alert(
-            c, "ModelNewCategories",
-            f"model_feature_new_category_ratio{{{s},segment=\"\"}}\n"
-            f"  > on({MODEL}, feature) group_left "
-            f"model_data_quality_threshold_ratio{{{s},check=\"categorical_values\"}}\n{_on_window(c.quality_window)}",
-            c.quality_for, "warning", "data",
-            "Feature {{ $labels.feature }} of model {{ $labels.model }} has categories never seen in training",
-            f"{percent} of the rows of model {{{{ $labels.model }}}} carry a value of "
-            f"{{{{ $labels.feature }}}} unseen in the reference, over the {{{{ $labels.window }}}} window.",
-        ),
-        _alert(
-            c, "ModelOutOfRangeValues",
-            f"model_feature_out_of_range_ratio{{{s},segment=\"\"}}\n"
-            f"  > on({MODEL}, feature) group_left "
-            f"model_data_quality_threshold_ratio{{{s},check=\"out_of_range\"}}\n{_on_window(c.quality_window)}",
-            c.quality_for, "warning", "data",
-            "Feature {{ $labels.feature }} of model {{ $labels.model }} is outside its training range",
-            f"{percent} of the values of {{{{ $labels.feature }}}} for model {{{{ $labels.model }}}} fall "
-            f"outside the reference [min, max], over the {{{{ $labels.window }}}} window.",
-        ),
+        *check_alerts(c),
         _alert(
             c, "ModelSchemaViolations",
             f"sum by ({MODEL}, check, feature) "
@@ -157,35 +130,6 @@ def alerting_rules(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
             f"{value} {{{{ $labels.check }}}} violations{{{{ with $labels.feature }}}} on feature {{{{ . }}}}"
             f"{{{{ end }}}} in the last {c.schema_lookback} for model {{{{ $labels.model }}}}: a renamed or "
             f"missing column, or values of the wrong type.",
-        ),
-        _alert(
-            c, "ModelPerformanceDrop",
-            f"model_performance{{{s},segment=\"\"}}\n"
-            f"  < on({MODEL}, metric) group_left model_performance_threshold{{{s}}}\n"
-            f"{_on_window(c.performance_window)}",
-            c.performance_for, "critical", "performance",
-            "Model {{ $labels.model }}: {{ $labels.metric }} dropped",
-            f"Realized {{{{ $labels.metric }}}} of model {{{{ $labels.model }}}} is {value} over the "
-            f"{{{{ $labels.window }}}} window, below its threshold (reference performance minus tolerance).",
-        ),
-        _alert(
-            c, "ModelEstimatedPerformanceDrop",
-            f"model_estimated_performance{{{s},segment=\"\"}}\n"
-            f"  < on({MODEL}, metric) group_left model_performance_threshold{{{s}}}\n"
-            f"{_on_window(c.estimated_performance_window)}",
-            c.estimated_performance_for, "warning", "performance",
-            "Model {{ $labels.model }}: estimated {{ $labels.metric }} dropped",
-            f"Estimated (CBPE, without labels) {{{{ $labels.metric }}}} of model {{{{ $labels.model }}}} is "
-            f"{value} over the {{{{ $labels.window }}}} window, below its threshold.",
-        ),
-        _alert(
-            c, "ModelLowLabelCoverage",
-            f"model_label_coverage_ratio{{{s},segment=\"\"}} < {c.label_coverage_min}\n"
-            f"{_on_window(c.label_coverage_window)}",
-            c.label_coverage_for, "warning", "data",
-            "Model {{ $labels.model }}: few predictions have labels",
-            f"Only {percent} of the predictions of model {{{{ $labels.model }}}} in the {{{{ $labels.window }}}} "
-            f"window have a label (below {c.label_coverage_min:.0%}): realized performance is blind.",
         ),
         _alert(
             c, "ModelLatencyBudgetBurn",
@@ -224,16 +168,6 @@ def alerting_rules(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
             "Model Monitor exporter {{ $labels.instance }} is down",
             "Prometheus cannot scrape the Model Monitor exporter at {{ $labels.instance }}: no model it "
             "watches is monitored.",
-        ),
-        _alert(
-            c, "ModelDataStale",
-            f"(time() - model_monitor_last_success_timestamp_seconds{{{s}}} > {c.stale_after_seconds})\n"
-            f"or\n(model_monitor_last_run_success{{{s}}} == 0\n"
-            f"  unless on({MODEL}) model_monitor_last_success_timestamp_seconds{{{s}}})",
-            c.stale_for, "critical", "monitor",
-            "Model {{ $labels.model }} has not been updated",
-            f"The exporter has not completed an update of model {{{{ $labels.model }}}} for more than "
-            f"{c.stale_after_seconds}s (value {value}): its gauges are stale. See model_monitor_errors_total.",
         ),
     ]
 

@@ -1,0 +1,87 @@
+"""The monitor's components, one concern each (see :mod:`exporter.components.base`).
+
+:func:`build_components` picks the components a model needs, in the order
+their results are assembled; :func:`evaluate_window` runs each on its own
+namespace of a merged window.
+
+| component | fields in a bucket | results |
+| --- | --- | --- |
+| ``volume`` | rows, labelled rows | window rows, labelled rows, label coverage |
+| ``quality`` | missing, invalid, out-of-range, new-category counts | quality ratios and verdicts |
+| ``drift`` | reference-binned counts and sums per feature | drift scores, verdicts, drifted share |
+| ``output`` | score/value bins, predicted classes | prediction drift, output out of range |
+| ``classification`` | confusion, score histograms by label, log loss | realized classification metrics |
+| ``regression`` | sums of errors | realized regression metrics |
+| ``cbpe`` | expected confusion, expected score histograms | estimated performance |
+| ``label_delay`` | delay buckets | window delay percentiles; cumulative histogram |
+| ``service`` | (none) | latency histogram, error count |
+"""
+
+from __future__ import annotations
+
+from exporter.components.base import Component, HasLabels, WindowContext
+from exporter.components.cbpe import Cbpe
+from exporter.components.feature_drift import FeatureDrift
+from exporter.components.label_delay import LabelDelay
+from exporter.components.output_drift import OutputDrift
+from exporter.components.performance import Classification, PerformanceBaseline, Regression
+from exporter.components.quality import FeatureQuality
+from exporter.components.service import ServiceHealth
+from exporter.components.volume import Volume
+from exporter.config import ModelConfig
+from exporter.reference import Reference
+from exporter.results import WindowBuilder, WindowResult
+from exporter.sketch import SEP, Summary
+from exporter.targets import TargetSpec
+
+__all__ = [
+    "Component",
+    "HasLabels",
+    "PerformanceBaseline",
+    "WindowContext",
+    "build_components",
+    "evaluate_window",
+    "namespaced",
+]
+
+
+def build_components(config: ModelConfig, reference: Reference, spec: TargetSpec,
+                     baseline: PerformanceBaseline) -> list[Component]:
+    """The components of one model, in the order their results are assembled."""
+    components: list[Component] = [
+        Volume(expects_labels=bool(config.label_column or config.labels)),
+        FeatureQuality(reference, config.quality),
+        FeatureDrift(reference, config.drift.dataset_share),
+        OutputDrift(spec),
+    ]
+    if spec.task == "regression":
+        components.append(Regression(baseline))
+    else:
+        components.append(Classification(spec, baseline))
+        components.append(Cbpe(spec, baseline))
+    if config.labels is not None:
+        components.append(LabelDelay())
+    components.append(ServiceHealth(bool(config.latency_column), bool(config.error_column)))
+    return components
+
+
+def namespaced(component: Component, summary: Summary) -> Summary:
+    """``summary``'s fields under the component's namespace, as the bucket layout names them."""
+    return {f"{component.name}{SEP}{name}": value for name, value in summary.items()}
+
+
+def own_fields(component: Component, merged: Summary) -> Summary:
+    """The component's fields of a merged window, without the namespace."""
+    prefix = component.name + SEP
+    return {name[len(prefix):]: value for name, value in merged.items() if name.startswith(prefix)}
+
+
+def evaluate_window(components: list[Component], window: str, segment: str, merged: Summary,
+                    min_rows: int) -> WindowResult:
+    """The results of one merged window: every component evaluates its own fields."""
+    rows = int(merged[f"{Volume.name}{SEP}rows"])
+    ctx = WindowContext(window, segment, rows, int(merged[f"{Volume.name}{SEP}labelled"]), min_rows)
+    out = WindowBuilder(window, segment, rows)
+    for component in components:
+        component.evaluate(own_fields(component, merged), ctx, out)
+    return out.build()

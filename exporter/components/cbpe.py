@@ -1,0 +1,91 @@
+"""Performance estimated without labels (CBPE): expected confusion counts from calibrated probabilities.
+
+Binary: each scored row adds its calibrated probability ``p`` as an expected
+positive and ``1 - p`` as an expected negative, in the column of its
+predicted class and in its score bin (for ROC AUC). Multiclass: each row adds
+its renormalised class probabilities to the column of its predicted class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from exporter import performance
+from exporter.checks import CheckName
+from exporter.components.base import Component, WindowContext
+from exporter.components.performance import PerformanceBaseline
+from exporter.prepare import PreparedBatch
+from exporter.results import WindowBuilder
+from exporter.sketch import FieldSpec, Summary
+from exporter.targets import TargetSpec, auc_index
+
+
+class Cbpe(Component):
+    name = "cbpe"
+    V1_FIELDS = {"pos": "cbpe_pos", "neg": "cbpe_neg", "confusion": "cbpe_confusion",
+                 "class_confusion": "cbpe_class_confusion"}
+
+    def __init__(self, spec: TargetSpec, baseline: PerformanceBaseline):
+        self.spec = spec
+        self.baseline = baseline
+        self.binary = spec.task == "binary_classification" and spec.auc_edges is not None
+        self.multiclass = bool(spec.class_score_columns)
+        self.auc_bins = spec.auc_edges.size + 1 if spec.auc_edges is not None else 0
+        self.k = spec.n_classes + 1
+
+    def fields(self) -> dict[str, FieldSpec]:
+        fields = {}
+        if self.binary:
+            fields["pos"] = FieldSpec((self.auc_bins,), np.float64)
+            fields["neg"] = FieldSpec((self.auc_bins,), np.float64)
+            fields["confusion"] = FieldSpec((2, 2), np.float64)
+        if self.multiclass:
+            fields["class_confusion"] = FieldSpec((self.k, self.k), np.float64)
+        return fields
+
+    def summarize(self, batch: PreparedBatch) -> Summary:
+        t = batch.outputs
+        out: Summary = {}
+        if self.binary:
+            ok = np.isfinite(t.score)
+            calibration = self.spec.calibration
+            p = calibration.calibrator(t.score[ok]) if calibration else np.clip(t.score[ok], 0, 1)
+            index = auc_index(self.spec, t.score[ok])
+            out["pos"] = np.bincount(index, weights=p, minlength=self.auc_bins)
+            out["neg"] = np.bincount(index, weights=1 - p, minlength=self.auc_bins)
+            predicted = t.pred_class[ok]
+            expected = np.zeros((2, 2))
+            for c in (0, 1):
+                chosen = predicted == c
+                expected[1, c] = p[chosen].sum()
+                expected[0, c] = (1 - p[chosen]).sum()
+            out["confusion"] = expected
+        if self.multiclass and t.class_proba is not None:
+            ok = (t.pred_class >= 0) & np.isfinite(t.class_proba).all(axis=1)
+            expected = np.zeros((self.k, self.k))
+            for true_class in range(t.class_proba.shape[1]):
+                expected[true_class] = np.bincount(t.pred_class[ok], weights=t.class_proba[ok, true_class],
+                                                   minlength=self.k)
+            out["class_confusion"] = expected
+        return out
+
+    def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
+        metrics: dict[str, float] = {}
+        if ctx.rows >= ctx.min_rows:
+            if self.multiclass:
+                metrics = performance.multiclass_metrics(merged["class_confusion"])
+            elif self.binary:
+                metrics = performance.cbpe_metrics(merged["confusion"], merged["pos"], merged["neg"])
+        out.set(estimated_performance=metrics)
+        self.baseline.verdicts(CheckName.ESTIMATED_PERFORMANCE, metrics, out)
+
+    def snapshot_fields(self) -> dict[str, Any]:
+        calibration, per_class = self.spec.calibration, self.spec.class_calibrations
+        if calibration is not None:
+            return {"calibration_error": calibration.error, "calibrated": calibration.calibrated}
+        if per_class:
+            return {"calibration_error": float(np.mean([c.error for c in per_class])),
+                    "calibrated": any(c.calibrated for c in per_class)}
+        return {}

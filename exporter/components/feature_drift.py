@@ -1,0 +1,74 @@
+"""Feature drift: each feature's binned distribution against the reference, and the share that drifted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from exporter import drift
+from exporter.checks import CheckName
+from exporter.components.base import Component, WindowContext
+from exporter.prepare import PreparedBatch
+from exporter.reference import Reference
+from exporter.results import DriftResult, Threshold, WindowBuilder
+from exporter.sketch import FieldSpec, Summary, binned_counts
+
+
+class FeatureDrift(Component):
+    name = "drift"
+
+    def __init__(self, reference: Reference, dataset_share: float):
+        self.reference = reference
+        self.dataset_share = dataset_share
+        self.num_bins = max((f.n_bins for f in reference.numeric), default=1)
+        self.cat_bins = max((f.n_bins for f in reference.categorical), default=1)
+
+    def fields(self) -> dict[str, FieldSpec]:
+        n_num, n_cat = len(self.reference.numeric), len(self.reference.categorical)
+        return {
+            "num_counts": FieldSpec((n_num, self.num_bins), np.int64),
+            "num_sums": FieldSpec((n_num, self.num_bins), np.float64),
+            "cat_counts": FieldSpec((n_cat, self.cat_bins), np.int64),
+        }
+
+    def summarize(self, batch: PreparedBatch) -> Summary:
+        f = batch.features
+        with np.errstate(over="ignore", invalid="ignore"):
+            # num_values is 0 wherever the value is missing or invalid, so no mask is needed.
+            sums = binned_counts(f.num_index, self.num_bins, f.num_values)
+        return {
+            "num_counts": binned_counts(f.num_index, self.num_bins),
+            "num_sums": sums,
+            "cat_counts": binned_counts(f.cat_index, self.cat_bins),
+        }
+
+    def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
+        verdicts: list[bool] = []
+        for i, feature in enumerate(self.reference.numeric):
+            counts = merged["num_counts"][i]
+            if feature.usable and ctx.rows >= ctx.min_rows and int(counts.sum()) >= ctx.min_rows:
+                score = drift.numeric_score(feature, counts, merged["num_sums"][i])
+                verdicts.append(self._result(out, feature.name, feature.method, score, feature.threshold))
+        for j, cat in enumerate(self.reference.categorical):
+            counts = merged["cat_counts"][j]
+            if cat.usable and ctx.rows >= ctx.min_rows and int(counts[: cat.n_bins].sum()) >= ctx.min_rows:
+                score = drift.categorical_score(cat, counts)
+                verdicts.append(self._result(out, cat.name, cat.method, score, cat.threshold))
+        if verdicts:
+            share = sum(verdicts) / len(verdicts)
+            dataset = share >= self.dataset_share
+            out.set(drifted_ratio=share, dataset_drifted=dataset)
+            out.verdict(CheckName.DATASET_DRIFT, share, self.dataset_share, dataset)
+
+    @staticmethod
+    def _result(out: WindowBuilder, feature: str, method: str, score: float, threshold: float) -> bool:
+        drifted = drift.is_drift(method, score, threshold)
+        out.feature(feature, drift=DriftResult(method, score, threshold, drifted))
+        out.verdict(CheckName.FEATURE_DRIFT, score, threshold, drifted, {"method": method}, feature=feature)
+        return drifted
+
+    def snapshot_fields(self) -> dict[str, Any]:
+        features = [*self.reference.numeric, *self.reference.categorical]
+        return {"thresholds": tuple(Threshold(f.name, f.method, f.threshold) for f in features if f.usable),
+                "dataset_drift_share": self.dataset_share}

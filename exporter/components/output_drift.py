@@ -1,0 +1,79 @@
+"""Drift of what the model said: its score (or predicted value) and its predicted classes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from exporter import drift
+from exporter.checks import CheckName
+from exporter.components.base import Component, WindowContext
+from exporter.prepare import PreparedBatch
+from exporter.results import OutputDrift as OutputDriftResult
+from exporter.results import WindowBuilder
+from exporter.sketch import FieldSpec, Summary, binned_counts
+from exporter.statistics import jensen_shannon
+from exporter.targets import TargetSpec
+
+#: Method and threshold of the predicted-class distribution drift.
+CLASS_DRIFT_METHOD = "js"
+CLASS_DRIFT_THRESHOLD = 0.1
+
+
+class OutputDrift(Component):
+    name = "output"
+
+    def __init__(self, spec: TargetSpec):
+        self.spec = spec
+        self.output = spec.output
+        self.kind = "score" if spec.task != "regression" else "value"
+        self.classes = spec.n_classes + 1 if spec.task != "regression" else 0  # last slot: an unseen class
+
+    def fields(self) -> dict[str, FieldSpec]:
+        fields = {}
+        if self.output is not None:
+            fields["out_counts"] = FieldSpec((self.output.n_bins,), np.int64)
+            fields["out_sums"] = FieldSpec((self.output.n_bins,), np.float64)
+        if self.classes:
+            fields["class_counts"] = FieldSpec((self.classes,), np.int64)
+        return fields
+
+    def summarize(self, batch: PreparedBatch) -> Summary:
+        t = batch.outputs
+        out: Summary = {}
+        if self.output is not None:
+            out["out_counts"] = binned_counts(t.out_index[None, :], self.output.n_bins)[0]
+            out["out_sums"] = binned_counts(t.out_index[None, :], self.output.n_bins, t.out_value[None, :])[0]
+        if self.classes:
+            out["class_counts"] = binned_counts(t.pred_class[None, :], self.classes)[0]
+        return out
+
+    def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
+        results = []
+        output = self.output
+        if output is not None:
+            counts = merged["out_counts"]
+            total = int(counts.sum())
+            out.set(prediction_out_of_range=float(counts[0] + counts[-1]) / total if total else None)
+            if output.usable and total >= ctx.min_rows:
+                score = drift.numeric_score(output, counts, merged["out_sums"])
+                results.append(OutputDriftResult(self.kind, output.method, score, output.threshold,
+                                                 drift.is_drift(output.method, score, output.threshold)))
+        reference = self.spec.reference_class_counts
+        if reference is not None and self.classes and int(merged["class_counts"].sum()) >= ctx.min_rows:
+            score = jensen_shannon(reference, merged["class_counts"])
+            results.append(OutputDriftResult("class", CLASS_DRIFT_METHOD, score, CLASS_DRIFT_THRESHOLD,
+                                             score > CLASS_DRIFT_THRESHOLD))
+        for r in results:
+            out.verdict(CheckName.PREDICTION_DRIFT, r.score, r.threshold, r.drifted, {"method": r.method},
+                        output=r.output)
+        out.set(prediction_drift=tuple(results))
+
+    def snapshot_fields(self) -> dict[str, Any]:
+        thresholds = []
+        if self.output is not None and self.output.usable:
+            thresholds.append((self.kind, self.output.method, self.output.threshold))
+        if self.spec.reference_class_counts is not None:
+            thresholds.append(("class", CLASS_DRIFT_METHOD, CLASS_DRIFT_THRESHOLD))
+        return {"output_thresholds": tuple(thresholds)}

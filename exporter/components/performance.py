@@ -1,0 +1,121 @@
+"""Realized performance once labels arrive: classification (binary, multiclass) and regression.
+
+Both compare each window with thresholds taken from the reference's own
+performance (:class:`PerformanceBaseline`), which CBPE shares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from exporter import performance
+from exporter.checks import CheckName
+from exporter.components.base import Component, HasLabels, WindowContext
+from exporter.results import WindowBuilder
+from exporter.sketch import FieldSpec, Summary
+from exporter.targets import TargetSpec, auc_index
+
+
+@dataclass
+class PerformanceBaseline:
+    """The reference's realized performance and the thresholds below which performance fails."""
+
+    tolerance: float
+    reference: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return {metric: max(0.0, value - self.tolerance)
+                for metric, value in self.reference.items() if metric in performance.HIGHER_IS_BETTER}
+
+    def verdicts(self, check: CheckName, metrics: dict[str, float], out: WindowBuilder) -> None:
+        for metric, limit in self.thresholds.items():
+            if metric in metrics:
+                out.verdict(check, metrics[metric], limit, metrics[metric] < limit, metric=metric)
+
+
+class _Realized(Component):
+    def __init__(self, baseline: PerformanceBaseline):
+        self.baseline = baseline
+
+    def metrics(self, merged: Summary) -> dict[str, float]:
+        raise NotImplementedError
+
+    def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
+        metrics = self.metrics(merged) if ctx.labelled >= ctx.min_rows else {}
+        out.set(performance=metrics)
+        self.baseline.verdicts(CheckName.PERFORMANCE, metrics, out)
+
+    def snapshot_fields(self) -> dict[str, Any]:
+        return {"reference_performance": dict(self.baseline.reference),
+                "performance_thresholds": self.baseline.thresholds}
+
+
+class Classification(_Realized):
+    """Confusion counts of labelled predictions; with scores (binary), score histograms by label and log loss."""
+
+    name = "classification"
+
+    def __init__(self, spec: TargetSpec, baseline: PerformanceBaseline):
+        super().__init__(baseline)
+        self.spec = spec
+        self.k = spec.n_classes + 1  # last slot: an unseen class
+        self.scored = spec.task == "binary_classification" and spec.auc_edges is not None
+        self.auc_bins = spec.auc_edges.size + 1 if spec.auc_edges is not None else 0
+
+    def fields(self) -> dict[str, FieldSpec]:
+        fields = {"confusion": FieldSpec((self.k, self.k), np.int64)}
+        if self.scored:
+            fields.update({
+                "auc_pos": FieldSpec((self.auc_bins,), np.int64),
+                "auc_neg": FieldSpec((self.auc_bins,), np.int64),
+                "logloss_sum": FieldSpec((), np.float64),
+                "scored_labelled": FieldSpec((), np.int64),
+            })
+        return fields
+
+    def summarize_labels(self, rows: HasLabels) -> Summary:
+        t = rows.outputs.take(rows.outputs.labelled())
+        k = self.k
+        ok = t.pred_class >= 0
+        flat = t.label[ok].astype(np.int64) * k + t.pred_class[ok]
+        out: Summary = {"confusion": np.bincount(flat, minlength=k * k).reshape(k, k).astype(np.int64)}
+        if self.scored:
+            scored = np.isfinite(t.score)
+            index = auc_index(self.spec, t.score[scored])
+            labels = t.label[scored]
+            out["auc_pos"] = np.bincount(index[labels == 1], minlength=self.auc_bins).astype(np.int64)
+            out["auc_neg"] = np.bincount(index[labels == 0], minlength=self.auc_bins).astype(np.int64)
+            out["logloss_sum"] = np.array(performance.log_loss_terms(labels, t.score[scored]).sum())
+            out["scored_labelled"] = np.array(int(scored.sum()), dtype=np.int64)
+        return out
+
+    def metrics(self, merged: Summary) -> dict[str, float]:
+        if self.spec.task == "multiclass_classification":
+            return performance.multiclass_metrics(merged["confusion"])
+        confusion = merged["confusion"][:2, :2]
+        if self.scored:
+            return performance.binary_metrics(confusion, merged["auc_pos"], merged["auc_neg"],
+                                              float(merged["logloss_sum"]), int(merged["scored_labelled"]))
+        return performance.binary_from_confusion(confusion)
+
+
+class Regression(_Realized):
+    """Sums of errors of labelled predictions: rmse, mae, mape, r2, mean error."""
+
+    name = "regression"
+    V1_FIELDS = {"sums": "reg_sums"}
+
+    def fields(self) -> dict[str, FieldSpec]:
+        return {"sums": FieldSpec((performance.REGRESSION_SUMS,), np.float64)}
+
+    def summarize_labels(self, rows: HasLabels) -> Summary:
+        t = rows.outputs.take(rows.outputs.labelled())
+        ok = np.isfinite(t.pred_value)
+        return {"sums": performance.regression_sums(t.label[ok], t.pred_value[ok])}
+
+    def metrics(self, merged: Summary) -> dict[str, float]:
+        return performance.regression_metrics(merged["sums"])

@@ -1,0 +1,102 @@
+"""Feature data quality: missing values, type violations, values outside the reference range, new categories."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from exporter.checks import CheckName
+from exporter.components.base import Component, WindowContext
+from exporter.config import QualityConfig
+from exporter.prepare import PreparedBatch
+from exporter.reference import Reference
+from exporter.results import QualityThreshold, WindowBuilder
+from exporter.sketch import FieldSpec, Summary
+
+
+def _ratio(part: float, whole: int) -> float:
+    return float(part) / whole if whole else 0.0
+
+
+class FeatureQuality(Component):
+    name = "quality"
+
+    def __init__(self, reference: Reference, quality: QualityConfig):
+        self.reference = reference
+        self.numeric_last_bin = np.array([f.n_bins - 1 for f in reference.numeric], dtype=np.int64)[:, None]
+        self.unseen_slot = np.array([len(c.categories) for c in reference.categorical], dtype=np.int64)[:, None]
+        self.thresholds = self._thresholds(quality)
+        self.limits = {(q.feature, q.check): q.value for q in self.thresholds}
+
+    def _thresholds(self, q: QualityConfig) -> tuple[QualityThreshold, ...]:
+        out = []
+        for f in self.reference.numeric:
+            out.append(QualityThreshold(f.name, CheckName.COMPLETENESS,
+                                        min(1.0, f.missing_ratio + q.missing_ratio_tolerance)))
+            out.append(QualityThreshold(f.name, CheckName.OUT_OF_RANGE, q.out_of_range_ratio))
+        for c in self.reference.categorical:
+            out.append(QualityThreshold(c.name, CheckName.COMPLETENESS,
+                                        min(1.0, c.missing_ratio + q.missing_ratio_tolerance)))
+            out.append(QualityThreshold(c.name, CheckName.CATEGORICAL_VALUES, q.new_category_ratio))
+        return tuple(out)
+
+    def fields(self) -> dict[str, FieldSpec]:
+        n_num, n_cat = len(self.reference.numeric), len(self.reference.categorical)
+        return {
+            "num_missing": FieldSpec((n_num,), np.int64),
+            "num_invalid": FieldSpec((n_num,), np.int64),
+            "num_out_of_range": FieldSpec((n_num,), np.int64),
+            "cat_missing": FieldSpec((n_cat,), np.int64),
+            "cat_new": FieldSpec((n_cat,), np.int64),
+        }
+
+    def summarize(self, batch: PreparedBatch) -> Summary:
+        f = batch.features
+        index = f.num_index
+        return {
+            "num_missing": f.num_missing.sum(axis=1).astype(np.int64),
+            "num_invalid": f.num_invalid.sum(axis=1).astype(np.int64),
+            "num_out_of_range": ((index == 0) | (index == self.numeric_last_bin)).sum(axis=1).astype(np.int64),
+            "cat_missing": (f.cat_index < 0).sum(axis=1).astype(np.int64),
+            "cat_new": (f.cat_index == self.unseen_slot).sum(axis=1).astype(np.int64),
+        }
+
+    def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
+        rows = ctx.rows
+        for i, feature in enumerate(self.reference.numeric):
+            ratios = {CheckName.COMPLETENESS: _ratio(merged["num_missing"][i], rows),
+                      CheckName.OUT_OF_RANGE: _ratio(merged["num_out_of_range"][i], rows)}
+            out.feature(feature.name, kind="numeric", missing_ratio=ratios[CheckName.COMPLETENESS],
+                        type_violation_ratio=_ratio(merged["num_invalid"][i], rows),
+                        out_of_range_ratio=ratios[CheckName.OUT_OF_RANGE])
+            self._verdicts(out, feature.name, ratios, rows)
+        for j, cat in enumerate(self.reference.categorical):
+            ratios = {CheckName.COMPLETENESS: _ratio(merged["cat_missing"][j], rows),
+                      CheckName.CATEGORICAL_VALUES: _ratio(merged["cat_new"][j], rows)}
+            out.feature(cat.name, kind="categorical", missing_ratio=ratios[CheckName.COMPLETENESS],
+                        type_violation_ratio=0.0, new_category_ratio=ratios[CheckName.CATEGORICAL_VALUES])
+            self._verdicts(out, cat.name, ratios, rows)
+
+    def _verdicts(self, out: WindowBuilder, feature: str, ratios: dict[CheckName, float], rows: int) -> None:
+        if rows <= 0:
+            return
+        for check, ratio in ratios.items():
+            limit = self.limits[(feature, check)]
+            out.verdict(check, ratio, limit, ratio > limit, feature=feature)
+
+    def snapshot_fields(self) -> dict[str, Any]:
+        return {"quality_thresholds": self.thresholds}
+
+    def migrate_v1(self, old: Summary) -> Summary:
+        num_counts, cat_counts = old["num_counts"], old["cat_counts"]
+        last = self.numeric_last_bin[:, 0]
+        rows = np.arange(last.size)
+        unseen = self.unseen_slot[:, 0]
+        return {
+            "num_missing": old["num_missing"],
+            "num_invalid": old["num_invalid"],
+            "num_out_of_range": (num_counts[:, rows, 0] + num_counts[:, rows, last]).astype(np.int64),
+            "cat_missing": old["cat_missing"],
+            "cat_new": cat_counts[:, np.arange(unseen.size), unseen].astype(np.int64),
+        }

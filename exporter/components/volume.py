@@ -1,0 +1,33 @@
+"""Rows and labelled rows per window, and label coverage."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from exporter.checks import LABEL_COVERAGE_MIN, CheckName
+from exporter.components.base import Component, HasLabels, WindowContext
+from exporter.prepare import PreparedBatch
+from exporter.results import WindowBuilder
+from exporter.sketch import FieldSpec, Summary
+
+
+class Volume(Component):
+    name = "volume"
+
+    def __init__(self, expects_labels: bool):
+        self.expects_labels = expects_labels
+
+    def fields(self) -> dict[str, FieldSpec]:
+        return {"rows": FieldSpec((), np.int64), "labelled": FieldSpec((), np.int64)}
+
+    def summarize(self, batch: PreparedBatch) -> Summary:
+        return {"rows": np.array(len(batch), dtype=np.int64)}
+
+    def summarize_labels(self, rows: HasLabels) -> Summary:
+        return {"labelled": np.array(int(rows.outputs.labelled().sum()), dtype=np.int64)}
+
+    def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
+        coverage = ctx.labelled / ctx.rows if ctx.rows and self.expects_labels else None
+        out.set(labelled_rows=ctx.labelled, label_coverage=coverage)
+        if coverage is not None:
+            out.verdict(CheckName.LABEL_COVERAGE, coverage, LABEL_COVERAGE_MIN, coverage < LABEL_COVERAGE_MIN)

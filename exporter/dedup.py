@@ -1,0 +1,43 @@
+"""Duplicate prediction ids: a ring of the hashes of the most recent ids, saved with the state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class RecentIds:
+    """The 64-bit hashes of the last ``size`` distinct ids seen (0: no duplicate detection)."""
+
+    def __init__(self, size: int):
+        self.hashes = np.zeros(size, dtype=np.uint64)
+        self.pos = 0
+        self.count = 0
+
+    def duplicates(self, hashes: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """True for rows whose id was seen recently or earlier in the batch; remembers the others."""
+        if not self.hashes.size:
+            return np.zeros(hashes.size, dtype=bool)
+        seen = np.sort(self.hashes[: self.count])
+        masked = np.where(present, hashes, 0)
+        _, first = np.unique(masked, return_index=True)
+        repeated = np.ones(hashes.size, dtype=bool)
+        repeated[first] = False
+        duplicate = present & (repeated | np.isin(hashes, seen))
+        new = hashes[present & ~duplicate]
+        for start in range(0, new.size, self.hashes.size):  # ring buffer, oldest overwritten
+            part = new[start:start + self.hashes.size]
+            slots = (self.pos + np.arange(part.size)) % self.hashes.size
+            self.hashes[slots] = part
+            self.pos = int((self.pos + part.size) % self.hashes.size)
+            self.count = min(self.hashes.size, self.count + part.size)
+        return duplicate
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"pos": self.pos, "count": self.count}, {"hashes": self.hashes}
+
+    def restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        if arrays["hashes"].shape == self.hashes.shape:  # a changed max_recent_ids starts afresh
+            self.hashes = arrays["hashes"].astype(np.uint64).copy()
+            self.pos, self.count = int(meta["pos"]), int(meta["count"])

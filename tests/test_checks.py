@@ -1,0 +1,76 @@
+"""The checks table drives ``check``, the exported verdicts and the alert rules alike."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from exporter.checks import CHECKS, CheckName, failed_checks
+from exporter.config import DEFAULT_THRESHOLDS
+from exporter.exposition import METRICS, build_families, families_as_json
+from exporter.mixin.rules import alerting_rules
+from exporter.model import build_monitor
+from exporter.vocabulary import ErrorStage, JoinDrop, RejectReason
+from tests.helpers import model_config, rows_at, write_jsonl
+
+
+def test_every_check_has_its_alert_and_only_catalogue_metrics() -> None:
+    rules = {rule["alert"]: rule for rule in alerting_rules()}
+    for check in CHECKS:
+        rule = rules[check.alert]
+        assert rule["labels"]["severity"] == check.severity
+        for metric in (check.value_metric, check.verdict_metric, check.threshold_metric):
+            assert metric is None or metric in METRICS, metric
+            assert metric is None or metric in rule["expr"], (check.alert, metric)
+
+
+def test_no_rule_names_a_drift_method() -> None:
+    for rule in alerting_rules():
+        for method in DEFAULT_THRESHOLDS:
+            assert f'"{method}"' not in rule["expr"], (rule["alert"], method)
+
+
+def _snapshot(tmp_path: Path, rows: list[dict], **overrides):
+    now = time.time()
+    for row in rows:
+        row["ts"] = now - 5
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows)
+    return build_monitor(model_config(tmp_path, **overrides), None).update(now=now, persist=False)
+
+
+def test_check_reports_a_realized_performance_drop_as_the_alert_would(tmp_path: Path) -> None:
+    rows = rows_at(0, 400, seed=3)
+    for row in rows:
+        row["prediction"] = int(row["score"] >= 0.5)
+        row["label"] = 1 - row["prediction"]  # every decision wrong
+    snapshot = _snapshot(tmp_path, rows)
+    window = next(w for w in snapshot.windows if w.window == "5m" and not w.segment)
+    failed = [v for v in window.verdicts if v.failed and v.check == CheckName.PERFORMANCE]
+    assert {dict(v.subject)["metric"] for v in failed} >= {"accuracy"}
+    accuracy = next(v for v in failed if dict(v.subject)["metric"] == "accuracy")
+    assert accuracy.value == window.performance["accuracy"] == 0.0
+    assert accuracy.threshold == snapshot.performance_thresholds["accuracy"]
+    assert any("realized accuracy 0 below its threshold" in line for line in failed_checks(snapshot))
+
+
+def test_exported_drift_verdicts_are_the_checks_verdicts(tmp_path: Path) -> None:
+    snapshot = _snapshot(tmp_path, rows_at(0, 500, seed=4, shift=15.0))
+    samples = families_as_json(build_families([snapshot]))
+    exported = {(s["labels"]["window"], s["labels"]["feature"]): s["value"] for s in samples
+                if s["name"] == "model_feature_drifted" and "segment" not in s["labels"]}
+    verdicts = {(w.window, dict(v.subject)["feature"]): float(v.failed) for w in snapshot.windows if not w.segment
+                for v in w.verdicts if v.check == CheckName.FEATURE_DRIFT}
+    assert exported == verdicts and exported[("5m", "age")] == 1.0
+
+
+def test_every_member_of_the_vocabulary_has_a_zero_series(tmp_path: Path) -> None:
+    labels_log = {"path": str(tmp_path / "labels" / "*.jsonl"), "id_column": "id", "label_column": "label"}
+    snapshot = _snapshot(tmp_path, rows_at(0, 20), labels=labels_log, label_column=None)
+    samples = families_as_json(build_families([snapshot]))
+
+    def values(name: str, label: str) -> set[str]:
+        return {s["labels"][label] for s in samples if s["name"] == name}
+
+    assert values("model_monitor_rejected_rows_total", "reason") == {str(r) for r in RejectReason}
+    assert values("model_monitor_errors_total", "stage") == {str(s) for s in ErrorStage}
+    assert values("model_label_join_dropped_total", "reason") == {str(r) for r in JoinDrop}

@@ -1,0 +1,105 @@
+"""Saved state: each unit's part comes back, and a release-1 state file migrates with nothing lost."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exporter import state
+from exporter.config import load_config
+from exporter.exposition import build_families, families_as_json
+from exporter.model import ModelMonitor, build_monitor
+from exporter.vocabulary import RejectReason
+
+FIXTURE = Path(__file__).parent / "fixtures" / "state-v1"
+NOW = 1_800_000_000.0  # the fixture's clock (see make_state_v1.py)
+VOLATILE = {"model_monitor_last_success_timestamp_seconds", "model_monitor_last_run_duration_seconds"}
+#: Zero series that release 1 did not create and this one does (every member of the vocabulary).
+NEW_ZERO_REASONS = {RejectReason.MISSING_LABEL_COLUMN, RejectReason.MISSING_ID, RejectReason.MISSING_LABEL}
+
+
+def _samples(monitor: ModelMonitor) -> list[dict]:
+    snapshot = monitor.update(now=NOW, persist=False)
+    return [m for m in families_as_json(build_families([snapshot])) if m["name"] not in VOLATILE]
+
+
+def _key(sample: dict) -> str:
+    return json.dumps([sample["name"], sorted(sample["labels"].items())])
+
+
+@pytest.fixture()
+def v1_folder(tmp_path: Path) -> Path:
+    for name in ("config.yaml", "reference.parquet"):
+        shutil.copy(FIXTURE / name, tmp_path / name)
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "fraud.state.npz").write_bytes(gzip.decompress((FIXTURE / "fraud.state.npz.gz").read_bytes()))
+    (tmp_path / "logs").mkdir()  # the logs themselves are not part of the fixture: nothing new to read
+    (tmp_path / "labels").mkdir()
+    return tmp_path
+
+
+def _monitor(folder: Path) -> ModelMonitor:
+    config = load_config(folder / "config.yaml")
+    return build_monitor(config.models[0], config.state_dir)
+
+
+def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
+    expected = {_key(m): m["value"] for m in json.loads((FIXTURE / "expected.json").read_text())}
+    v1_meta, _ = state.load(v1_folder / "state" / "fraud.state.npz")
+    monitor = _monitor(v1_folder)
+    assert monitor.counters.errors.get("state", 0) == 0, "the release-1 file was not accepted"
+    assert set(monitor.source.cursors) == set(v1_meta["cursors"])
+    assert monitor.joiner.waiting() == (800, 1)
+    got = {_key(m): m["value"] for m in _samples(monitor)}
+    added = {k for k in got.keys() - expected.keys()}
+    assert {json.loads(k)[1][1][1] for k in added} == {str(r) for r in NEW_ZERO_REASONS}
+    assert all(got[k] == 0 for k in added)
+    assert expected.keys() <= got.keys()
+    assert {k: got[k] for k in expected} == expected
+
+
+def test_state_round_trips_through_format_2(v1_folder: Path) -> None:
+    first = _monitor(v1_folder)
+    before = {_key(m): m["value"] for m in _samples(first)}
+    first.persist()
+    meta, arrays = state.load(first.state_file)
+    assert meta["version"] == state.FORMAT_VERSION
+    # Every unit saved its own, namespaced part.
+    assert {"rings", "sources", "counters", "recent_ids", "labels", "component.service",
+            "component.label_delay"} <= set(meta["parts"])
+    assert any(name.startswith("rings/0/5m/drift/") for name in arrays)
+    second = _monitor(v1_folder)
+    assert second.counters.errors.get("state", 0) == 0
+    assert {_key(m): m["value"] for m in _samples(second)} == before
+    np.testing.assert_array_equal(second.recent_ids.hashes, first.recent_ids.hashes)
+
+
+def test_state_of_another_layout_is_refused_and_rebuilt(v1_folder: Path) -> None:
+    text = (v1_folder / "config.yaml").read_text().replace("- 1h", "- 2h")
+    (v1_folder / "config.yaml").write_text(text)
+    monitor = _monitor(v1_folder)
+    assert monitor.counters.errors["state"] == 1
+    assert monitor.predictions_total == 0 and not monitor.source.cursors
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
+def test_any_damage_to_the_file_is_a_counted_rebuild(v1_folder: Path, damage: str) -> None:
+    path = v1_folder / "state" / "fraud.state.npz"
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(len(damage))
+    if damage == "truncate":
+        data = data[: len(data) // 3]
+    elif damage == "flip":
+        for position in rng.integers(0, len(data), 50):
+            data[position] ^= 0xFF
+    else:
+        data = bytearray(rng.bytes(4096))
+    path.write_bytes(bytes(data))
+    monitor = _monitor(v1_folder)
+    assert monitor.counters.errors["state"] == 1
+    assert monitor.update(now=NOW, persist=False).errors["state"] == 1
