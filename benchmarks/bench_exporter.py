@@ -116,7 +116,7 @@ def bench_recompute_and_memory(folder: Path, stream_rows: int, rng: np.random.Ge
             monitor.ingest(workload(rng, n, 40, 10, now - 5, shift=0.1, first_id=done), now)
             done += n
             memory.append((done, rss_mib()))
-        rows_in_window = int(monitor.rings[""]["1h"].merged(now)["rows"])
+        rows_in_window = int(monitor.rings[""]["1h"].merged(now)["volume/rows"])
         recompute.append((rows_in_window, _median_compute(monitor, now)))
     return recompute, memory
 

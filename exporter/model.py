@@ -334,39 +334,28 @@ class ModelMonitor:
 
     def _read(self, source: FileSource, stage: ErrorStage, ingest: Callable[[pd.DataFrame, float], int],
               now: float, budget: int | None) -> bool:
-        ok = True
-        consumed = 0
-        while budget is None or consumed < budget:
-            try:
-                chunks, errors = source.read()
-            except (SourceError, OSError) as error:
-                self.counters.errors[stage] += 1
-                log.error("model %s: cannot read %s: %s", self.config.name, source.pattern, error)
-                return False
-            for message in errors:
-                self.counters.errors[stage] += 1
-                log.error("model %s: cannot read %s", self.config.name, message)
-                ok = False
-            if not chunks:
-                return ok
-            for chunk in chunks:
-                self._ingest_chunk(source, chunk, now, ingest)
-                consumed += chunk.nbytes
-            if not any(chunk.more for chunk in chunks):
-                return ok
-        return ok
+        """Ingest what ``source`` has new (at most about ``budget`` bytes); False when anything failed."""
+        try:
+            errors = source.drain(lambda chunk: self._ingest_chunk(chunk, now, ingest), budget)
+        except (SourceError, OSError) as error:
+            self.counters.errors[stage] += 1
+            log.error("model %s: cannot read %s: %s", self.config.name, source.pattern, error)
+            return False
+        for message in errors:
+            self.counters.errors[stage] += 1
+            log.error("model %s: cannot read %s", self.config.name, message)
+        return not errors
 
-    def _ingest_chunk(self, source: FileSource, chunk: Chunk, now: float,
-                      ingest: Callable[[pd.DataFrame, float], int]) -> None:
+    def _ingest_chunk(self, chunk: Chunk, now: float, ingest: Callable[[pd.DataFrame, float], int]) -> None:
+        """Ingest one chunk; a failure is counted and the chunk skipped (committed), never retried forever."""
         self.counters.rejected.update(chunk.rejected)
         try:
             ingest(chunk.frame, now)
-        except Exception:  # counted and logged; the chunk is skipped, not retried forever
+        except Exception:
             log.exception("model %s: cannot ingest %d rows of %s", self.config.name, len(chunk.frame), chunk.path)
             self.counters.errors[ErrorStage.INGEST] += 1
             self.counters.rejected[RejectReason.INGEST_ERROR] += len(chunk.frame)
         self._dirty = True
-        source.commit(chunk)
 
     # -- results --------------------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ class OutputDrift:
     drifted: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """One check of :data:`exporter.checks.CHECKS` on one subject (a feature, a metric, an output, the model)."""
 
@@ -77,7 +77,8 @@ class WindowResult:
     prediction_out_of_range: float | None = None
     #: Percentiles ("50", "90", "99") of the delay of the labels joined to the window's predictions.
     label_delay_quantiles: dict[str, float] = field(default_factory=dict)
-    #: The verdicts of the checks evaluated on this window.
+    #: The verdicts of the checks on this window: every drift verdict (exported as 0/1), and the
+    #: failures of the checks that compare a value with an exported threshold (quality, performance).
     verdicts: tuple[Verdict, ...] = ()
 
 
@@ -158,12 +159,16 @@ class WindowBuilder:
 
     def feature(self, name: str, **values: Any) -> None:
         """Set facts of feature ``name`` (features appear in the order they are first set)."""
-        self.features.setdefault(name, {"feature": name}).update(values)
+        facts = self.features.get(name)
+        if facts is None:
+            self.features[name] = {"feature": name, **values}
+        else:
+            facts.update(values)
 
-    def verdict(self, check: str, value: float, threshold: float, failed: bool, detail: dict[str, str] | None = None,
-                **subject: str) -> None:
-        self.verdicts.append(Verdict(check, tuple(subject.items()), float(value), float(threshold), bool(failed),
-                                     tuple((detail or {}).items())))
+    def verdict(self, check: str, value: float, threshold: float, failed: bool,
+                subject: tuple[tuple[str, str], ...] = (), detail: tuple[tuple[str, str], ...] = ()) -> None:
+        """Record a check's verdict; ``subject`` and ``detail`` are (label, value) pairs."""
+        self.verdicts.append(Verdict(check, subject, value, threshold, failed, detail))
 
     def build(self) -> WindowResult:
         features = tuple(FeatureWindow(**facts) for facts in self.features.values())

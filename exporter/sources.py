@@ -21,6 +21,7 @@ import json
 import logging
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -149,6 +150,26 @@ class FileSource:
 
     def commit(self, chunk: Chunk) -> None:
         self.cursors[chunk.path] = chunk.cursor
+
+    def drain(self, consume: Callable[[Chunk], None], budget: int | None) -> list[str]:
+        """Hand every new chunk to ``consume`` and commit it, until nothing is left or about ``budget``
+        bytes were consumed (None: everything).
+
+        Returns the errors of files that could not be read (the others are read all the same);
+        raises :class:`SourceError` or OSError when the source cannot be read at all.
+        """
+        errors: list[str] = []
+        consumed = 0
+        while budget is None or consumed < budget:
+            chunks, failed = self.read()
+            errors.extend(failed)
+            for chunk in chunks:
+                consume(chunk)
+                self.commit(chunk)
+                consumed += chunk.nbytes
+            if not any(chunk.more for chunk in chunks):
+                break
+        return errors
 
     def _read_file(self, path: str) -> Chunk | None:
         stat = os.stat(path)

@@ -90,6 +90,16 @@ class Targets:
 
 def binary_codes(values: pd.Series, positive: str) -> np.ndarray:
     """1 for the positive label, 0 for any other value, -1 when missing; booleans count as 1/0."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        # Numbers compare as numbers (1, 1.0 and "1" agree), without a Python call per value.
+        try:
+            number = float(positive)
+        except ValueError:
+            number = None
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        codes = (numbers == number).astype(np.int32) if number is not None else np.zeros(len(values), np.int32)
+        codes[np.isnan(numbers)] = -1
+        return codes
     objects = values.astype(object)
     present = objects.notna().to_numpy()
     mapped = objects.map(lambda v: int(v) if isinstance(v, bool | np.bool_) else v)

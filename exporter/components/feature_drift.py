@@ -65,7 +65,7 @@ class FeatureDrift(Component):
     def _result(out: WindowBuilder, feature: str, method: str, score: float, threshold: float) -> bool:
         drifted = drift.is_drift(method, score, threshold)
         out.feature(feature, drift=DriftResult(method, score, threshold, drifted))
-        out.verdict(CheckName.FEATURE_DRIFT, score, threshold, drifted, {"method": method}, feature=feature)
+        out.verdict(CheckName.FEATURE_DRIFT, score, threshold, drifted, (("feature", feature),), (("method", method),))
         return drifted
 
     def snapshot_fields(self) -> dict[str, Any]:

@@ -66,8 +66,8 @@ class OutputDrift(Component):
             results.append(OutputDriftResult("class", CLASS_DRIFT_METHOD, score, CLASS_DRIFT_THRESHOLD,
                                              score > CLASS_DRIFT_THRESHOLD))
         for r in results:
-            out.verdict(CheckName.PREDICTION_DRIFT, r.score, r.threshold, r.drifted, {"method": r.method},
-                        output=r.output)
+            out.verdict(CheckName.PREDICTION_DRIFT, r.score, r.threshold, r.drifted, (("output", r.output),),
+                        (("method", r.method),))
         out.set(prediction_drift=tuple(results))
 
     def snapshot_fields(self) -> dict[str, Any]:

@@ -15,10 +15,6 @@ from exporter.results import QualityThreshold, WindowBuilder
 from exporter.sketch import FieldSpec, Summary
 
 
-def _ratio(part: float, whole: int) -> float:
-    return float(part) / whole if whole else 0.0
-
-
 class FeatureQuality(Component):
     name = "quality"
 
@@ -64,26 +60,32 @@ class FeatureQuality(Component):
 
     def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
         rows = ctx.rows
-        for i, feature in enumerate(self.reference.numeric):
-            ratios = {CheckName.COMPLETENESS: _ratio(merged["num_missing"][i], rows),
-                      CheckName.OUT_OF_RANGE: _ratio(merged["num_out_of_range"][i], rows)}
-            out.feature(feature.name, kind="numeric", missing_ratio=ratios[CheckName.COMPLETENESS],
-                        type_violation_ratio=_ratio(merged["num_invalid"][i], rows),
-                        out_of_range_ratio=ratios[CheckName.OUT_OF_RANGE])
-            self._verdicts(out, feature.name, ratios, rows)
-        for j, cat in enumerate(self.reference.categorical):
-            ratios = {CheckName.COMPLETENESS: _ratio(merged["cat_missing"][j], rows),
-                      CheckName.CATEGORICAL_VALUES: _ratio(merged["cat_new"][j], rows)}
-            out.feature(cat.name, kind="categorical", missing_ratio=ratios[CheckName.COMPLETENESS],
-                        type_violation_ratio=0.0, new_category_ratio=ratios[CheckName.CATEGORICAL_VALUES])
-            self._verdicts(out, cat.name, ratios, rows)
 
-    def _verdicts(self, out: WindowBuilder, feature: str, ratios: dict[CheckName, float], rows: int) -> None:
-        if rows <= 0:
-            return
-        for check, ratio in ratios.items():
-            limit = self.limits[(feature, check)]
-            out.verdict(check, ratio, limit, ratio > limit, feature=feature)
+        def ratios(counts: np.ndarray) -> list[float]:
+            return (counts / rows).tolist() if rows else [0.0] * counts.size
+
+        missing = ratios(merged["num_missing"])
+        invalid = ratios(merged["num_invalid"])
+        outside = ratios(merged["num_out_of_range"])
+        for i, feature in enumerate(self.reference.numeric):
+            out.feature(feature.name, kind="numeric", missing_ratio=missing[i], type_violation_ratio=invalid[i],
+                        out_of_range_ratio=outside[i])
+            if rows:
+                self._verdict(out, feature.name, CheckName.COMPLETENESS, missing[i])
+                self._verdict(out, feature.name, CheckName.OUT_OF_RANGE, outside[i])
+        missing = ratios(merged["cat_missing"])
+        new = ratios(merged["cat_new"])
+        for j, cat in enumerate(self.reference.categorical):
+            out.feature(cat.name, kind="categorical", missing_ratio=missing[j], type_violation_ratio=0.0,
+                        new_category_ratio=new[j])
+            if rows:
+                self._verdict(out, cat.name, CheckName.COMPLETENESS, missing[j])
+                self._verdict(out, cat.name, CheckName.CATEGORICAL_VALUES, new[j])
+
+    def _verdict(self, out: WindowBuilder, feature: str, check: CheckName, ratio: float) -> None:
+        limit = self.limits[(feature, check)]
+        if ratio > limit:  # a check compared with an exported threshold records only its failures
+            out.verdict(check, ratio, limit, True, (("feature", feature),))
 
     def snapshot_fields(self) -> dict[str, Any]:
         return {"quality_thresholds": self.thresholds}

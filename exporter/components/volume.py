@@ -29,5 +29,5 @@ class Volume(Component):
     def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
         coverage = ctx.labelled / ctx.rows if ctx.rows and self.expects_labels else None
         out.set(labelled_rows=ctx.labelled, label_coverage=coverage)
-        if coverage is not None:
+        if coverage is not None and coverage < LABEL_COVERAGE_MIN:
             out.verdict(CheckName.LABEL_COVERAGE, coverage, LABEL_COVERAGE_MIN, coverage < LABEL_COVERAGE_MIN)
