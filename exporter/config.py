@@ -84,6 +84,9 @@ class PredictionsConfig(_Strict):
     id_column: str | None = None
     #: jsonl, csv or parquet; by default taken from each file's extension.
     format: Literal["jsonl", "csv", "parquet"] | None = None
+    #: Unit of numeric (epoch) timestamps; ``auto`` tells seconds, milliseconds, microseconds and
+    #: nanoseconds apart by magnitude (any epoch after 1973 is unambiguous).
+    timestamp_unit: Literal["auto", "s", "ms", "us", "ns"] = "auto"
 
 
 class LabelsConfig(_Strict):
@@ -164,6 +167,8 @@ class ModelConfig(_Strict):
     class_score_columns: dict[str, str] = Field(default_factory=dict)
     #: The label value of the positive class (binary classification).
     positive_label: str | int | bool = 1
+    #: The label value of the negative class (binary); by default the reference's other label value.
+    negative_label: str | int | bool | None = None
     #: A column holding the outcome of the request; a row is an error when it holds none of ``ok_values``.
     error_column: str | None = None
     ok_values: list[str | int | bool | None] = Field(
@@ -193,6 +198,21 @@ class ModelConfig(_Strict):
         if len(set(labels)) != len(labels):
             raise ValueError(f"windows must be distinct, got {labels}")
         return value
+
+
+def text_columns(model: ModelConfig) -> frozenset[str]:
+    """Columns whose values are text whatever they look like: configured categorical features, segments,
+    ids, and the classes of a multiclass model (so "01234" never becomes 1234 in one format only)."""
+    columns = set(model.segments) | {model.predictions.id_column or ""}
+    if model.features is not None:
+        columns |= set(model.features.categorical)
+    if model.labels is not None:
+        columns.add(model.labels.id_column)
+        if model.task == "multiclass_classification":
+            columns.add(model.labels.label_column)
+    if model.task == "multiclass_classification":
+        columns |= {model.prediction_column or "", model.label_column or ""}
+    return frozenset(columns - {""})
 
 
 class Config(_Strict):

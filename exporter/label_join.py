@@ -59,7 +59,10 @@ class LabelJoiner:
     def on_labels(self, labels: PreparedLabels, now: float, rejected: Counter[str]) -> LabelledRows | None:
         """The waiting predictions that ``labels`` complete; labels of unseen predictions wait as early labels."""
         joined: list[tuple[Pending, float]] = []
-        for ident, value, absent in zip(labels.ids, labels.values.tolist(), labels.missing.tolist(), strict=True):
+        for ident, value, absent, unknown in zip(labels.ids, labels.values.tolist(), labels.missing.tolist(),
+                                                 labels.unknown.tolist(), strict=True):
+            if unknown:
+                continue
             if ident is None:
                 rejected[RejectReason.MISSING_ID] += 1
                 continue

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
@@ -29,7 +30,7 @@ import pandas as pd
 from exporter import state, state_v1, targets
 from exporter.checks import CheckName
 from exporter.components import PerformanceBaseline, build_components, evaluate_window
-from exporter.config import ConfigError, ModelConfig
+from exporter.config import ConfigError, ModelConfig, text_columns
 from exporter.counters import Counters
 from exporter.dedup import RecentIds
 from exporter.label_join import LabelJoiner
@@ -85,8 +86,10 @@ class ModelMonitor:
         self._build_units()
         if reference_frame is not None:
             self.baseline.reference = self.performance_of(reference_frame)
-        self.source = FileSource(config.predictions.path, config.predictions.format)
-        self.label_source = FileSource(config.labels.path, config.labels.format) if config.labels else None
+        text = text_columns(config) | {c.name for c in reference.categorical}
+        self.source = FileSource(config.predictions.path, config.predictions.format, text_columns=text)
+        self.label_source = (FileSource(config.labels.path, config.labels.format, text_columns=text)
+                             if config.labels else None)
         self.state_file = state.state_path(state_dir, config.name) if state_dir is not None else None
         self.last_success: float | None = None
         self.last_duration: float | None = None
@@ -132,8 +135,8 @@ class ModelMonitor:
     # -- identity of the persisted layout -------------------------------------------------
 
     def _layout_fingerprint(self) -> str:
-        return _fingerprint(self.reference, self.targets, self.store.layout.signature(), self.config,
-                            self.store.segment_keys)
+        return fingerprint(self.reference, self.targets, self.targets.auc_edges, self.store.layout.signature(),
+                           self.config, self.store.segment_keys)
 
     def _once(self, key: object, message: str, *args: object) -> None:
         """Log a warning the first time ``key`` is seen."""
@@ -349,13 +352,26 @@ class ModelMonitor:
     def _ingest_chunk(self, chunk: Chunk, now: float, ingest: Callable[[pd.DataFrame, float], int]) -> None:
         """Ingest one chunk; a failure is counted and the chunk skipped (committed), never retried forever."""
         self.counters.rejected.update(chunk.rejected)
+        before = Counter(self.counters.rejected)
         try:
-            ingest(chunk.frame, now)
+            accepted = ingest(chunk.frame, now)
+            if ingest == self.ingest and len(chunk.frame) and not accepted:
+                self._whole_chunk_rejected(chunk, self.counters.rejected - before)
         except Exception:
             log.exception("model %s: cannot ingest %d rows of %s", self.config.name, len(chunk.frame), chunk.path)
             self.counters.errors[ErrorStage.INGEST] += 1
             self.counters.rejected[RejectReason.INGEST_ERROR] += len(chunk.frame)
         self._dirty = True
+
+    def _whole_chunk_rejected(self, chunk: Chunk, rejected: Counter[str]) -> None:
+        """Say why when no row of a chunk could be used: usually a timestamp unit or a clock problem."""
+        reasons = ", ".join(f"{reason} {count}" for reason, count in rejected.most_common())
+        hint = ""
+        if rejected.get(RejectReason.FUTURE_TIMESTAMP) or rejected.get(RejectReason.TOO_OLD):
+            hint = (f" (timestamps are read as epoch {self.config.predictions.timestamp_unit}; check "
+                    "predictions.timestamp_unit, the time zone of ISO timestamps and the clocks)")
+        self._once(("whole-chunk", chunk.path, tuple(rejected)), "model %s: none of the %d rows read from %s was "
+                   "usable: %s%s", self.config.name, len(chunk.frame), chunk.path, reasons or "see the log", hint)
 
     # -- results --------------------------------------------------------------------------------
 
@@ -401,13 +417,13 @@ class ModelMonitor:
         )
 
 
-def _fingerprint(reference: Reference, spec: targets.TargetSpec, signature: list[Any], config: ModelConfig,
-                 segment_keys: list[str]) -> str:
+def fingerprint(reference: Reference, spec: targets.TargetSpec, auc_edges: np.ndarray | None, signature: list[Any],
+                config: ModelConfig, segment_keys: list[str]) -> str:
     """Identifies everything a saved ring depends on: bins, fields, windows, segments, classes."""
     windows = [(w.label, w.seconds, config.window_buckets) for w in config.windows]
     description = repr((signature, windows, segment_keys, spec.classes))
     hasher = hashlib.sha256(description.encode())
-    for edges in (spec.auc_edges, spec.output.edges if spec.output else None):
+    for edges in (auc_edges, spec.output.edges if spec.output else None):
         if edges is not None:
             hasher.update(np.ascontiguousarray(edges, dtype=np.float64).tobytes())
     return f"{reference.fingerprint()}:{hasher.hexdigest()[:16]}"

@@ -99,7 +99,10 @@ class PreparedLabels:
 
     ids: list[str | None]
     values: np.ndarray
+    #: No label at all (counted by the join as ``missing_label``).
     missing: np.ndarray
+    #: A label that matches no class (already counted as ``unknown_label``).
+    unknown: np.ndarray
 
 
 def clean_id(value: object) -> str | None:
@@ -146,7 +149,8 @@ class Preparer:
         """Validate and convert ``frame``; ids as text only ``with_ids`` (the label join needs them)."""
         frame = normalized(frame)
         kept, ts, issues = validate_timestamps(frame, self.config.predictions.timestamp_column, self.known_columns,
-                                               now, self.config.max_clock_skew, self.max_age)
+                                               now, self.config.max_clock_skew, self.max_age,
+                                               self.config.predictions.timestamp_unit)
         features = bin_features(kept, self.reference, issues)
         id_column = self.config.predictions.id_column
         ids = hashes = present = None
@@ -158,7 +162,7 @@ class Preparer:
         batch = PreparedBatch(
             ts=ts,
             features=features,
-            outputs=targets.prepare(self.spec, self.config, kept),
+            outputs=targets.prepare(self.spec, self.config, kept, issues.rejected),
             ids=ids,
             id_hashes=hashes,
             id_present=present,
@@ -204,6 +208,9 @@ class Preparer:
                 return None, issues
         values = targets.label_values(self.spec, frame[config.label_column])
         ids = clean_ids(frame[config.id_column]).tolist()
-        missing = ~np.isfinite(values) | (values < 0) if self.spec.task != "regression" else ~np.isfinite(values)
-        return PreparedLabels(ids, values, missing), issues
+        if self.spec.task == "regression":
+            return PreparedLabels(ids, values, ~np.isfinite(values), np.zeros(values.size, dtype=bool)), issues
+        unknown = values == targets.UNKNOWN
+        issues.rejected[RejectReason.UNKNOWN_LABEL] += int(unknown.sum())
+        return PreparedLabels(ids, values, (values < 0) & ~unknown, unknown), issues
 

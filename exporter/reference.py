@@ -9,9 +9,11 @@ Bins. Numeric features get ``FINE_BINS`` (200) reference quantile bins plus an
 underflow and an overflow bin for values outside the reference range. KS is
 computed on these fine bins, which bounds its error by the largest reference
 bin mass, ``1/200 = 0.005`` on continuous data (see
-:func:`exporter.statistics.ks_statistic`). PSI, JS and chi2 use
-``COARSE_BINS`` (10) reference deciles, obtained by merging groups of 20 fine
-bins, plus the same under- and overflow bins.
+:func:`exporter.statistics.ks_statistic`). A feature with at most 200 distinct
+reference values (discrete data, or a small reference) gets a bin per value
+instead, which makes KS exact. PSI, JS and chi2 use ``COARSE_BINS`` (10)
+reference deciles, obtained by merging groups of fine bins (with at most 10
+distinct values, one bin per value), plus the same under- and overflow bins.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from exporter.config import (
     NUMERIC_ONLY_METHODS,
     ConfigError,
     ModelConfig,
+    text_columns,
 )
+from exporter.known_values import KnownValues
 from exporter.tables import normalized, read_table
 
 log = logging.getLogger(__name__)
@@ -73,7 +77,12 @@ class NumericFeature:
 
 @dataclass(frozen=True, eq=False)
 class CategoricalFeature:
-    """A categorical feature: known categories, then one slot for unseen ones."""
+    """A categorical feature: the tracked categories (the most frequent), then two slots.
+
+    Slot ``len(categories)`` counts values the reference had beyond the tracked ones
+    (``max_categories``): they take part in drift as one bin, and are not new. Slot
+    ``len(categories) + 1`` counts values the reference never had: new categories.
+    """
 
     name: str
     method: str
@@ -82,9 +91,19 @@ class CategoricalFeature:
     reference_counts: np.ndarray
     missing_ratio: float
     usable: bool
+    #: Every value of the reference, for telling a rare value from a new one.
+    known: KnownValues | None = None
 
     @property
     def n_bins(self) -> int:
+        return len(self.categories) + 2
+
+    @property
+    def other_slot(self) -> int:
+        return len(self.categories)
+
+    @property
+    def unseen_slot(self) -> int:
         return len(self.categories) + 1
 
 
@@ -164,6 +183,15 @@ def numeric_bins(quantiles: np.ndarray) -> np.ndarray:
     return edges
 
 
+def discrete_bins(distinct: np.ndarray) -> np.ndarray:
+    """Edges giving each of the sorted ``distinct`` values a bin of its own.
+
+    Inner bin ``i`` is ``[v_i, v_{i+1})``; the last one is ``[v_max, next float after v_max]``, so
+    the maximum is alone in its bin and in range, and anything above it is out of range.
+    """
+    return np.append(distinct, np.nextafter(distinct[-1], np.inf))
+
+
 def bin_index(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Layout index of each finite value: 0 below ``edges[0]``, ``B + 1`` above ``edges[-1]``.
 
@@ -184,6 +212,7 @@ def _coarse_starts(edges: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
 
 
 def build_numeric(name: str, series: pd.Series, method: str, threshold: float) -> NumericFeature:
+    series = blank_as_missing(series)
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     finite = values[np.isfinite(values)]
     missing_ratio = float(series.isna().mean()) if len(series) else 0.0
@@ -195,14 +224,22 @@ def build_numeric(name: str, series: pd.Series, method: str, threshold: float) -
                               np.zeros(n, np.int64), np.zeros(n), 0.0, missing_ratio, usable=False)
     ordered = np.sort(finite)
     quantiles = reference_quantiles(ordered)
-    edges = numeric_bins(quantiles)
+    distinct = ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])]
+    if distinct.size <= FINE_BINS:
+        # Discrete (or a small reference): a bin per value, so KS, PSI and JS are exact at every value.
+        edges = discrete_bins(distinct)
+        coarse = (np.arange(edges.size + 1, dtype=np.intp) if distinct.size <= COARSE_BINS
+                  else _coarse_starts(edges, quantiles))
+    else:
+        edges = numeric_bins(quantiles)
+        coarse = _coarse_starts(edges, quantiles)
     counts, sums = sorted_counts(edges, ordered)
     return NumericFeature(
         name=name,
         method=method,
         threshold=threshold,
         edges=edges,
-        coarse_starts=_coarse_starts(edges, quantiles),
+        coarse_starts=coarse,
         reference_counts=counts,
         reference_sums=sums,
         reference_std=float(np.std(finite)),
@@ -214,23 +251,37 @@ def build_numeric(name: str, series: pd.Series, method: str, threshold: float) -
 def build_categorical(
     name: str, series: pd.Series, method: str, threshold: float, max_categories: int
 ) -> CategoricalFeature:
+    series = blank_as_missing(series)
     text = category_strings(series).dropna()
     frequencies = text.value_counts(sort=True)
     if len(frequencies) > max_categories:
-        log.warning(
-            "reference column %r has %d categories; keeping the %d most frequent, the rest count as unseen",
-            name, len(frequencies), max_categories,
-        )
+        log.info("reference column %r has %d categories; drift tracks the %d most frequent and the rest as one "
+                 "bin; every one of them is known to the new-category check", name, len(frequencies), max_categories)
     kept = frequencies.iloc[:max_categories]
     categories = tuple(sorted(str(c) for c in kept.index))
-    counts = np.zeros(len(categories) + 1, dtype=np.int64)
+    counts = np.zeros(len(categories) + 2, dtype=np.int64)
     position = {c: i for i, c in enumerate(categories)}
     for category, count in frequencies.items():
         counts[position.get(str(category), len(categories))] += int(count)
     if text.empty:
         log.warning("reference column %r has no value: drift is not computed for it", name)
     missing_ratio = float(series.isna().mean()) if len(series) else 0.0
-    return CategoricalFeature(name, method, threshold, categories, counts, missing_ratio, usable=not text.empty)
+    known = KnownValues.of(frequencies.index.to_numpy(dtype=object))
+    return CategoricalFeature(name, method, threshold, categories, counts, missing_ratio, usable=not text.empty,
+                              known=known)
+
+
+def blank_as_missing(series: pd.Series) -> pd.Series:
+    """``series`` with empty or blank text as missing: an empty cell is missing in every format."""
+    if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        return series
+    objects = series.astype(object)
+    is_text = objects.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False).to_numpy(dtype=bool)
+    if not is_text.any():
+        return series
+    blank = np.zeros(len(objects), dtype=bool)
+    blank[is_text] = objects[is_text].str.strip().eq("").to_numpy()
+    return objects.mask(blank) if blank.any() else series
 
 
 def _roles(model: ModelConfig) -> set[str]:
@@ -320,7 +371,7 @@ def build_reference(model: ModelConfig, frame: pd.DataFrame, where: str = "confi
 def load_reference(model: ModelConfig, where: str = "config") -> tuple[Reference, pd.DataFrame]:
     """Read the reference file of ``model`` once and build its bins; returns the frame too."""
     try:
-        frame = read_table(model.reference)
+        frame = read_table(model.reference, text_columns=text_columns(model))
     except Exception as error:  # noqa: BLE001 - any reader failure is a configuration problem to report
         raise ConfigError(f"{where}: models[{model.name}].reference: cannot read {model.reference}: {error}") from None
     return build_reference(model, frame, where), frame

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from exporter.reference import Reference, bin_index, category_strings
+from exporter.reference import CategoricalFeature, Reference, bin_index, blank_as_missing, category_strings
 from exporter.vocabulary import RejectReason, SchemaCheck
 
 
@@ -42,17 +42,36 @@ class Rejections:
     violations: Counter[tuple[SchemaCheck, str]] = field(default_factory=Counter)
 
 
-def parse_timestamps(values: pd.Series) -> np.ndarray:
-    """Epoch seconds from ISO-8601 strings, datetimes or epoch seconds; NaN where unparseable."""
+#: Seconds per unit of epoch timestamps.
+EPOCH_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+
+
+def epoch_seconds(numbers: np.ndarray, unit: str = "auto") -> np.ndarray:
+    """Epoch numbers in ``unit`` as seconds; ``auto`` tells the unit by magnitude.
+
+    An epoch in seconds stays below 1e11 until the year 5138, while any time after 1973 is
+    above 1e11 in milliseconds, above 1e14 in microseconds and above 1e17 in nanoseconds, so
+    the magnitude of each value names its unit.
+    """
+    if unit != "auto":
+        return numbers * EPOCH_UNITS[unit]
+    size = np.abs(numbers)
+    scale = np.select([size >= 1e17, size >= 1e14, size >= 1e11], [1e-9, 1e-6, 1e-3], 1.0)
+    return numbers * scale
+
+
+def parse_timestamps(values: pd.Series, unit: str = "auto") -> np.ndarray:
+    """Epoch seconds from ISO-8601 strings, datetimes or epoch numbers (in ``unit``); NaN where unparseable."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         stamps = pd.to_datetime(values, utc=True)
         return _epoch(stamps)
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        return epoch_seconds(pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan),
+                             unit)
     out = np.full(len(values), np.nan)
     numbers = pd.to_numeric(values, errors="coerce")
     is_number = numbers.notna().to_numpy() & values.map(lambda v: not isinstance(v, bool)).to_numpy(dtype=bool)
-    out[is_number] = numbers.to_numpy(dtype=np.float64, na_value=np.nan)[is_number]
+    out[is_number] = epoch_seconds(numbers.to_numpy(dtype=np.float64, na_value=np.nan)[is_number], unit)
     rest = ~is_number & values.notna().to_numpy()
     if rest.any():
         text = values[rest].map(lambda v: v if isinstance(v, str) else None)
@@ -71,7 +90,10 @@ def _epoch(stamps: pd.Series) -> np.ndarray:
 
 
 def numeric_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Values, missing mask and invalid mask (present but not a finite number) of ``series``."""
+    """Values, missing mask and invalid mask (present but not a finite number) of ``series``.
+
+    Empty or blank text is missing, as an empty CSV cell is."""
+    series = blank_as_missing(series)
     missing = series.isna().to_numpy()
     if pd.api.types.is_bool_dtype(series.dtype):
         values = series.astype(np.float64).to_numpy()
@@ -83,6 +105,18 @@ def numeric_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarra
         values = pd.to_numeric(series.where(~booleans), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     invalid = ~missing & ~np.isfinite(values)
     return values, missing, invalid
+
+
+def feature_codes(values: pd.Series, feature: CategoricalFeature) -> np.ndarray:
+    """Slot of each value of a categorical feature: its tracked category, the slot of the reference's
+    other values, the slot of values the reference never had (new categories), or -1 when missing."""
+    codes = category_codes(blank_as_missing(values), feature.categories)
+    untracked = codes == len(feature.categories)
+    if untracked.any():
+        text = category_strings(values[untracked]).to_numpy(dtype=object)
+        known = feature.known.contains(text) if feature.known is not None else np.zeros(text.size, dtype=bool)
+        codes[np.flatnonzero(untracked)[~known]] = feature.unseen_slot
+    return codes
 
 
 def category_codes(values: pd.Series, categories: tuple[str, ...]) -> np.ndarray:
@@ -109,6 +143,7 @@ def validate_timestamps(
     now: float,
     max_clock_skew: float,
     max_age: float = float("inf"),
+    unit: str = "auto",
 ) -> tuple[pd.DataFrame, np.ndarray, Rejections]:
     """The rows of ``frame`` with a usable timestamp, their epoch seconds, and what was rejected.
 
@@ -128,7 +163,7 @@ def validate_timestamps(
         issues.violations[(SchemaCheck.MISSING_COLUMN, timestamp_column)] += n
         return frame.iloc[0:0].reset_index(drop=True), np.zeros(0), issues
     raw_ts = frame[timestamp_column]
-    ts = parse_timestamps(raw_ts)
+    ts = parse_timestamps(raw_ts, unit)
     missing_ts = raw_ts.isna().to_numpy()
     bad_ts = ~missing_ts & ~np.isfinite(ts)
     future = np.isfinite(ts) & (ts > now + max_clock_skew)
@@ -175,5 +210,5 @@ def bin_features(frame: pd.DataFrame, reference: Reference, issues: Rejections) 
             if n:
                 issues.violations[(SchemaCheck.MISSING_COLUMN, cat.name)] += n
             continue
-        cat_index[j] = category_codes(frame[cat.name], cat.categories)
+        cat_index[j] = feature_codes(frame[cat.name], cat)
     return FeatureArrays(num_index, num_values, num_missing, num_invalid, cat_index)

@@ -16,8 +16,6 @@ state are saved together.
 from __future__ import annotations
 
 import glob
-import io
-import json
 import logging
 import os
 from collections import Counter
@@ -27,10 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.json as pajson
 
-from exporter.tables import format_of, read_table
+from exporter.tables import format_of, parse_csv, parse_jsonl, read_table
 from exporter.vocabulary import RejectReason
 
 log = logging.getLogger(__name__)
@@ -79,9 +75,12 @@ class SourceError(Exception):
 class FileSource:
     """New rows from the files matching ``pattern``."""
 
-    def __init__(self, pattern: str, fmt: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES):
+    def __init__(self, pattern: str, fmt: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                 text_columns: frozenset[str] = frozenset()):
         self.pattern = pattern
         self.fmt = fmt
+        #: Columns read as text from CSV, whatever they look like.
+        self.text_columns = text_columns
         self.max_bytes = max_bytes
         self.cursors: dict[str, Cursor] = {}
         #: True once a file matched: from then on a vanished folder is an error, not a wait.
@@ -239,95 +238,8 @@ class FileSource:
             first_newline = complete.find(b"\n")
             complete = complete[first_newline + 1:]
         new_cursor = Cursor(stat.st_ino, offset + end + 1, stat.st_size, stat.st_mtime_ns, header, False)
-        frame = parse_jsonl(complete, rejected) if kind == "jsonl" else parse_csv(header or "", complete, rejected)
+        if kind == "jsonl":
+            frame = parse_jsonl(complete, rejected)
+        else:
+            frame = parse_csv(header or "", complete, rejected, self.text_columns)
         return Chunk(path, frame, new_cursor, rejected, more=len(data) >= self.max_bytes, nbytes=end + 1)
-
-
-def parse_jsonl(data: bytes, rejected: Counter[str]) -> pd.DataFrame:
-    """Rows of JSON Lines ``data``; lines that are not a JSON object are counted in ``rejected``."""
-    if not data.strip():
-        return pd.DataFrame()
-    try:
-        table = pajson.read_json(io.BytesIO(data), read_options=pajson.ReadOptions(block_size=1 << 24))
-        if not any(pa.types.is_nested(t) for t in table.schema.types):
-            return table.to_pandas()
-    except (pa.ArrowException, ValueError):
-        pass
-    records = []
-    for line in data.split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
-            rejected[RejectReason.MALFORMED_JSON] += 1
-            continue
-        if not isinstance(value, dict):
-            rejected[RejectReason.MALFORMED_JSON] += 1
-            continue
-        records.append(value)
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-    for column in frame.columns:
-        if frame[column].map(lambda v: isinstance(v, dict | list)).any():
-            frame[column] = frame[column].map(lambda v: json.dumps(v) if isinstance(v, dict | list) else v)
-    return frame
-
-
-def parse_csv(header: str, data: bytes, rejected: Counter[str]) -> pd.DataFrame:
-    """Rows of CSV ``data`` under ``header``; ragged rows are counted in ``rejected``."""
-    if not data.strip():
-        return pd.DataFrame()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return _parse_csv_slowly(header, data, rejected)
-    bad = 0
-
-    def _skip(row: pacsv.InvalidRow) -> str:
-        nonlocal bad
-        bad += 1
-        return "skip"
-
-    try:
-        table = pacsv.read_csv(
-            io.BytesIO(header.encode() + b"\n" + data),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=_skip, newlines_in_values=False),
-            read_options=pacsv.ReadOptions(block_size=1 << 24),
-        )
-        frame = table.to_pandas()
-    except (pa.ArrowException, ValueError, UnicodeDecodeError):
-        frame = _parse_csv_slowly(header, data, rejected)
-        return frame
-    if bad:
-        rejected[RejectReason.MALFORMED_CSV] += bad
-    return frame
-
-
-def _parse_csv_slowly(header: str, data: bytes, rejected: Counter[str]) -> pd.DataFrame:
-    """Line by line with the csv module, for data pyarrow refuses (bad UTF-8, NUL bytes)."""
-    import csv
-
-    try:
-        names = next(csv.reader([header]))
-    except (csv.Error, StopIteration):
-        rejected[RejectReason.MALFORMED_CSV] += sum(1 for line in data.split(b"\n") if line.strip())
-        return pd.DataFrame()
-    records = []
-    for line in data.decode("utf-8", "replace").split("\n"):
-        if not line.strip():
-            continue
-        try:
-            row = next(csv.reader([line]))
-        except (csv.Error, StopIteration):
-            rejected[RejectReason.MALFORMED_CSV] += 1
-            continue
-        if len(row) != len(names) or any("\x00" in v or "\ufffd" in v for v in row):
-            rejected[RejectReason.MALFORMED_CSV] += 1
-            continue
-        records.append(row)
-    frame = pd.DataFrame(records, columns=names)
-    for column in frame.columns:
-        converted = pd.to_numeric(frame[column], errors="coerce")
-        if converted.notna().sum() == (frame[column] != "").sum():
-            frame[column] = converted
-    return frame.replace("", None)

@@ -29,12 +29,13 @@ def _legacy_signature(arrays: dict[str, np.ndarray], ring_prefix: str) -> list[t
 
 def migrate(meta: dict[str, Any], arrays: dict[str, np.ndarray], monitor: ModelMonitor) -> dict[str, Part]:
     """Today's parts from a format-1 file; StateError when it was written for another layout."""
-    from exporter.model import _fingerprint
+    from exporter.model import fingerprint
 
     store = monitor.store
     first_window = monitor.config.windows[0].label
     signature = _legacy_signature(arrays, f"ring/0/{first_window}/")
-    expected = _fingerprint(monitor.reference, monitor.targets, signature, monitor.config, store.segment_keys)
+    expected = fingerprint(monitor.reference, monitor.targets, monitor.targets.legacy_auc_edges(), signature,
+                           monitor.config, store.segment_keys)
     if meta.get("fingerprint") != expected:
         raise StateError("state of format 1 saved for another reference, feature set, segment or window layout")
     rings: dict[str, np.ndarray] = {}
@@ -44,7 +45,12 @@ def migrate(meta: dict[str, Any], arrays: dict[str, np.ndarray], monitor: ModelM
             old = {name[len(prefix):]: array for name, array in arrays.items() if name.startswith(prefix)}
             rings[f"{i}/{label}/ids"] = old["ids"]
             for component in monitor.components:
-                for name, array in component.migrate_v1(old).items():
+                try:
+                    migrated = component.migrate_v1(old)
+                except (KeyError, ValueError, IndexError) as error:
+                    raise StateError(f"state of format 1: the {component.name} fields cannot be migrated ({error})") \
+                        from None
+                for name, array in migrated.items():
                     rings[f"{i}/{label}/{component.name}/{name}"] = array
     counters = meta["counters"]
     parts: dict[str, Part] = {

@@ -44,7 +44,7 @@ def ks_statistic(reference_counts: np.ndarray, current_counts: np.ndarray) -> fl
     """
     p = np.cumsum(_proportions(reference_counts))
     q = np.cumsum(_proportions(current_counts))
-    return float(np.max(np.abs(p - q)))
+    return min(1.0, float(np.max(np.abs(p - q))))  # rounding may reach 1 + 1e-16
 
 
 def psi(reference_counts: np.ndarray, current_counts: np.ndarray, floor: float = EMPTY_BIN_FLOOR) -> float:

@@ -11,6 +11,7 @@ components of :mod:`exporter.components` summarise.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -20,6 +21,7 @@ from exporter.calibration import IDENTITY, CalibrationResult, calibrate
 from exporter.config import DEFAULT_THRESHOLDS, ConfigError, ModelConfig
 from exporter.reference import NumericFeature, bin_index, build_numeric, category_strings
 from exporter.rows import category_codes, numeric_values
+from exporter.vocabulary import RejectReason
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +46,22 @@ class TargetSpec:
     calibration: CalibrationResult | None
     positive_label: str
     decision_threshold: float
+    #: The negative class (binary), matched as :func:`canonical_class`; None: every other value.
+    negative_label: str | None = None
     #: Multiclass CBPE: probability column of each class (in ``classes`` order) and its calibration.
     class_score_columns: tuple[str, ...] = ()
     class_calibrations: tuple[CalibrationResult, ...] = ()
+    #: The reference's lowest and highest score (binary with a score).
+    score_range: tuple[float, float] | None = None
+    #: Regression: the reference's mean target, around which target sums are taken (precision).
+    label_shift: float = 0.0
+
+    def legacy_auc_edges(self) -> np.ndarray | None:
+        """The score bins of release 1: the reference quantiles alone (for migrating its state)."""
+        if self.auc_edges is None or self.score_range is None:
+            return self.auc_edges
+        low, high = self.score_range
+        return self.auc_edges[(self.auc_edges >= low) & (self.auc_edges <= high)]
 
     @property
     def n_classes(self) -> int:
@@ -88,29 +103,134 @@ class Targets:
         return self.label >= 0
 
 
-def binary_codes(values: pd.Series, positive: str) -> np.ndarray:
-    """1 for the positive label, 0 for any other value, -1 when missing; booleans count as 1/0."""
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        # Numbers compare as numbers (1, 1.0 and "1" agree), without a Python call per value.
+#: Code of a binary label or prediction that is neither the positive nor the negative class.
+UNKNOWN = -2
+_TRUE = frozenset({"true", "yes"})
+_FALSE = frozenset({"false", "no"})
+
+
+def canonical_class(value: object) -> str | None:
+    """The text a binary class value is matched by; None when missing or blank.
+
+    Booleans and the words true/false count as 1/0; numbers and numeric text as the number
+    (1, 1.0, "1" and "1.0" agree); any other text is matched stripped and case-insensitively
+    ("Yes" and "yes" agree).
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "1" if value else "0"
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if not text:
+            return None
+        if text in ("true", "false"):
+            return "1" if text == "true" else "0"
         try:
-            number = float(positive)
+            value = float(text)
         except ValueError:
-            number = None
+            return text
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        if number != number:
+            return None
+        return str(int(number)) if number.is_integer() else repr(number)
+    return str(value).strip().lower() or None
+
+
+def canonical_classes(values: pd.Series) -> np.ndarray:
+    """:func:`canonical_class` of every value (one Python call per distinct value, not per row)."""
+    objects = values.astype(object)
+    uniques = pd.unique(objects.to_numpy())
+    mapping = {u: canonical_class(u) for u in uniques if u is not None and u == u}
+    return objects.map(mapping).to_numpy(dtype=object)
+
+
+def binary_codes(values: pd.Series, positive: str, negative: str | None) -> np.ndarray:
+    """1 for the positive class, 0 for the negative one, -1 when missing, :data:`UNKNOWN` for any other value.
+
+    Values are matched by :func:`canonical_class`. Without a known negative class
+    (``negative`` None) every value that is not the positive class is negative.
+    """
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        # Numbers compare as numbers, without a Python call per value.
         numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        codes = (numbers == number).astype(np.int32) if number is not None else np.zeros(len(values), np.int32)
+        positive_number, negative_number = _number(positive), _number(negative)
+        codes = np.full(numbers.size, UNKNOWN if negative is not None else 0, dtype=np.int32)
+        if negative_number is not None:
+            codes[numbers == negative_number] = 0
+        if positive_number is not None:
+            codes[numbers == positive_number] = 1
         codes[np.isnan(numbers)] = -1
         return codes
-    objects = values.astype(object)
-    present = objects.notna().to_numpy()
-    mapped = objects.map(lambda v: int(v) if isinstance(v, bool | np.bool_) else v)
-    text = category_strings(mapped)
-    codes = np.where(text.to_numpy(dtype=object) == positive, 1, 0).astype(np.int32)
-    codes[~present] = -1
+    text = canonical_classes(values)
+    codes = np.full(text.size, UNKNOWN if negative is not None else 0, dtype=np.int32)
+    if negative is not None:
+        codes[text == negative] = 0
+    codes[text == positive] = 1
+    codes[pd.isna(text)] = -1
     return codes
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _binary_classes(model: ModelConfig, frame: pd.DataFrame, label_column: str | None) -> tuple[str, str | None]:
+    """The canonical positive and negative class of a binary model (negative None: every other value)."""
+    positive = canonical_class(model.positive_label)
+    if positive is None:
+        raise ConfigError(f"models[{model.name}].positive_label: must not be empty")
+    if model.negative_label is not None:
+        negative = canonical_class(model.negative_label)
+        if negative is None or negative == positive:
+            raise ConfigError(f"models[{model.name}].negative_label: must differ from positive_label and not be empty")
+        return positive, negative
+    if label_column and label_column in frame.columns:
+        seen = {c for c in canonical_classes(frame[label_column]) if c is not None}
+        others = sorted(seen - {positive})
+        if len(others) > 1:
+            raise ConfigError(
+                f"models[{model.name}]: the reference's labels {sorted(seen)} hold more than one value besides "
+                f"positive_label {model.positive_label!r}; set negative_label, or use multiclass_classification")
+        if positive not in seen:
+            log.warning("model %s: no reference label is the positive class %r (labels seen: %s)",
+                        model.name, model.positive_label, sorted(seen))
+        if others:
+            return positive, others[0]
+    if positive in ("1", "0"):
+        return positive, "0" if positive == "1" else "1"
+    log.warning("model %s: the negative class is unknown (no reference labels, no negative_label): every label "
+                "other than %r counts as negative", model.name, model.positive_label)
+    return positive, None
 
 
 def _label_column(model: ModelConfig) -> str | None:
     return model.label_column or (model.labels.label_column if model.labels else None)
+
+
+#: Score bins beyond the reference's range on each side (over the reference's range, or [0, 1]
+#: if wider), so windows whose scores all lie outside the reference still rank.
+SCORE_GRID = 250
+
+
+def score_edges(finite: np.ndarray) -> np.ndarray:
+    """Score bin edges for ROC AUC and CBPE: reference quantiles, plus a grid beyond the reference range."""
+    quantiles = np.quantile(finite, np.linspace(0, 1, AUC_BINS + 1))
+    low, high = float(finite.min()), float(finite.max())
+    span = max(high, 1.0) - min(low, 0.0) or 1.0
+    below = np.linspace(low - span, low, SCORE_GRID + 1)
+    above = np.linspace(high, high + span, SCORE_GRID + 1)
+    return np.unique(np.concatenate([below, quantiles, above]))
 
 
 def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
@@ -118,7 +238,6 @@ def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
     task = model.task
     label_column = _label_column(model)
     has_labels = bool(label_column and label_column in frame.columns)
-    positive = str(model.positive_label)
     method = model.drift.prediction_method
     threshold = model.drift.prediction_threshold
     threshold = float(threshold if threshold is not None else DEFAULT_THRESHOLDS[method])
@@ -126,19 +245,21 @@ def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
     output = None
     if output_column and output_column in frame.columns:
         output = build_numeric(output_column, frame[output_column], method, threshold)
+    positive = str(model.positive_label)
     if task == "binary_classification":
+        positive, negative = _binary_classes(model, frame, label_column)
         classes: tuple[str, ...] = ("0", "1")
         auc_edges = None
         calibration = None
+        finite = np.zeros(0)
         if model.score_column and model.score_column in frame.columns:
             scores = numeric_values(frame[model.score_column])[0]
             finite = scores[np.isfinite(scores)]
             if finite.size:
-                auc_edges = np.unique(np.quantile(finite, np.linspace(0, 1, AUC_BINS + 1)))
-                if auc_edges.size == 1:
-                    auc_edges = np.array([auc_edges[0], auc_edges[0]])
+                auc_edges = score_edges(finite)
             if has_labels:
-                labels = binary_codes(frame[label_column], positive)
+                labels = binary_codes(frame[label_column], positive, negative)
+                labels[labels == UNKNOWN] = -1
                 calibration = calibrate(scores, labels)
                 log.info("model %s: score calibration %s (held-out calibration error %.4f, raw %.4f)",
                          model.name, "isotonic" if calibration.calibrated else "not applied",
@@ -146,7 +267,9 @@ def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
             else:
                 log.warning("model %s: the reference has no label column; CBPE uses raw scores as probabilities",
                             model.name)
-        spec = TargetSpec(task, output, auc_edges, classes, None, calibration, positive, model.decision_threshold)
+        score_range = (float(finite.min()), float(finite.max())) if auc_edges is not None else None
+        spec = TargetSpec(task, output, auc_edges, classes, None, calibration, positive, model.decision_threshold,
+                          negative, score_range=score_range)
         return replace(spec, reference_class_counts=_reference_class_counts(spec, model, frame))
     if task == "multiclass_classification":
         seen = pd.Series(dtype=object)
@@ -157,9 +280,14 @@ def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
         classes = tuple(sorted(str(c) for c in frequencies.index[:MAX_CLASSES]))
         score_columns, calibrations = _class_calibrations(model, frame, classes, label_column if has_labels else None)
         spec = TargetSpec(task, output, None, classes, None, None, positive, model.decision_threshold,
-                          score_columns, calibrations)
+                          None, score_columns, calibrations)
         return replace(spec, reference_class_counts=_reference_class_counts(spec, model, frame))
-    return TargetSpec(task, output, None, (), None, None, positive, model.decision_threshold)
+    shift = 0.0
+    if has_labels:
+        labels = numeric_values(frame[label_column])[0]
+        labels = labels[np.isfinite(labels)]
+        shift = float(labels.mean()) if labels.size else 0.0
+    return TargetSpec(task, output, None, (), None, None, positive, model.decision_threshold, label_shift=shift)
 
 
 def _class_calibrations(model: ModelConfig, frame: pd.DataFrame, classes: tuple[str, ...],
@@ -199,8 +327,15 @@ def _reference_class_counts(spec: TargetSpec, model: ModelConfig, frame: pd.Data
     return np.bincount(predicted[predicted >= 0], minlength=spec.n_classes + 1).astype(np.int64)
 
 
-def prepare(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame) -> Targets:
-    """Output arrays of ``frame``'s rows; missing columns give missing values, never an error."""
+def prepare(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame,
+            unknown: Counter[str] | None = None) -> Targets:
+    """Output arrays of ``frame``'s rows; missing columns give missing values, never an error.
+
+    A binary classifier's decision is the logged ``prediction_column`` whenever the model logs
+    one (the decision it made, at its own operating point); only without it is the score
+    compared with ``decision_threshold``. Labels and predictions that match no class are
+    counted in ``unknown`` (``unknown_label``, ``unknown_prediction``) and taken as missing.
+    """
     n = len(frame)
 
     def column(name: str | None) -> pd.Series | None:
@@ -229,11 +364,13 @@ def prepare(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame) -> Target
         label = np.where(np.isfinite(label), label, np.nan)
         return Targets(out_index, out_value, score, pred_class, pred_value, label)
     if spec.task == "binary_classification":
-        if spec.auc_edges is not None and raw_output is not None:
+        if column(model.prediction_column) is not None:
+            pred_class = _known(binary_codes(frame[model.prediction_column], spec.positive_label, spec.negative_label),
+                                unknown, RejectReason.UNKNOWN_PREDICTION)
+        elif raw_output is not None:
             pred_class = np.where(np.isfinite(score), (score >= spec.decision_threshold), -1).astype(np.int32)
-        elif column(model.prediction_column) is not None:
-            pred_class = binary_codes(frame[model.prediction_column], spec.positive_label)
-        label = binary_codes(label_raw, spec.positive_label) if label_raw is not None else np.full(n, -1, np.int32)
+        label = (_known(binary_codes(label_raw, spec.positive_label, spec.negative_label), unknown,
+                        RejectReason.UNKNOWN_LABEL) if label_raw is not None else np.full(n, -1, np.int32))
     else:
         if column(model.prediction_column) is not None:
             pred_class = category_codes(frame[model.prediction_column], spec.classes).astype(np.int32)
@@ -241,6 +378,30 @@ def prepare(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame) -> Target
                  else np.full(n, -1, np.int32))
         return Targets(out_index, out_value, score, pred_class, pred_value, label, spec.class_probabilities(frame))
     return Targets(out_index, out_value, score, pred_class, pred_value, label)
+
+
+def _known(codes: np.ndarray, unknown: Counter[str] | None, reason: RejectReason) -> np.ndarray:
+    """``codes`` with :data:`UNKNOWN` values counted under ``reason`` and made missing (-1)."""
+    strange = codes == UNKNOWN
+    if strange.any():
+        if unknown is not None:
+            unknown[reason] += int(strange.sum())
+        codes = np.where(strange, -1, codes).astype(np.int32)
+    return codes
+
+
+def migrate_score_bins(spec: TargetSpec, old: np.ndarray) -> np.ndarray:
+    """Counts over release 1's score bins (last axis) moved into today's: its bins are today's bins
+    inside the reference's score range; what it had below or above that range goes to the bin just
+    below or above it."""
+    legacy = spec.legacy_auc_edges()
+    assert spec.auc_edges is not None and legacy is not None
+    if old.shape[-1] != legacy.size + 1:
+        raise ValueError(f"{old.shape[-1]} score bins, expected {legacy.size + 1}")
+    start = int(np.searchsorted(spec.auc_edges, legacy[0]))  # today's bin just below the reference minimum
+    new = np.zeros((*old.shape[:-1], spec.auc_edges.size + 1), dtype=old.dtype)
+    new[..., start:start + old.shape[-1]] = old
+    return new
 
 
 def auc_index(spec: TargetSpec, score: np.ndarray) -> np.ndarray:
@@ -253,9 +414,10 @@ def auc_index(spec: TargetSpec, score: np.ndarray) -> np.ndarray:
 
 
 def label_values(spec: TargetSpec, series: pd.Series) -> np.ndarray:
-    """Labels of the labels log as floats: the value (regression) or the class code (-1 when missing)."""
+    """Labels of the labels log as floats: the value (regression) or the class code (-1 when missing,
+    :data:`UNKNOWN` for a binary label that matches no class)."""
     if spec.task == "regression":
         return numeric_values(series)[0]
     if spec.task == "binary_classification":
-        return binary_codes(series, spec.positive_label).astype(np.float64)
+        return binary_codes(series, spec.positive_label, spec.negative_label).astype(np.float64)
     return category_codes(series, spec.classes).astype(np.float64)

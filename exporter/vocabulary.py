@@ -30,6 +30,11 @@ class RejectReason(StrEnum):
     MISSING_ID = "missing_id"
     #: Label rows whose label is empty.
     MISSING_LABEL = "missing_label"
+    #: Labels (in the labels log or the label column) that match no class of a binary model: the label
+    #: is dropped, a prediction row is kept.
+    UNKNOWN_LABEL = "unknown_label"
+    #: Logged predictions of a binary model that match no class: the row is kept without a decision.
+    UNKNOWN_PREDICTION = "unknown_prediction"
 
 
 class ErrorStage(StrEnum):

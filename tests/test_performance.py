@@ -77,15 +77,40 @@ def test_binary_metrics_match_sklearn(tmp_path: Path) -> None:
     assert window.labelled_rows == len(labelled)
 
 
-def test_decision_threshold_is_configurable(tmp_path: Path) -> None:
+def test_decision_threshold_decides_when_no_prediction_is_logged(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
-    monitor = _monitor(tmp_path, binary_frame(rng, 3000), decision_threshold=0.3)
+    monitor = _monitor(tmp_path, binary_frame(rng, 3000), decision_threshold=0.3, prediction_column=None)
     current = binary_frame(rng, 1000)
     now = time.time()
-    write_jsonl(tmp_path / "logs" / "a.jsonl", _records(current, now - 5))
+    write_jsonl(tmp_path / "logs" / "a.jsonl", _records(current, now - 5, drop=("prediction",)))
     window = _window(monitor.update(now=now))
     predicted = (current["score"] >= 0.3).astype(int)
     assert window.performance["recall"] == pytest.approx(skm.recall_score(current["label"], predicted))
+
+
+@pytest.mark.parametrize("operating_point", [0.3, 0.41])
+def test_the_logged_decision_is_the_decision(tmp_path: Path, operating_point: float) -> None:
+    """A model that decides at its own operating point is judged on the decisions it logged, not on the
+    score re-thresholded at decision_threshold; the score still serves ROC AUC and log loss."""
+    rng = np.random.default_rng(12)
+    reference = binary_frame(rng, 3000)
+    reference["prediction"] = (reference["score"] >= operating_point).astype(int)
+    monitor = _monitor(tmp_path, reference)
+    current = binary_frame(rng, 2000, shift=0.2)
+    current["prediction"] = (current["score"] >= operating_point).astype(int)
+    now = time.time()
+    write_jsonl(tmp_path / "logs" / "a.jsonl", _records(current, now - 5))
+    snapshot = monitor.update(now=now)
+    window = _window(snapshot)
+    y, p, s = current["label"], current["prediction"], current["score"]
+    for name, metric in (("accuracy", skm.accuracy_score), ("precision", skm.precision_score),
+                         ("recall", skm.recall_score), ("f1", skm.f1_score)):
+        assert window.performance[name] == pytest.approx(metric(y, p), rel=1e-12), name
+        assert snapshot.reference_performance[name] == pytest.approx(
+            metric(reference["label"], reference["prediction"]), rel=1e-12), name
+    assert window.performance["positive_rate"] == pytest.approx(p.mean(), rel=1e-12)
+    assert abs(window.performance["roc_auc"] - skm.roc_auc_score(y, s)) <= 1e-3
+    assert window.performance["log_loss"] == pytest.approx(skm.log_loss(y, s), rel=1e-9)
 
 
 def test_multiclass_metrics_match_sklearn(tmp_path: Path) -> None:

@@ -20,7 +20,8 @@ FIXTURE = Path(__file__).parent / "fixtures" / "state-v1"
 NOW = 1_800_000_000.0  # the fixture's clock (see make_state_v1.py)
 VOLATILE = {"model_monitor_last_success_timestamp_seconds", "model_monitor_last_run_duration_seconds"}
 #: Zero series that release 1 did not create and this one does (every member of the vocabulary).
-NEW_ZERO_REASONS = {RejectReason.MISSING_LABEL_COLUMN, RejectReason.MISSING_ID, RejectReason.MISSING_LABEL}
+NEW_ZERO_REASONS = {RejectReason.MISSING_LABEL_COLUMN, RejectReason.MISSING_ID, RejectReason.MISSING_LABEL,
+                    RejectReason.UNKNOWN_LABEL, RejectReason.UNKNOWN_PREDICTION}
 
 
 def _samples(monitor: ModelMonitor) -> list[dict]:
@@ -60,7 +61,11 @@ def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
     assert {json.loads(k)[1][1][1] for k in added} == {str(r) for r in NEW_ZERO_REASONS}
     assert all(got[k] == 0 for k in added)
     assert expected.keys() <= got.keys()
-    assert {k: got[k] for k in expected} == expected
+    # Counts come back exactly; a statistic over today's wider score bins (ROC AUC, CBPE) may differ in the
+    # last bit of a double, from summing a longer array of the same counts.
+    assert {k: got[k] for k in expected} == pytest.approx(expected, rel=1e-13, abs=0)
+    integral = {k for k, v in expected.items() if isinstance(v, float) and v.is_integer()}
+    assert {k: got[k] for k in integral} == {k: expected[k] for k in integral}
 
 
 def test_state_round_trips_through_format_2(v1_folder: Path) -> None:

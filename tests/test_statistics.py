@@ -16,6 +16,7 @@ from scipy.spatial.distance import jensenshannon
 from exporter import statistics
 from exporter.drift import categorical_score, numeric_score
 from exporter.reference import FINE_BINS, bin_index, build_categorical, build_numeric
+from exporter.rows import feature_codes
 
 # Continuous reference/current pairs: no shift, location shift, scale change, other shape.
 CASES = {
@@ -111,9 +112,7 @@ def test_js_categorical_matches_scipy() -> None:
 
 
 def _category_counts(feature, values: pd.Series) -> np.ndarray:
-    codes = pd.Index(feature.categories).get_indexer(values)
-    codes = np.where(codes < 0, len(feature.categories), codes)
-    return np.bincount(codes, minlength=feature.n_bins)
+    return np.bincount(feature_codes(values, feature), minlength=feature.n_bins)
 
 
 @pytest.mark.parametrize("drifted", [False, True])

@@ -55,7 +55,7 @@ def build_components(config: ModelConfig, reference: Reference, spec: TargetSpec
         OutputDrift(spec),
     ]
     if spec.task == "regression":
-        components.append(Regression(baseline))
+        components.append(Regression(spec, baseline))
     else:
         components.append(Classification(spec, baseline))
         components.append(Cbpe(spec, baseline))

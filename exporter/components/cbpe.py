@@ -19,7 +19,7 @@ from exporter.components.performance import PerformanceBaseline
 from exporter.prepare import PreparedBatch
 from exporter.results import WindowBuilder
 from exporter.sketch import FieldSpec, Summary
-from exporter.targets import TargetSpec, auc_index
+from exporter.targets import TargetSpec, auc_index, migrate_score_bins
 
 
 class Cbpe(Component):
@@ -43,6 +43,13 @@ class Cbpe(Component):
             fields["confusion"] = FieldSpec((2, 2), np.float64)
         if self.multiclass:
             fields["class_confusion"] = FieldSpec((self.k, self.k), np.float64)
+        return fields
+
+    def migrate_v1(self, old: Summary) -> Summary:
+        fields = super().migrate_v1(old)
+        if self.binary:
+            for name in ("pos", "neg"):
+                fields[name] = migrate_score_bins(self.spec, fields[name])
         return fields
 
     def summarize(self, batch: PreparedBatch) -> Summary:

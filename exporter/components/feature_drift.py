@@ -43,6 +43,17 @@ class FeatureDrift(Component):
             "cat_counts": binned_counts(f.cat_index, self.cat_bins),
         }
 
+    def migrate_v1(self, old: Summary) -> Summary:
+        """Release 1 had one slot for every untracked value: exact only when the reference had none."""
+        cat_counts = np.zeros((*old["cat_counts"].shape[:2], self.cat_bins), dtype=np.int64)
+        for j, cat in enumerate(self.reference.categorical):
+            if cat.reference_counts[cat.other_slot]:
+                raise ValueError(f"{cat.name!r} has more reference values than max_categories")
+            k = len(cat.categories)
+            cat_counts[:, j, :k] = old["cat_counts"][:, j, :k]
+            cat_counts[:, j, cat.unseen_slot] = old["cat_counts"][:, j, k]
+        return {"num_counts": old["num_counts"], "num_sums": old["num_sums"], "cat_counts": cat_counts}
+
     def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
         verdicts: list[bool] = []
         for i, feature in enumerate(self.reference.numeric):

@@ -16,7 +16,7 @@ from exporter.checks import CheckName
 from exporter.components.base import Component, HasLabels, WindowContext
 from exporter.results import WindowBuilder
 from exporter.sketch import FieldSpec, Summary
-from exporter.targets import TargetSpec, auc_index
+from exporter.targets import TargetSpec, auc_index, migrate_score_bins
 
 
 @dataclass
@@ -77,6 +77,13 @@ class Classification(_Realized):
             })
         return fields
 
+    def migrate_v1(self, old: Summary) -> Summary:
+        fields = super().migrate_v1(old)
+        if self.scored:
+            for name in ("auc_pos", "auc_neg"):
+                fields[name] = migrate_score_bins(self.spec, fields[name])
+        return fields
+
     def summarize_labels(self, rows: HasLabels) -> Summary:
         t = rows.outputs.take(rows.outputs.labelled())
         k = self.k
@@ -107,7 +114,10 @@ class Regression(_Realized):
     """Sums of errors of labelled predictions: rmse, mae, mape, r2, mean error."""
 
     name = "regression"
-    V1_FIELDS = {"sums": "reg_sums"}
+
+    def __init__(self, spec: TargetSpec, baseline: PerformanceBaseline):
+        super().__init__(baseline)
+        self.shift = spec.label_shift
 
     def fields(self) -> dict[str, FieldSpec]:
         return {"sums": FieldSpec((performance.REGRESSION_SUMS,), np.float64)}
@@ -115,7 +125,16 @@ class Regression(_Realized):
     def summarize_labels(self, rows: HasLabels) -> Summary:
         t = rows.outputs.take(rows.outputs.labelled())
         ok = np.isfinite(t.pred_value)
-        return {"sums": performance.regression_sums(t.label[ok], t.pred_value[ok])}
+        return {"sums": performance.regression_sums(t.label[ok], t.pred_value[ok], self.shift)}
+
+    def migrate_v1(self, old: Summary) -> Summary:
+        """Release 1 summed the raw target: recentre its sums on the shift."""
+        sums = old["reg_sums"].astype(np.float64).copy()
+        n, total, squares = sums[..., performance.REG_N], sums[..., performance.REG_Y], sums[..., performance.REG_Y2]
+        c = self.shift
+        sums[..., performance.REG_Y2] = squares - 2 * c * total + n * c * c
+        sums[..., performance.REG_Y] = total - n * c
+        return {"sums": sums}
 
     def metrics(self, merged: Summary) -> dict[str, float]:
         return performance.regression_metrics(merged["sums"])

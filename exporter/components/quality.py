@@ -21,7 +21,7 @@ class FeatureQuality(Component):
     def __init__(self, reference: Reference, quality: QualityConfig):
         self.reference = reference
         self.numeric_last_bin = np.array([f.n_bins - 1 for f in reference.numeric], dtype=np.int64)[:, None]
-        self.unseen_slot = np.array([len(c.categories) for c in reference.categorical], dtype=np.int64)[:, None]
+        self.unseen_slot = np.array([c.unseen_slot for c in reference.categorical], dtype=np.int64)[:, None]
         self.thresholds = self._thresholds(quality)
         self.limits = {(q.feature, q.check): q.value for q in self.thresholds}
 
@@ -94,7 +94,7 @@ class FeatureQuality(Component):
         num_counts, cat_counts = old["num_counts"], old["cat_counts"]
         last = self.numeric_last_bin[:, 0]
         rows = np.arange(last.size)
-        unseen = self.unseen_slot[:, 0]
+        unseen = self.unseen_slot[:, 0] - 1  # release 1 had no slot for the reference's untracked values
         return {
             "num_missing": old["num_missing"],
             "num_invalid": old["num_invalid"],
