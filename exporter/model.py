@@ -29,6 +29,7 @@ import pandas as pd
 
 from exporter import state, state_v1, targets
 from exporter.checks import CheckName
+from exporter.classes import ClassRegistry
 from exporter.components import PerformanceBaseline, build_components, evaluate_window
 from exporter.config import ConfigError, ModelConfig, text_columns
 from exporter.counters import Counters
@@ -109,6 +110,8 @@ class ModelMonitor:
                                   config.task != "regression")
         self.recent_ids = RecentIds(config.max_recent_ids)
         self.counters = Counters()
+        if self.targets.task == "multiclass_classification":
+            self.preparer.registry = ClassRegistry(self.targets.classes)
 
     # -- views kept for callers and tests -----------------------------------------------------
 
@@ -149,6 +152,8 @@ class ModelMonitor:
     def _stateful(self) -> dict[str, Any]:
         """Every unit that saves a part of its own, by part name."""
         units: dict[str, Any] = {"counters": self.counters, "recent_ids": self.recent_ids, "labels": self.joiner}
+        if self.preparer.registry is not None:
+            units["classes"] = self.preparer.registry
         for component in self.components:
             if component.state() is not None:
                 units[f"component.{component.name}"] = component

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from exporter import targets
+from exporter.classes import ClassRegistry
 from exporter.config import ModelConfig
 from exporter.reference import Reference, category_strings
 from exporter.rows import FeatureArrays, Rejections, bin_features, numeric_values, validate_timestamps
@@ -133,6 +134,8 @@ class Preparer:
         self.segments = segments
         self.max_age = max_age
         self.known_columns = frozenset(self._known_columns())
+        #: The classes of a multiclass model, new ones included (stateful: see :mod:`exporter.classes`).
+        self.registry = ClassRegistry(spec.classes) if spec.task == "multiclass_classification" else None
         self._ok_values = {str(v).lower() for v in config.ok_values if v is not None}
 
     def _known_columns(self) -> set[str]:
@@ -162,7 +165,7 @@ class Preparer:
         batch = PreparedBatch(
             ts=ts,
             features=features,
-            outputs=targets.prepare(self.spec, self.config, kept, issues.rejected),
+            outputs=targets.prepare(self.spec, self.config, kept, issues.rejected, self.registry),
             ids=ids,
             id_hashes=hashes,
             id_present=present,
@@ -206,7 +209,7 @@ class Preparer:
                 issues.rejected[RejectReason.MISSING_LABEL_COLUMN] += len(frame)
                 issues.violations[(SchemaCheck.MISSING_COLUMN, column)] += len(frame)
                 return None, issues
-        values = targets.label_values(self.spec, frame[config.label_column])
+        values = targets.label_values(self.spec, frame[config.label_column], self.registry, issues.rejected)
         ids = clean_ids(frame[config.id_column]).tolist()
         if self.spec.task == "regression":
             return PreparedLabels(ids, values, ~np.isfinite(values), np.zeros(values.size, dtype=bool)), issues

@@ -9,9 +9,9 @@ Bins. Numeric features get ``FINE_BINS`` (200) reference quantile bins plus an
 underflow and an overflow bin for values outside the reference range. KS is
 computed on these fine bins, which bounds its error by the largest reference
 bin mass, ``1/200 = 0.005`` on continuous data (see
-:func:`exporter.statistics.ks_statistic`). A feature with at most 200 distinct
-reference values (discrete data, or a small reference) gets a bin per value
-instead, which makes KS exact. PSI, JS and chi2 use ``COARSE_BINS`` (10)
+:func:`exporter.statistics.ks_statistic`). A feature with at most 100 distinct
+reference values (discrete data, or a small reference) gets a bin per value and
+one per gap between values instead, which makes KS exact. PSI, JS and chi2 use ``COARSE_BINS`` (10)
 reference deciles, obtained by merging groups of fine bins (with at most 10
 distinct values, one bin per value), plus the same under- and overflow bins.
 """
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 FINE_BINS = 200
 COARSE_BINS = 10
+#: Numeric features with at most this many distinct reference values get a bin per value and per gap.
+DISCRETE_VALUES = FINE_BINS // 2
 #: Reference size up to which ``auto`` uses tests (ks, chi2) rather than distances.
 AUTO_SMALL_REFERENCE_ROWS = 1000
 
@@ -184,12 +186,15 @@ def numeric_bins(quantiles: np.ndarray) -> np.ndarray:
 
 
 def discrete_bins(distinct: np.ndarray) -> np.ndarray:
-    """Edges giving each of the sorted ``distinct`` values a bin of its own.
+    """Edges giving each of the sorted ``distinct`` values a bin of its own, and each gap between two
+    values another: ``[v_i, v_i+)``, then ``[v_i+, v_{i+1})`` (``v+`` the next float after ``v``).
 
-    Inner bin ``i`` is ``[v_i, v_{i+1})``; the last one is ``[v_max, next float after v_max]``, so
-    the maximum is alone in its bin and in range, and anything above it is out of range.
+    The reference CDF is flat inside every bin but at its values, so KS is exact whatever the
+    current values are, and so are Wasserstein, PSI and JS when they fall on the reference's values.
+    The maximum is alone in the last bin and in range; anything above it is out of range.
     """
-    return np.append(distinct, np.nextafter(distinct[-1], np.inf))
+    after = np.nextafter(distinct, np.inf)
+    return np.column_stack([distinct, after]).ravel()
 
 
 def bin_index(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -225,8 +230,8 @@ def build_numeric(name: str, series: pd.Series, method: str, threshold: float) -
     ordered = np.sort(finite)
     quantiles = reference_quantiles(ordered)
     distinct = ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])]
-    if distinct.size <= FINE_BINS:
-        # Discrete (or a small reference): a bin per value, so KS, PSI and JS are exact at every value.
+    if distinct.size <= DISCRETE_VALUES:
+        # Discrete (or a small reference): a bin per value and per gap, so KS is exact.
         edges = discrete_bins(distinct)
         coarse = (np.arange(edges.size + 1, dtype=np.intp) if distinct.size <= COARSE_BINS
                   else _coarse_starts(edges, quantiles))

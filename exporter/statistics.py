@@ -78,13 +78,13 @@ def wasserstein_normed(
 ) -> float:
     """Earth mover's distance ``integral |F_ref - F_cur| dx`` over the reference std.
 
-    For every bin ``[a, b)`` the integral of an empirical CDF is known exactly
-    from the count and the sum of the values that fell in it:
-    ``integral_a^b F = F(a) (b - a) + (count * b - sum) / n``. Where the two CDFs
-    do not cross inside a bin, the integral of their absolute difference is the
-    absolute difference of those integrals, so the result is exact but for the
-    few bins where the CDFs cross. Outside the reference range the reference
-    CDF is 0 (below) or 1 (above), which is also exact.
+    Outside the reference range the reference CDF is 0 (below) or 1 (above), and the integral
+    there is exact from the count and the sum of the values that fell beyond it. Inside each bin
+    ``[a, b)`` each side's values are taken at their mean (known from count and sum), so both CDFs
+    are steps: the integral of ``F`` over the bin is exact, and so is the result wherever the
+    values of a bin sit at one point (discrete data). Where both sides spread inside a bin and
+    their CDFs cross there, it can be off by a little: see the README's accuracy table for the
+    bound measured on a battery of distributions (and tested in tests/test_properties.py).
     """
     n_r = float(reference_counts.sum())
     n_c = float(current_counts.sum())
@@ -95,16 +95,23 @@ def wasserstein_normed(
     below = (current_counts[0] * lo - current_sums[0]) / n_c
     # Above the reference maximum: F_ref = 1.
     above = (current_sums[-1] - current_counts[-1] * hi) / n_c
-    inner_r_counts, inner_r_sums = reference_counts[1:-1], reference_sums[1:-1]
-    inner_c_counts, inner_c_sums = current_counts[1:-1], current_sums[1:-1]
     left, right = edges[:-1], edges[1:]
-    width = right - left
-    # CDF at each bin's left edge (everything in earlier bins, under-bin included).
-    f_r_left = (np.cumsum(reference_counts[:-1])[:-1]) / n_r
-    f_c_left = (np.cumsum(current_counts[:-1])[:-1]) / n_c
-    int_r = f_r_left * width + (inner_r_counts * right - inner_r_sums) / n_r
-    int_c = f_c_left * width + (inner_c_counts * right - inner_c_sums) / n_c
-    distance = float(abs(below) + abs(above) + np.sum(np.abs(int_r - int_c)))
+    # CDF at each bin's left edge (everything in earlier bins, under-bin included), and each bin's mass.
+    f_r = np.cumsum(reference_counts[:-1])[:-1] / n_r
+    f_c = np.cumsum(current_counts[:-1])[:-1] / n_c
+    p = reference_counts[1:-1] / n_r
+    q = current_counts[1:-1] / n_c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m_r = np.clip(np.where(p > 0, reference_sums[1:-1] / reference_counts[1:-1], left), left, right)
+        m_c = np.clip(np.where(q > 0, current_sums[1:-1] / current_counts[1:-1], left), left, right)
+    # Both CDFs as steps at their bin means: |F_ref - F_cur| before, between and after the two steps.
+    first, second = np.minimum(m_r, m_c), np.maximum(m_r, m_c)
+    d_before = f_r - f_c
+    d_between = np.where(m_r <= m_c, f_r + p - f_c, f_r - f_c - q)
+    d_after = f_r + p - f_c - q
+    inner = (np.abs(d_before) * (first - left) + np.abs(d_between) * (second - first)
+             + np.abs(d_after) * (right - second))
+    distance = float(abs(below) + abs(above) + np.sum(inner))
     return distance / max(reference_std, MIN_REFERENCE_STD)
 
 

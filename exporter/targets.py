@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from exporter.calibration import IDENTITY, CalibrationResult, calibrate
+from exporter.classes import ClassRegistry
 from exporter.config import DEFAULT_THRESHOLDS, ConfigError, ModelConfig
 from exporter.reference import NumericFeature, bin_index, build_numeric, category_strings
 from exporter.rows import category_codes, numeric_values
@@ -66,6 +67,13 @@ class TargetSpec:
     @property
     def n_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def class_slots(self) -> int:
+        """Slots of a class axis: binary 0, 1 and a spare; multiclass see :class:`ClassRegistry`."""
+        if self.task == "multiclass_classification":
+            return ClassRegistry(self.classes).slots
+        return self.n_classes + 1
 
     def class_probabilities(self, frame: pd.DataFrame) -> np.ndarray | None:
         """Calibrated, renormalised class probabilities per row (NaN rows where any is missing)."""
@@ -324,11 +332,11 @@ def _reference_class_counts(spec: TargetSpec, model: ModelConfig, frame: pd.Data
     if not scored and model.prediction_column not in frame.columns:
         return None
     predicted = prepare(spec, model, frame).pred_class
-    return np.bincount(predicted[predicted >= 0], minlength=spec.n_classes + 1).astype(np.int64)
+    return np.bincount(predicted[predicted >= 0], minlength=spec.class_slots).astype(np.int64)
 
 
 def prepare(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame,
-            unknown: Counter[str] | None = None) -> Targets:
+            unknown: Counter[str] | None = None, registry: ClassRegistry | None = None) -> Targets:
     """Output arrays of ``frame``'s rows; missing columns give missing values, never an error.
 
     A binary classifier's decision is the logged ``prediction_column`` whenever the model logs
@@ -372,10 +380,10 @@ def prepare(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame,
         label = (_known(binary_codes(label_raw, spec.positive_label, spec.negative_label), unknown,
                         RejectReason.UNKNOWN_LABEL) if label_raw is not None else np.full(n, -1, np.int32))
     else:
+        registry = registry or ClassRegistry(spec.classes)
         if column(model.prediction_column) is not None:
-            pred_class = category_codes(frame[model.prediction_column], spec.classes).astype(np.int32)
-        label = (category_codes(label_raw, spec.classes).astype(np.int32) if label_raw is not None
-                 else np.full(n, -1, np.int32))
+            pred_class = registry.codes(frame[model.prediction_column], unknown)
+        label = registry.codes(label_raw, unknown) if label_raw is not None else np.full(n, -1, np.int32)
         return Targets(out_index, out_value, score, pred_class, pred_value, label, spec.class_probabilities(frame))
     return Targets(out_index, out_value, score, pred_class, pred_value, label)
 
@@ -413,11 +421,12 @@ def auc_index(spec: TargetSpec, score: np.ndarray) -> np.ndarray:
     return index
 
 
-def label_values(spec: TargetSpec, series: pd.Series) -> np.ndarray:
+def label_values(spec: TargetSpec, series: pd.Series, registry: ClassRegistry | None = None,
+                 unknown: Counter[str] | None = None) -> np.ndarray:
     """Labels of the labels log as floats: the value (regression) or the class code (-1 when missing,
     :data:`UNKNOWN` for a binary label that matches no class)."""
     if spec.task == "regression":
         return numeric_values(series)[0]
     if spec.task == "binary_classification":
         return binary_codes(series, spec.positive_label, spec.negative_label).astype(np.float64)
-    return category_codes(series, spec.classes).astype(np.float64)
+    return (registry or ClassRegistry(spec.classes)).codes(series, unknown).astype(np.float64)

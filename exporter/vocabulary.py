@@ -35,6 +35,9 @@ class RejectReason(StrEnum):
     UNKNOWN_LABEL = "unknown_label"
     #: Logged predictions of a binary model that match no class: the row is kept without a decision.
     UNKNOWN_PREDICTION = "unknown_prediction"
+    #: Labels or predictions of a multiclass model beyond the tracked classes (the reference's and
+    #: 20 new ones): the row is kept, and left out of realized performance.
+    UNTRACKED_CLASS = "untracked_class"
 
 
 class ErrorStage(StrEnum):

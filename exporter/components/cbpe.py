@@ -14,6 +14,7 @@ import numpy as np
 
 from exporter import performance
 from exporter.checks import CheckName
+from exporter.classes import migrate_class_axes
 from exporter.components.base import Component, WindowContext
 from exporter.components.performance import PerformanceBaseline
 from exporter.prepare import PreparedBatch
@@ -33,7 +34,7 @@ class Cbpe(Component):
         self.binary = spec.task == "binary_classification" and spec.auc_edges is not None
         self.multiclass = bool(spec.class_score_columns)
         self.auc_bins = spec.auc_edges.size + 1 if spec.auc_edges is not None else 0
-        self.k = spec.n_classes + 1
+        self.k = spec.class_slots
 
     def fields(self) -> dict[str, FieldSpec]:
         fields = {}
@@ -47,6 +48,9 @@ class Cbpe(Component):
 
     def migrate_v1(self, old: Summary) -> Summary:
         fields = super().migrate_v1(old)
+        if self.multiclass:
+            fields["class_confusion"] = migrate_class_axes(fields["class_confusion"], self.spec.n_classes, self.k,
+                                                           square=True)
         if self.binary:
             for name in ("pos", "neg"):
                 fields[name] = migrate_score_bins(self.spec, fields[name])

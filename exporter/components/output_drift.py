@@ -8,6 +8,7 @@ import numpy as np
 
 from exporter import drift
 from exporter.checks import CheckName
+from exporter.classes import migrate_class_axes
 from exporter.components.base import Component, WindowContext
 from exporter.prepare import PreparedBatch
 from exporter.results import OutputDrift as OutputDriftResult
@@ -28,7 +29,7 @@ class OutputDrift(Component):
         self.spec = spec
         self.output = spec.output
         self.kind = "score" if spec.task != "regression" else "value"
-        self.classes = spec.n_classes + 1 if spec.task != "regression" else 0  # last slot: an unseen class
+        self.classes = spec.class_slots if spec.task != "regression" else 0
 
     def fields(self) -> dict[str, FieldSpec]:
         fields = {}
@@ -48,6 +49,13 @@ class OutputDrift(Component):
         if self.classes:
             out["class_counts"] = binned_counts(t.pred_class[None, :], self.classes)[0]
         return out
+
+    def migrate_v1(self, old: Summary) -> Summary:
+        fields = super().migrate_v1(old)
+        if self.classes and self.spec.task == "multiclass_classification":
+            fields["class_counts"] = migrate_class_axes(fields["class_counts"], self.spec.n_classes, self.classes,
+                                                         square=False)
+        return fields
 
     def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
         results = []

@@ -13,6 +13,7 @@ import numpy as np
 
 from exporter import performance
 from exporter.checks import CheckName
+from exporter.classes import migrate_class_axes
 from exporter.components.base import Component, HasLabels, WindowContext
 from exporter.results import WindowBuilder
 from exporter.sketch import FieldSpec, Summary
@@ -62,7 +63,7 @@ class Classification(_Realized):
     def __init__(self, spec: TargetSpec, baseline: PerformanceBaseline):
         super().__init__(baseline)
         self.spec = spec
-        self.k = spec.n_classes + 1  # last slot: an unseen class
+        self.k = spec.class_slots
         self.scored = spec.task == "binary_classification" and spec.auc_edges is not None
         self.auc_bins = spec.auc_edges.size + 1 if spec.auc_edges is not None else 0
 
@@ -79,6 +80,8 @@ class Classification(_Realized):
 
     def migrate_v1(self, old: Summary) -> Summary:
         fields = super().migrate_v1(old)
+        if self.spec.task == "multiclass_classification":
+            fields["confusion"] = migrate_class_axes(fields["confusion"], self.spec.n_classes, self.k, square=True)
         if self.scored:
             for name in ("auc_pos", "auc_neg"):
                 fields[name] = migrate_score_bins(self.spec, fields[name])
@@ -102,7 +105,8 @@ class Classification(_Realized):
 
     def metrics(self, merged: Summary) -> dict[str, float]:
         if self.spec.task == "multiclass_classification":
-            return performance.multiclass_metrics(merged["confusion"])
+            # Rows whose label or prediction is in the overflow slot (untracked classes) are left out.
+            return performance.multiclass_metrics(merged["confusion"][:-1, :-1])
         confusion = merged["confusion"][:2, :2]
         if self.scored:
             return performance.binary_metrics(confusion, merged["auc_pos"], merged["auc_neg"],
