@@ -20,6 +20,7 @@ from exporter.checks import failed_checks
 from exporter.config import Config, ConfigError, load_config
 from exporter.exposition import SnapshotStore, build_families, families_as_json
 from exporter.service import Exporter, build_monitors
+from exporter.state import StateDirLock, StateDirLockedError
 from exporter.webconfig import load_web_config
 
 log = logging.getLogger("model_monitor")
@@ -87,6 +88,7 @@ def cmd_serve(config_path: Path, port: int | None, web_config: Path | None = Non
     web_config = web_config or config.server.web_config_file
     if web_config is not None and not web_config.is_file():
         raise ConfigError(f"web config file not found: {web_config}")
+    lock = _lock_state_dir(config.state_dir)
     monitors = build_monitors(config, str(config_path))
     exporter = Exporter(config, monitors)
     try:
@@ -106,7 +108,21 @@ def cmd_serve(config_path: Path, port: int | None, web_config: Path | None = Non
     signal.signal(signal.SIGINT, _stop)
     stop.wait()
     exporter.stop()
+    lock.release()
     return 0
+
+
+def _lock_state_dir(state_dir: Path) -> StateDirLock:
+    """Hold the state folder for this exporter; a second exporter on it is a configuration error."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        lock = StateDirLock(state_dir)
+        lock.acquire()
+    except StateDirLockedError as error:
+        raise ConfigError(str(error)) from None
+    except OSError as error:
+        raise ConfigError(f"state_dir: cannot use {state_dir}: {error.strerror or error}") from None
+    return lock
 
 
 def cmd_check(config_path: Path, fmt: str, fail_on_alert: bool, now: float | None) -> int:

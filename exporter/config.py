@@ -102,6 +102,14 @@ class LabelsConfig(_Strict):
     max_pending: int = Field(default=500_000, ge=1)
 
 
+class InputLimitsConfig(_Strict):
+    """What one logged line may hold (see :class:`exporter.tables.InputLimits`)."""
+
+    max_line_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_depth: int = Field(default=64, ge=1, le=10_000)
+    max_keys: int = Field(default=10_000, ge=1)
+
+
 class FeaturesConfig(_Strict):
     numeric: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
@@ -188,6 +196,8 @@ class ModelConfig(_Strict):
     max_categories: int = Field(default=100, ge=1, le=10000)
     #: Rows stamped further than this in the future are rejected (``future_timestamp``).
     max_clock_skew: Seconds = 300.0
+    #: Limits on one logged line; lines beyond them are skipped and counted (``too_complex``, ``malformed_*``).
+    input_limits: InputLimitsConfig = Field(default_factory=InputLimitsConfig)
     #: Prediction ids remembered to reject rows logged twice (``duplicate_id``); 0 turns it off.
     max_recent_ids: int = Field(default=100_000, ge=0, le=10_000_000)
 

@@ -122,6 +122,11 @@ METRICS: dict[str, MetricDoc] = {
                   "Failures while reading or computing, by stage."),
         MetricDoc("model_monitor_rejected_rows_total", "counter", ("model", "reason"),
                   "Rows that could not be used, by reason."),
+        MetricDoc("model_monitor_lost_files_total", "counter", ("model", "log"),
+                  "Log files truncated or removed before their end was read, whose rest was found in no "
+                  "rotated copy: rows written after the last read may be lost."),
+        MetricDoc("model_monitor_unread_bytes_total", "counter", ("model", "log"),
+                  "Bytes of such files known to have been written and never read."),
     )
 }
 
@@ -290,6 +295,9 @@ def build_families(snapshots: Iterable[ModelSnapshot]) -> list[Family]:
         f.gauge("model_monitor_last_run_success", m, int(s.up))
         f.zero_based("model_monitor_errors_total", m, "stage", ErrorStage, s.errors)
         f.zero_based("model_monitor_rejected_rows_total", m, "reason", RejectReason, s.rejected)
+        for log_name, (lost_bytes, lost_files) in sorted(s.lost.items()):
+            f.counter("model_monitor_lost_files_total", {**m, "log": log_name}, lost_files)
+            f.counter("model_monitor_unread_bytes_total", {**m, "log": log_name}, lost_bytes)
     return f.ordered()
 
 

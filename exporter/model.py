@@ -40,8 +40,8 @@ from exporter.reference import Reference, load_reference
 from exporter.results import ModelSnapshot, Verdict, WindowResult
 from exporter.rows import Rejections
 from exporter.segments import OTHER, segment_values
-from exporter.sources import Chunk, Cursor, FileSource, SourceError
-from exporter.tables import normalized
+from exporter.sources import Chunk, FileSource, SourceError
+from exporter.tables import InputLimits, normalized
 from exporter.vocabulary import ErrorStage, RejectReason, SchemaCheck
 from exporter.window_store import WindowStore
 
@@ -88,8 +88,9 @@ class ModelMonitor:
         if reference_frame is not None:
             self.baseline.reference = self.performance_of(reference_frame)
         text = text_columns(config) | {c.name for c in reference.categorical}
-        self.source = FileSource(config.predictions.path, config.predictions.format, text_columns=text)
-        self.label_source = (FileSource(config.labels.path, config.labels.format, text_columns=text)
+        limits = InputLimits(**config.input_limits.model_dump())
+        self.source = FileSource(config.predictions.path, config.predictions.format, text_columns=text, limits=limits)
+        self.label_source = (FileSource(config.labels.path, config.labels.format, text_columns=text, limits=limits)
                              if config.labels else None)
         self.state_file = state.state_path(state_dir, config.name) if state_dir is not None else None
         self.last_success: float | None = None
@@ -191,10 +192,15 @@ class ModelMonitor:
         for name, unit in self._stateful().items():
             unit.restore(*parts[name])
         cursors = parts["sources"][0]
-        self.source.cursors = {p: Cursor.from_json(c) for p, c in cursors["predictions"].items()}
-        self.source.seen = bool(self.source.cursors)
+        self.source.restore(cursors["predictions"])
+        self.source.lost_bytes, self.source.lost_files = (int(v) for v in cursors.get("predictions_lost", (0, 0)))
         if self.label_source is not None:
-            self.label_source.cursors = {p: Cursor.from_json(c) for p, c in cursors["labels"].items()}
+            self.label_source.restore(cursors["labels"])
+            self.label_source.lost_bytes, self.label_source.lost_files = (
+                int(v) for v in cursors.get("labels_lost", (0, 0)))
+
+    def _sources(self) -> dict[str, FileSource]:
+        return {"predictions": self.source, **({"labels": self.label_source} if self.label_source else {})}
 
     def persist(self) -> None:
         if self.state_file is None:
@@ -204,6 +210,7 @@ class ModelMonitor:
         parts["sources"] = ({
             "predictions": {p: c.to_json() for p, c in self.source.cursors.items()},
             "labels": {p: c.to_json() for p, c in (self.label_source.cursors.items() if self.label_source else ())},
+            **{f"{name}_lost": [source.lost_bytes, source.lost_files] for name, source in self._sources().items()},
         }, {})
         state.save(self.state_file, {"fingerprint": self._fingerprint}, parts)
 
@@ -410,6 +417,7 @@ class ModelMonitor:
             join_dropped=dict(joiner.dropped) if joiner is not None else None,
             pending_labels=joiner.waiting() if joiner is not None else None,
             segment_other=dict(c.segment_other),
+            lost={name: (source.lost_bytes, source.lost_files) for name, source in self._sources().items()},
             windows_seconds=tuple((w.label, w.seconds) for w in self.config.windows),
             version=self.config.version or "",
             trained_at=trained_at.isoformat() if trained_at else "",

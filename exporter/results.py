@@ -142,6 +142,8 @@ class ModelSnapshot:
     up: bool
     #: Model-wide verdicts (the update itself).
     verdicts: tuple[Verdict, ...] = ()
+    #: Per log (predictions, labels): bytes known lost, and files truncated or removed with rows maybe unread.
+    lost: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 class WindowBuilder:

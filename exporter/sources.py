@@ -1,40 +1,55 @@
-"""Incremental readers of prediction and label logs (globs of JSONL, CSV, Parquet).
+"""Incremental readers of prediction and label logs (globs of JSONL, CSV, Parquet), that follow rotation.
 
-A source only knows how to yield new rows and where it stopped reading. Each
-file has a cursor: for JSONL and CSV the byte offset just past the last
-complete line consumed (a partially written last line waits for its newline),
-for Parquet whether that version of the file was read. A file whose inode
-changes, or that shrinks below its cursor, was rotated or replaced and is read
-from the start; a file that disappears is forgotten.
+A source only knows how to yield new rows and where it stopped reading. Each file it reads has a
+cursor: for JSONL and CSV the byte offset just past the last complete line consumed (a partially
+written last line waits for its newline), for Parquet whether that version of the file was read.
 
-Reading does not move the cursors: :meth:`FileSource.read` returns chunks with
-the cursor each would leave behind, and the caller commits them with
-:meth:`FileSource.commit` once the rows are summarised, so cursors and window
-state are saved together.
+A file is identified by its content, not its path (as Filebeat and Fluent Bit do): its device
+and inode, and a fingerprint of its first bytes (up to :data:`FINGERPRINT_BYTES`). So
+
+- a file renamed away by rotation (``app.jsonl`` to ``app.jsonl.1``, inside or outside the glob,
+  or the old target of a repointed symlink) is followed in its folder and read to its end;
+- a rotated file compressed to ``.gz`` is read through gzip from where its cursor stopped;
+- ``copytruncate``: the copy carries the original's fingerprint, so its unread tail is read from
+  the copy, and the truncated original (shorter, or with other first bytes: it may have grown past
+  the old offset) is read again from the start as a new file;
+- a file replaced atomically by a longer copy (renamed over) keeps its cursor, since its first
+  bytes are the same: nothing is read twice;
+- a new file at the same path, or a reused inode, has other first bytes: it is a new file.
+
+Where loss cannot be excluded (a file truncated or removed before its end was read, with no copy
+found) the unread bytes are counted (:attr:`FileSource.lost_bytes`) and logged, never silent.
+
+Reading does not move the cursors: :meth:`FileSource.read` returns chunks with the cursor each
+would leave behind, and the caller commits them with :meth:`FileSource.commit` once the rows are
+summarised, so cursors and window state are saved together.
 """
 
 from __future__ import annotations
 
 import glob
+import gzip
+import hashlib
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
-from exporter.tables import format_of, parse_csv, parse_jsonl, read_table
+from exporter.tables import DEFAULT_LIMITS, InputLimits, format_of, parse_csv, parse_jsonl, read_table
 from exporter.vocabulary import RejectReason
 
 log = logging.getLogger(__name__)
 
-#: Bytes read from one file per tick, so one huge file cannot stall a model.
+#: Bytes of each log one read takes at most, across files, so memory stays bounded.
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-#: A line longer than this without its newline is skipped as malformed.
-MAX_LINE_BYTES = 16 * 1024 * 1024
+#: Bytes at the start of a file that identify it (Filebeat's default too).
+FINGERPRINT_BYTES = 1024
 
 
 @dataclass
@@ -45,13 +60,22 @@ class Cursor:
     mtime_ns: int = 0
     header: str | None = None  # CSV header line
     skipping: bool = False  # inside an over-long line, until its newline
+    #: Where the file was last seen (resolved path), its device, and the fingerprint of its first
+    #: ``fp_len`` bytes (the decompressed ones for a .gz file).
+    path: str = ""
+    device: int = 0
+    fp: str = ""
+    fp_len: int = 0
+    #: The format of the file when it was first read (rotated names like ``app.jsonl.1`` have none).
+    kind: str = ""
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
 
     @staticmethod
     def from_json(data: dict[str, object]) -> Cursor:
-        return Cursor(**data)  # type: ignore[arg-type]
+        known = {f.name for f in fields(Cursor)}
+        return Cursor(**{k: v for k, v in data.items() if k in known})  # type: ignore[arg-type]
 
 
 @dataclass
@@ -66,6 +90,29 @@ class Chunk:
     more: bool = False
     #: Bytes of the file this chunk consumed.
     nbytes: int = 0
+    #: The key of the cursor in :attr:`FileSource.cursors`.
+    key: str = ""
+
+
+@dataclass
+class _File:
+    """A file seen in this read: where it is, its identity, and how to get its bytes."""
+
+    path: str
+    real: str
+    stat: os.stat_result
+    gz: bool
+
+    def prefix(self, length: int) -> bytes:
+        if self.gz:
+            with gzip.open(self.real, "rb") as handle:
+                return handle.read(length)
+        with open(self.real, "rb") as handle:
+            return handle.read(length)
+
+
+def _fingerprint(data: bytes) -> str:
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()
 
 
 class SourceError(Exception):
@@ -73,18 +120,25 @@ class SourceError(Exception):
 
 
 class FileSource:
-    """New rows from the files matching ``pattern``."""
+    """New rows from the files matching ``pattern``, following each file through rotation."""
 
     def __init__(self, pattern: str, fmt: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-                 text_columns: frozenset[str] = frozenset()):
+                 text_columns: frozenset[str] = frozenset(), limits: InputLimits = DEFAULT_LIMITS):
         self.pattern = pattern
         self.fmt = fmt
         #: Columns read as text from CSV, whatever they look like.
         self.text_columns = text_columns
+        self.limits = limits
         self.max_bytes = max_bytes
+        #: Cursor of every file being followed, by a key that stays the same when the file moves.
         self.cursors: dict[str, Cursor] = {}
         #: True once a file matched: from then on a vanished folder is an error, not a wait.
         self.seen = False
+        #: Bytes known to be lost: files truncated or removed before their end was read, no copy found.
+        self.lost_bytes = 0
+        #: Files truncated (or removed with bytes unread) whose rest was found nowhere: rows may be lost.
+        self.lost_files = 0
+        self._truncated: set[str] = set()
         self._waiting_logged = False
         self._failed: dict[str, tuple[int, int, int]] = {}
 
@@ -119,36 +173,153 @@ class FileSource:
             self._waiting_logged = True
         return paths
 
+    # -- which cursor each file continues ---------------------------------------------------------
+
+    @staticmethod
+    def _file(path: str) -> _File:
+        real = os.path.realpath(path)
+        return _File(path, real, os.stat(real), real.endswith(".gz"))
+
+    def _continues(self, f: _File, cursor: Cursor) -> bool:
+        """Whether ``f`` holds what ``cursor`` read, by its first bytes (a legacy cursor: by inode)."""
+        same_inode = (f.stat.st_dev, f.stat.st_ino) == (cursor.device, cursor.inode)
+        if same_inode and (f.stat.st_size, f.stat.st_mtime_ns) == (cursor.size, cursor.mtime_ns):
+            return True  # untouched since it was read
+        if not cursor.fp_len:
+            return (not f.gz and cursor.inode == f.stat.st_ino and cursor.path in ("", f.real)
+                    and f.stat.st_size >= cursor.offset)
+        if not f.gz and f.stat.st_size < max(cursor.fp_len, cursor.offset if cursor.kind != "parquet" else 0):
+            return False  # shorter than what was read: truncated
+        return _fingerprint(f.prefix(cursor.fp_len)) == cursor.fp
+
+    def _match(self, files: list[_File]) -> tuple[dict[str, str], list[_File]]:
+        """Cursor key of each file that continues a cursor, and the files that are new.
+
+        Same device and inode first (still checked by content, since inodes are reused), then the
+        content alone (a renamed or copied file).
+        """
+        by_inode = {(c.device, c.inode): k for k, c in self.cursors.items() if c.device}
+        attached: dict[str, str] = {}
+        used: set[str] = set()
+        unmatched = []
+        for f in files:
+            key = by_inode.get((f.stat.st_dev, f.stat.st_ino))
+            if key is None:
+                key = next((k for k, c in self.cursors.items() if not c.device and c.path == f.real), None)
+            if key is not None and key not in used and self._continues(f, self.cursors[key]):
+                attached[f.real] = key
+                used.add(key)
+            else:
+                if key is not None and key not in used:
+                    self._truncated.add(key)  # the same file with other content: truncated, or a reused inode
+                unmatched.append(f)
+        new = []
+        for f in unmatched:
+            key = next((k for k, c in self.cursors.items() if k not in used and c.fp_len
+                        and self._continues(f, c)), None)
+            if key is None:
+                new.append(f)
+            else:
+                attached[f.real] = key
+                used.add(key)
+        return attached, new
+
+    def _siblings(self, exclude: set[str]) -> list[_File]:
+        """Files next to the followed ones that the glob does not match: where rotated files go."""
+        folders = {os.path.dirname(c.path) for c in self.cursors.values() if c.path}
+        out = []
+        for folder in sorted(folders):
+            try:
+                names = os.listdir(folder)
+            except OSError:
+                continue
+            for name in sorted(names):
+                real = os.path.realpath(os.path.join(folder, name))
+                if real in exclude or not os.path.isfile(real):
+                    continue
+                try:
+                    out.append(self._file(real))
+                except OSError:
+                    continue
+        return out
+
+    # -- reading --------------------------------------------------------------------------------
+
     def read(self) -> tuple[list[Chunk], list[str]]:
         """Chunks of new rows, and the errors (one line each) of files that could not be read.
 
         One call reads at most about ``max_bytes`` across files, so memory stays bounded when many
         files arrive at once; the last chunk then says ``more`` and the caller reads again.
         """
-        paths = self.files()
-        present = set(paths)
-        for gone in set(self.cursors) - present:
-            log.info("%s disappeared; forgetting its cursor", gone)
-            del self.cursors[gone]
-        chunks: list[Chunk] = []
         errors: list[str] = []
+        files = []
+        for path in self.files():
+            try:
+                files.append(self._file(path))
+            except OSError as error:
+                errors.append(f"{path}: {error.strerror or error}")
+        attached, new = self._match(files)
+        targets = [(f, attached[f.real]) for f in files if f.real in attached] + [(f, None) for f in new]
+        orphans = set(self.cursors) - set(attached.values())
+        if orphans:
+            targets += self._follow(orphans, {f.real for f in files})
+        chunks: list[Chunk] = []
         consumed = 0
-        for path in paths:
+        for f, key in targets:
             if consumed >= self.max_bytes:
                 chunks[-1].more = True
                 break
             try:
-                chunk = self._read_file(path)
-            except OSError as error:
-                errors.append(f"{path}: {error.strerror or error}")
+                chunk = self._read_file(f, key)
+            except (OSError, EOFError, gzip.BadGzipFile) as error:
+                errors.append(f"{f.path}: {getattr(error, 'strerror', None) or error}")
                 continue
             if chunk is not None:
                 chunks.append(chunk)
                 consumed += chunk.nbytes
         return chunks, errors
 
+    def _follow(self, orphans: set[str], in_glob: set[str]) -> list[tuple[_File, str]]:
+        """Find where the files of cursors the glob no longer shows went; forget those that are gone."""
+        found: list[tuple[_File, str]] = []
+        siblings = self._siblings(in_glob)
+        for key in sorted(orphans):
+            cursor = self.cursors[key]
+            match = next((f for f in siblings if not f.gz and (f.stat.st_dev, f.stat.st_ino) ==
+                          (cursor.device, cursor.inode) and self._continues(f, cursor)), None)
+            if match is None and cursor.fp_len:
+                match = next((f for f in siblings if self._continues(f, cursor)), None)
+            if match is not None:
+                if match.real != cursor.path:
+                    log.info("%s moved to %s; reading it to its end", cursor.path, match.real)
+                found.append((match, key))
+                continue
+            del self.cursors[key]
+            unread = max(0, cursor.size - cursor.offset) if cursor.kind != "parquet" else 0
+            truncated = key in self._truncated
+            if unread or truncated:
+                self.lost_bytes += unread
+                self.lost_files += 1
+                log.warning("%s was %s with %s unread, and no rotated copy of it was found: rows written after the "
+                            "last read may be lost (counted in model_monitor_lost_files_total)", cursor.path,
+                            "truncated" if truncated else "removed", f"{unread} bytes" if unread else "bytes maybe")
+            else:
+                log.info("%s disappeared; forgetting its cursor", cursor.path)
+        self._truncated.clear()
+        return found
+
+    def restore(self, cursors: dict[str, dict[str, object]]) -> None:
+        """Cursors as :meth:`Cursor.to_json` saved them (a release-1 cursor is keyed by its file's path)."""
+        self.cursors = {}
+        for key, data in cursors.items():
+            cursor = Cursor.from_json(data)
+            if not cursor.path:
+                cursor.path = os.path.realpath(key)
+            self.cursors[key] = cursor
+        self.seen = bool(self.cursors)
+
     def commit(self, chunk: Chunk) -> None:
-        self.cursors[chunk.path] = chunk.cursor
+        self.cursors[chunk.key or chunk.path] = chunk.cursor
 
     def drain(self, consume: Callable[[Chunk], None], budget: int | None) -> list[str]:
         """Hand every new chunk to ``consume`` and commit it, until nothing is left or about ``budget``
@@ -170,76 +341,100 @@ class FileSource:
                 break
         return errors
 
-    def _read_file(self, path: str) -> Chunk | None:
-        stat = os.stat(path)
-        cursor = self.cursors.get(path)
-        if cursor is not None and (cursor.inode != stat.st_ino or stat.st_size < cursor.offset):
-            log.info("%s was replaced or truncated; reading it from the start", path)
-            cursor = None
-        kind = format_of(path, self.fmt)
-        if kind == "parquet":
-            return self._read_parquet(path, stat, cursor)
-        if kind not in ("jsonl", "csv"):
-            if cursor is None:
-                log.warning("%s: unknown extension, skipped (use .jsonl, .csv or .parquet)", path)
-                self.cursors[path] = Cursor(inode=stat.st_ino, offset=stat.st_size, size=stat.st_size)
-            return None
+    def _read_file(self, f: _File, key: str | None) -> Chunk | None:
+        cursor = self.cursors.get(key) if key is not None else None
+        kind = (cursor.kind if cursor is not None and cursor.kind else None) or format_of(f.path, self.fmt)
         if cursor is None:
-            cursor = Cursor(inode=stat.st_ino)
-        if stat.st_size == cursor.offset:
+            key = f"{f.stat.st_dev}:{f.stat.st_ino}:{time.time_ns()}"
+            if kind not in ("jsonl", "csv", "parquet"):
+                log.warning("%s: unknown extension, skipped (use .jsonl, .csv or .parquet)", f.path)
+                fp_len = min(FINGERPRINT_BYTES, f.stat.st_size)
+                self.cursors[key] = Cursor(f.stat.st_ino, f.stat.st_size, f.stat.st_size, f.stat.st_mtime_ns,
+                                           path=f.real, device=f.stat.st_dev, fp=_fingerprint(f.prefix(fp_len)),
+                                           fp_len=fp_len, kind="other")
+                return None
+        if kind == "parquet":
+            return self._read_parquet(f, cursor, key)
+        if kind not in ("jsonl", "csv"):
             return None
-        return self._read_lines(path, kind, stat, cursor)
+        base = cursor or Cursor(f.stat.st_ino, kind=kind)
+        chunk = self._read_lines(f, kind, base)
+        if chunk is None:
+            if cursor is not None and (cursor.path, cursor.inode, cursor.device) != (f.real, f.stat.st_ino,
+                                                                                      f.stat.st_dev):
+                self.cursors[key] = self._identified(f, cursor, cursor.offset)  # follow it, nothing to read
+            return None
+        chunk.key = key
+        return chunk
 
-    def _read_parquet(self, path: str, stat: os.stat_result, cursor: Cursor | None) -> Chunk | None:
-        fingerprint = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-        if cursor is not None and (cursor.size, cursor.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+    def _identified(self, f: _File, cursor: Cursor, offset: int) -> Cursor:
+        """``cursor`` moved to ``f``, its fingerprint grown to cover up to FINGERPRINT_BYTES."""
+        fp_len = min(FINGERPRINT_BYTES, max(offset, cursor.fp_len))
+        fp = cursor.fp if fp_len == cursor.fp_len else _fingerprint(f.prefix(fp_len))
+        return Cursor(f.stat.st_ino, offset, f.stat.st_size, f.stat.st_mtime_ns, cursor.header, cursor.skipping,
+                      f.real, f.stat.st_dev, fp, fp_len, cursor.kind)
+
+    def _read_parquet(self, f: _File, cursor: Cursor | None, key: str) -> Chunk | None:
+        stat = f.stat
+        if cursor is not None and cursor.size == stat.st_size:
+            return None  # the same content (renamed, or untouched)
+        failed = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if self._failed.get(f.real) == failed:
             return None
-        if self._failed.get(path) == fingerprint:
-            return None
-        new_cursor = Cursor(inode=stat.st_ino, offset=stat.st_size, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+        fp_len = min(FINGERPRINT_BYTES, stat.st_size)
+        new_cursor = Cursor(stat.st_ino, stat.st_size, stat.st_size, stat.st_mtime_ns, path=f.real,
+                            device=stat.st_dev, fp=_fingerprint(f.prefix(fp_len)), fp_len=fp_len, kind="parquet")
         try:
-            frame = read_table(path, "parquet")
+            frame = read_table(f.real, "parquet")
         except (pa.ArrowException, OSError, ValueError) as error:
             # Maybe still being written: retried when the file changes.
-            self._failed[path] = fingerprint
-            log.warning("%s: cannot read Parquet file (%s); retrying when it changes", path, error)
-            return Chunk(path, pd.DataFrame(), new_cursor, Counter({RejectReason.UNREADABLE_FILE: 1}))
-        self._failed.pop(path, None)
+            self._failed[f.real] = failed
+            log.warning("%s: cannot read Parquet file (%s); retrying when it changes", f.path, error)
+            return Chunk(f.path, pd.DataFrame(), new_cursor, Counter({RejectReason.UNREADABLE_FILE: 1}), key=key)
+        self._failed.pop(f.real, None)
         if cursor is not None:
-            log.warning("%s changed after it was read; reading the new version as new rows", path)
-        return Chunk(path, frame, new_cursor, nbytes=stat.st_size)
+            log.warning("%s changed after it was read; reading the new version as new rows", f.path)
+        return Chunk(f.path, frame, new_cursor, nbytes=stat.st_size, key=key)
 
-    def _read_lines(self, path: str, kind: str, stat: os.stat_result, cursor: Cursor) -> Chunk | None:
+    def _read_lines(self, f: _File, kind: str, cursor: Cursor) -> Chunk | None:
         rejected: Counter[str] = Counter()
-        with open(path, "rb") as handle:
-            header = cursor.header
-            offset = cursor.offset
+        header = cursor.header
+        offset = cursor.offset
+        opener = gzip.open if f.gz else open
+        with opener(f.real, "rb") as handle:
             if kind == "csv" and header is None:
-                first = handle.readline(MAX_LINE_BYTES)
+                first = handle.readline(self.limits.max_line_bytes)
                 if not first.endswith(b"\n"):
                     return None
                 header = first.decode("utf-8", "replace").strip("\r\n")
                 offset = len(first)
             handle.seek(offset)
             data = handle.read(self.max_bytes)
+        if not data:
+            return None
         end = data.rfind(b"\n")
         skipping = cursor.skipping
+        moved = replace_cursor(cursor, header=header)
         if end < 0:
-            if len(data) >= MAX_LINE_BYTES or (skipping and data):
+            if len(data) >= self.limits.max_line_bytes or (skipping and data):
                 # An over-long line: drop what we have and skip until its newline.
                 if not skipping:
                     rejected[RejectReason.MALFORMED_JSON if kind == "jsonl" else RejectReason.MALFORMED_CSV] += 1
-                new = Cursor(stat.st_ino, offset + len(data), stat.st_size, stat.st_mtime_ns, header, True)
-                return Chunk(path, pd.DataFrame(), new, rejected, more=len(data) >= self.max_bytes,
+                new = self._identified(f, replace_cursor(moved, skipping=True), offset + len(data))
+                return Chunk(f.path, pd.DataFrame(), new, rejected, more=len(data) >= self.max_bytes,
                              nbytes=len(data))
             return None
         complete = data[: end + 1]
         if skipping:
             first_newline = complete.find(b"\n")
             complete = complete[first_newline + 1:]
-        new_cursor = Cursor(stat.st_ino, offset + end + 1, stat.st_size, stat.st_mtime_ns, header, False)
+        new_cursor = self._identified(f, replace_cursor(moved, skipping=False), offset + end + 1)
         if kind == "jsonl":
-            frame = parse_jsonl(complete, rejected)
+            frame = parse_jsonl(complete, rejected, self.limits)
         else:
             frame = parse_csv(header or "", complete, rejected, self.text_columns)
-        return Chunk(path, frame, new_cursor, rejected, more=len(data) >= self.max_bytes, nbytes=end + 1)
+        return Chunk(f.path, frame, new_cursor, rejected, more=len(data) >= self.max_bytes, nbytes=end + 1)
+
+
+def replace_cursor(cursor: Cursor, **changes: object) -> Cursor:
+    return Cursor(**{**asdict(cursor), **changes})  # type: ignore[arg-type]

@@ -39,6 +39,47 @@ class StateError(Exception):
     """A state file exists but cannot be used (corrupt, truncated or from another layout)."""
 
 
+LOCK_FILE = ".model-monitor.lock"
+
+
+class StateDirLockedError(Exception):
+    """Another exporter holds the state folder."""
+
+
+class StateDirLock:
+    """An exclusive lock on a state folder, held for the life of the exporter.
+
+    Two exporters writing one state folder would overwrite each other's state and double every
+    row on restart, so the second one refuses to start. The lock is ``flock`` on a file in the
+    folder: the kernel releases it when the process ends, however it ends, so a crash leaves no
+    stale lock behind. The file holds the holder's pid, for the message.
+    """
+
+    def __init__(self, state_dir: Path):
+        self.path = state_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise StateDirLockedError(f"state_dir {self.path.parent} is in use by another exporter (pid {holder}); "
+                                 "give each exporter its own state_dir") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 def state_path(state_dir: Path, model: str) -> Path:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", model)
     return state_dir / f"{safe}.state.npz"

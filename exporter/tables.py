@@ -11,8 +11,10 @@ import csv
 import io
 import json
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -75,10 +77,81 @@ def normalized(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def parse_jsonl(data: bytes, rejected: Counter[str]) -> pd.DataFrame:
-    """Rows of JSON Lines ``data``; lines that are not a JSON object are counted in ``rejected``."""
+@dataclass(frozen=True)
+class InputLimits:
+    """What one logged line may hold; beyond it the line is skipped and counted, never parsed."""
+
+    #: A line longer than this without its newline is skipped as malformed.
+    max_line_bytes: int = 16 * 1024 * 1024
+    #: Deepest nesting of objects and arrays in a JSON line (``too_complex`` beyond).
+    max_depth: int = 64
+    #: Most keys of a JSON line's object (``too_complex`` beyond).
+    max_keys: int = 10_000
+
+
+DEFAULT_LIMITS = InputLimits()
+
+
+def _guarded_lines(data: bytes, limits: InputLimits) -> np.ndarray:
+    """Indexes of the lines that the fast parser must not see: more opening brackets than ``max_depth``
+    (they may nest deeper: a parser written in C recursing 100,000 deep crashes the process) or long
+    enough to hold more than ``max_keys`` keys. Found without parsing, in time linear in the bytes."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(raw == 10)
+    brackets = np.flatnonzero((raw == 123) | (raw == 91))  # { and [
+    per_line = np.bincount(np.searchsorted(newlines, brackets), minlength=newlines.size + 1)
+    lengths = np.diff(np.concatenate([[-1], newlines, [raw.size]]))
+    return np.flatnonzero((per_line > limits.max_depth) | (lengths > 4 * limits.max_keys))
+
+
+def _depth(value: object, limit: int) -> int:
+    """Nesting depth of a parsed JSON value, counted without recursion (stops past ``limit``)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack and deepest <= limit:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _parse_line(line: bytes, rejected: Counter[str], limits: InputLimits) -> dict | None:
+    """One JSON line parsed by Python's parser, within the limits; None (counted) when it is not a usable object."""
+    try:
+        value = json.loads(line)
+    except RecursionError:
+        rejected[RejectReason.TOO_COMPLEX] += 1
+        return None
+    except (ValueError, UnicodeDecodeError):
+        rejected[RejectReason.MALFORMED_JSON] += 1
+        return None
+    if not isinstance(value, dict):
+        rejected[RejectReason.MALFORMED_JSON] += 1
+        return None
+    if len(value) > limits.max_keys or _depth(value, limits.max_depth) > limits.max_depth:
+        rejected[RejectReason.TOO_COMPLEX] += 1
+        return None
+    return value
+
+
+def parse_jsonl(data: bytes, rejected: Counter[str], limits: InputLimits = DEFAULT_LIMITS) -> pd.DataFrame:
+    """Rows of JSON Lines ``data``; lines that are not a JSON object, or beyond ``limits``, are counted in
+    ``rejected``. Lines that could be beyond the limits never reach the fast parser."""
     if not data.strip():
         return pd.DataFrame()
+    guarded = _guarded_lines(data, limits)
+    if guarded.size:
+        lines = data.split(b"\n")
+        keep = np.ones(len(lines), dtype=bool)
+        keep[guarded] = False
+        records = [r for i in guarded.tolist() if lines[i].strip()
+                   if (r := _parse_line(lines[i], rejected, limits)) is not None]
+        rest = b"\n".join(line for line, k in zip(lines, keep.tolist(), strict=True) if k)
+        frames = [parse_jsonl(rest, rejected, limits)] if rest.strip() else []
+        if records:
+            frames.append(_records_frame(records))
+        frames = [f for f in frames if len(f.columns)]
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else (frames[0] if frames else pd.DataFrame())
     try:
         table = pajson.read_json(io.BytesIO(data), read_options=pajson.ReadOptions(block_size=1 << 24))
         if not any(pa.types.is_nested(t) for t in table.schema.types):
@@ -87,17 +160,13 @@ def parse_jsonl(data: bytes, rejected: Counter[str]) -> pd.DataFrame:
         pass
     records = []
     for line in data.split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
-            rejected[RejectReason.MALFORMED_JSON] += 1
-            continue
-        if not isinstance(value, dict):
-            rejected[RejectReason.MALFORMED_JSON] += 1
-            continue
-        records.append(value)
+        if line.strip() and (record := _parse_line(line, rejected, limits)) is not None:
+            records.append(record)
+    return _records_frame(records)
+
+
+def _records_frame(records: list[dict]) -> pd.DataFrame:
+    """Parsed JSON objects as a frame; nested values kept as their JSON text."""
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     for column in frame.columns:
         if frame[column].map(lambda v: isinstance(v, dict | list)).any():

@@ -23,6 +23,8 @@ class RejectReason(StrEnum):
     TOO_OLD = "too_old"
     DUPLICATE_ID = "duplicate_id"
     UNREADABLE_FILE = "unreadable_file"
+    #: A JSON line nested deeper or holding more keys than ``input_limits`` allow.
+    TOO_COMPLEX = "too_complex"
     INGEST_ERROR = "ingest_error"
     #: Label rows: the labels log lacks its id or label column.
     MISSING_LABEL_COLUMN = "missing_label_column"

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -479,3 +480,53 @@ def test_web_config_errors_are_clear(tmp_path: Path) -> None:
     web.write_text(yaml.safe_dump({"tls": {}}))
     with pytest.raises(ConfigError, match="tls"):
         load_web_config(web)
+
+
+def test_a_second_exporter_on_the_same_state_folder_exits_with_a_clear_message(tmp_path: Path) -> None:
+    config = json.loads(model_config(tmp_path).model_dump_json())
+    path = write_config(tmp_path / "monitor.yaml", {"interval": "1s", "state_dir": str(tmp_path / "state"),
+                                                    "models": [config]})
+    first = start_exporter(path, free_port(), tmp_path / "first.log")
+    try:
+        second = subprocess.run([sys.executable, "-m", "exporter.cli", "serve", "--config", str(path), "--port",
+                                 str(free_port())], capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2
+        assert "in use by another exporter" in second.stderr and str(first.proc.pid) in second.stderr
+    finally:
+        first.stop()
+    # The lock dies with its holder: the folder can be used again at once.
+    again = start_exporter(path, free_port(), tmp_path / "again.log")
+    again.stop()
+
+
+def test_a_poison_line_is_skipped_and_counted_and_the_exporter_lives_on(tmp_path: Path) -> None:
+    """A JSON line nested 100,000 deep crashes the C parser pyarrow uses (a segmentation fault): such lines
+    never reach it. The exporter, as a real process, counts the line, moves past it and keeps serving."""
+    now = time.time()
+    log = tmp_path / "logs" / "a.jsonl"
+    write_jsonl(log, rows_at(now, 20, seed=1))
+    with open(log, "a") as handle:
+        handle.write('{"a":' * 100_000 + "1" + "}" * 100_000 + "\n")  # nested 100,000 deep
+        keys = ", ".join(f'"k{i}": {i}' for i in range(20_000))
+        handle.write(f'{{"ts": {now}, "id": "wide", {keys}}}\n')  # 20,000 keys
+        handle.write("[" * 200_000 + "\n")  # deep and broken
+    write_jsonl(log, rows_at(now, 30, seed=2))
+    config = json.loads(model_config(tmp_path).model_dump_json())
+    path = write_config(tmp_path / "monitor.yaml", {"interval": "0.5s", "state_dir": str(tmp_path / "state"),
+                                                    "models": [config]})
+    port = free_port()
+    exporter = start_exporter(path, port, tmp_path / "exporter.log")
+    try:
+        samples = wait_for(lambda: (s := _samples(port)) and _value(s, "model_predictions_total", model="m") == 50
+                           and s, 30, "the 50 good rows")
+        assert _value(samples, "model_monitor_rejected_rows_total", model="m", reason="too_complex") == 3
+        assert exporter.alive()
+    finally:
+        exporter.stop()
+    restarted = start_exporter(path, port, tmp_path / "restarted.log")  # the cursor moved past the poison lines
+    try:
+        samples = wait_for(lambda: _samples(port), 30, "metrics after restart")
+        assert _value(samples, "model_predictions_total", model="m") == 50
+        assert restarted.alive()
+    finally:
+        restarted.stop()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from exporter.sources import FileSource
 
@@ -120,3 +122,23 @@ def test_one_read_is_bounded_across_files_and_the_rest_follows(tmp_path: Path) -
         if not any(chunk.more for chunk in chunks):
             break
     assert sorted(seen) == list(range(500))
+
+
+#: Lines that crashed or hung a parser once; each must be skipped and counted, the rest parsed.
+CRASH_CORPUS = [
+    b'{"a":' * 100_000 + b"1" + b"}" * 100_000,  # segfault in pyarrow's JSON reader (stack overflow)
+    b"[" * 200_000,  # deep and unterminated
+    b'{"ts": 1, ' + b", ".join(b'"k%d": %d' % (i, i) for i in range(20_000)) + b"}",  # 20,000 columns
+    b'{"ts": 1, "x": ' + b"[" * 70 + b"]" * 70 + b"}",  # just past the default depth
+]
+
+
+@pytest.mark.parametrize("index", range(len(CRASH_CORPUS)))
+def test_crash_corpus_lines_are_skipped_and_counted(index: int) -> None:
+    from exporter.tables import parse_jsonl
+
+    good = b'{"ts": 1, "x": 2}\n{"ts": 2, "x": [1, {"y": 3}]}\n'
+    rejected: Counter[str] = Counter()
+    frame = parse_jsonl(good + CRASH_CORPUS[index] + b"\n" + good, rejected)
+    assert len(frame) == 4
+    assert rejected == {"too_complex": 1}

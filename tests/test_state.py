@@ -59,7 +59,11 @@ def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
     assert monitor.joiner.waiting() == (800, 1)
     got = {_key(m): m["value"] for m in _samples(monitor)}
     added = {k for k in got.keys() - expected.keys()}
-    assert {json.loads(k)[1][1][1] for k in added} == {str(r) for r in NEW_ZERO_REASONS}
+    rejected = [json.loads(k) for k in added if json.loads(k)[0] == "model_monitor_rejected_rows_total"]
+    reasons = {dict(labels)["reason"] for _, labels in rejected}
+    assert reasons == NEW_ZERO_REASONS
+    assert {json.loads(k)[0] for k in added} == {"model_monitor_rejected_rows_total", "model_monitor_lost_files_total",
+                                                 "model_monitor_unread_bytes_total"}
     assert all(got[k] == 0 for k in added)
     assert expected.keys() <= got.keys()
     # Release 2 estimates Wasserstein more closely from the same counts (see the README's accuracy table):
