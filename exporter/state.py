@@ -6,9 +6,10 @@ the same folder, fsync, rename, fsync of the folder. A crash leaves either the
 old or the new file, never a mix, so a restart neither loses nor double-counts
 rows.
 
-The file is a NumPy ``.npz`` archive: each part's arrays under ``part/name``
-and one JSON document (``__meta__``) with the format version, the layout
-fingerprint and each part's JSON metadata under ``parts``. The units that own
+The file is a NumPy ``.npz`` archive: each part's arrays under ``part/name``,
+one JSON document (``__meta__``) with the format version, the layout
+fingerprint and each part's JSON metadata under ``parts``, and a BLAKE2b
+checksum of all of it (``__checksum__``), so any corruption is detected. The units that own
 state (window store, label join, components, counters, cursors) produce and
 read their own parts; this module only namespaces them. A file that cannot
 be read, for whatever reason, is reported as :class:`StateError` and the
@@ -19,6 +20,7 @@ caller starts afresh, re-reading the logs from the beginning. Files of format
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -30,6 +32,17 @@ import numpy as np
 
 FORMAT_VERSION = 2
 _META = "__meta__"
+_CHECKSUM = "__checksum__"
+
+
+def _checksum(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """BLAKE2b over every member's name, dtype, shape and bytes: any flipped or missing byte shows."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}\0{array.dtype.str}\0{array.shape}\0".encode())
+        digest.update(array.tobytes())
+    return np.frombuffer(digest.digest(), dtype=np.uint8)
 
 #: A unit's saved state: JSON-able metadata and named arrays.
 Part = tuple[dict[str, Any], dict[str, np.ndarray]]
@@ -90,8 +103,9 @@ def save(path: Path, meta: dict[str, Any], parts: dict[str, Part]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"{part}/{name}": array for part, (_, named) in parts.items() for name, array in named.items()}
     document = {"version": FORMAT_VERSION, **meta, "parts": {part: part_meta for part, (part_meta, _) in parts.items()}}
+    arrays[_META] = np.frombuffer(json.dumps(document).encode(), np.uint8)
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays, **{_META: np.frombuffer(json.dumps(document).encode(), np.uint8)})
+    np.savez(buffer, **arrays, **{_CHECKSUM: _checksum(arrays)})
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as handle:
         handle.write(buffer.getvalue())
@@ -117,11 +131,18 @@ def load(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
     try:
         with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
+        stored = arrays.pop(_CHECKSUM, None)
+        if stored is not None and not np.array_equal(stored, _checksum(arrays)):
+            raise StateError(f"{path}: checksum mismatch: the state file is corrupt")
         meta = json.loads(arrays.pop(_META).tobytes().decode())
+    except StateError:
+        raise
     except Exception as error:  # noqa: BLE001 - a corrupt archive raises many kinds; all mean "unusable"
         raise StateError(f"{path}: unreadable state file ({type(error).__name__}: {error})") from None
     if not isinstance(meta, dict) or meta.get("version") not in (1, FORMAT_VERSION):
         raise StateError(f"{path}: state file of an unknown format version")
+    if meta["version"] == FORMAT_VERSION and stored is None:
+        raise StateError(f"{path}: no checksum: the state file is corrupt")
     return meta, arrays
 
 
