@@ -280,6 +280,10 @@ def blank_as_missing(series: pd.Series) -> pd.Series:
     """``series`` with empty or blank text as missing: an empty cell is missing in every format."""
     if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
         return series
+    if pd.api.types.is_string_dtype(series.dtype) and pd.api.types.infer_dtype(series, skipna=True) == "string":
+        # Text only (the usual case): vectorised, no Python call per value.
+        blank = (series.eq("") | series.str.isspace()).fillna(False).to_numpy(dtype=bool)
+        return series.mask(blank) if blank.any() else series
     objects = series.astype(object)
     is_text = objects.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False).to_numpy(dtype=bool)
     if not is_text.any():

@@ -35,10 +35,21 @@ _EXTENSIONS = {
 
 
 def format_of(path: str | Path, override: str | None = None) -> str | None:
-    """The table format of ``path`` (``override`` wins); None when the extension is unknown."""
+    """The table format of ``path`` (``override`` wins); None when the extension is unknown.
+
+    Rotated names count as their log's: ``app.jsonl.1``, ``app.jsonl.1.gz``, ``app.csv-20261123``.
+    """
     if override is not None:
         return override
-    return _EXTENSIONS.get(Path(path).suffix.lower())
+    name = Path(path).name.lower()
+    name = name.removesuffix(".gz")
+    stem, _, last = name.rpartition(".")
+    while stem and last.isdigit():  # a rotation number
+        stem, _, last = stem.rpartition(".")
+    kind = _EXTENSIONS.get(f".{last}")
+    if kind is None and "-" in last:  # a dated copy: app.jsonl-20261123
+        kind = _EXTENSIONS.get(f".{last.split('-', 1)[0]}")
+    return kind
 
 
 def read_table(path: str | Path, fmt: str | None = None, text_columns: frozenset[str] = frozenset()) -> pd.DataFrame:

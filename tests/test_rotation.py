@@ -247,3 +247,16 @@ def test_a_live_exporter_under_rotation_counts_every_row_once(tmp_path: Path, st
         stop.set()
         thread.join()
         exporter.stop()
+
+
+def test_rotated_files_already_there_at_first_start_are_read_by_their_log_format(tmp_path: Path) -> None:
+    writer = Writer(tmp_path)
+    writer.write(30)
+    writer.rotate("gzip")  # app.jsonl.1.gz
+    writer.write(20)
+    writer.rotate("rename_in_glob")  # app.jsonl.2
+    writer.write(10)
+    source = FileSource(str(tmp_path / "app.jsonl*"))
+    seen: Counter[int] = Counter()
+    _read(source, seen)
+    assert seen == Counter(range(60))

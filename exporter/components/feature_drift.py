@@ -23,6 +23,13 @@ class FeatureDrift(Component):
         self.dataset_share = dataset_share
         self.num_bins = max((f.n_bins for f in reference.numeric), default=1)
         self.cat_bins = max((f.n_bins for f in reference.categorical), default=1)
+        # KS of every ks feature at once: the reference CDFs, padded with 1 beyond each feature's bins.
+        self.ks_rows = np.array([i for i, f in enumerate(reference.numeric) if f.method == "ks" and f.usable],
+                                dtype=np.intp)
+        self.ks_reference = np.ones((self.ks_rows.size, self.num_bins))
+        for row, i in enumerate(self.ks_rows.tolist()):
+            counts = reference.numeric[i].reference_counts
+            self.ks_reference[row, : counts.size] = np.cumsum(counts / counts.sum())
 
     def fields(self) -> dict[str, FieldSpec]:
         n_num, n_cat = len(self.reference.numeric), len(self.reference.categorical)
@@ -54,12 +61,24 @@ class FeatureDrift(Component):
             cat_counts[:, j, cat.unseen_slot] = old["cat_counts"][:, j, k]
         return {"num_counts": old["num_counts"], "num_sums": old["num_sums"], "cat_counts": cat_counts}
 
+    def _ks_scores(self, counts: np.ndarray) -> dict[int, float]:
+        """KS of every ks feature in one pass (as :func:`exporter.statistics.ks_statistic`, row by row)."""
+        if not self.ks_rows.size:
+            return {}
+        window = counts[self.ks_rows].astype(np.float64)
+        totals = window.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cdf = np.cumsum(window / totals[:, None], axis=1)
+        scores = np.minimum(1.0, np.abs(self.ks_reference - cdf).max(axis=1))
+        return {int(i): float(s) for i, s, total in zip(self.ks_rows, scores, totals, strict=True) if total > 0}
+
     def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
         verdicts: list[bool] = []
+        ks = self._ks_scores(merged["num_counts"]) if ctx.rows >= ctx.min_rows else {}
         for i, feature in enumerate(self.reference.numeric):
             counts = merged["num_counts"][i]
             if feature.usable and ctx.rows >= ctx.min_rows and int(counts.sum()) >= ctx.min_rows:
-                score = drift.numeric_score(feature, counts, merged["num_sums"][i])
+                score = ks[i] if i in ks else drift.numeric_score(feature, counts, merged["num_sums"][i])
                 verdicts.append(self._result(out, feature.name, feature.method, score, feature.threshold))
         for j, cat in enumerate(self.reference.categorical):
             counts = merged["cat_counts"][j]
