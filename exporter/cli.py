@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="exit 1 when a drift or data-quality check fails")
     check.add_argument("--now", type=_parse_time, help="evaluate windows ending at this time (default: now)")
 
+    baseline = sub.add_parser("baseline", help="compute a model's baseline from its reference, once, into a file "
+                                                "that the config can name instead of the reference")
+    baseline.add_argument("--config", required=True, type=Path)
+    baseline.add_argument("--model", help="the model (needed when the config has more than one)")
+    baseline.add_argument("--out", required=True, type=Path, help="the baseline file to write (JSON)")
+
     demo = sub.add_parser("demo", help="simulate a model writing a prediction log, and monitor it")
     demo.add_argument("--dir", type=Path, default=Path("model-monitor-demo"), help="where the demo writes")
     demo.add_argument("--host", default="127.0.0.1")
@@ -143,6 +149,29 @@ def cmd_check(config_path: Path, fmt: str, fail_on_alert: bool, now: float | Non
     return EXIT_ALERT if fail_on_alert and failed else 0
 
 
+def cmd_baseline(config_path: Path, model_name: str | None, out: Path) -> int:
+    from exporter.baseline import write_baseline
+    from exporter.model import ModelMonitor, baseline_of_reference
+
+    config = _load(config_path)
+    names = [m.name for m in config.models]
+    if model_name is None and len(names) > 1:
+        raise ConfigError(f"the config has {len(names)} models ({', '.join(names)}): choose one with --model")
+    model = next((m for m in config.models if model_name in (None, m.name)), None)
+    if model is None:
+        raise ConfigError(f"no model {model_name!r} in {config_path} (models: {', '.join(names)})")
+    if model.reference is None:
+        raise ConfigError(f"models[{model.name}] names a baseline, not a reference: nothing to compute")
+    base = baseline_of_reference(model, str(config_path))
+    monitor = ModelMonitor(model, base.reference, None, base.spec, base.segments, base.performance)
+    try:
+        write_baseline(out, model, base, monitor.layout_fingerprint())
+    except OSError as error:
+        raise ConfigError(f"cannot write {out}: {error.strerror or error}") from None
+    print(f"model-monitor: wrote the baseline of model {model.name} to {out}", flush=True)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from exporter.demo import TrafficWriter, prepare_demo
 
@@ -169,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_serve(args.config, args.port, args.web_config)
         if args.command == "check":
             return cmd_check(args.config, args.format, args.fail_on_alert, args.now)
+        if args.command == "baseline":
+            return cmd_baseline(args.config, args.model, args.out)
         if args.command == "webhook":
             from exporter.webhook import serve
 

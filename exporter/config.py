@@ -153,7 +153,10 @@ class QualityConfig(_Strict):
 class ModelConfig(_Strict):
     name: str = Field(min_length=1, max_length=128)
     task: Task
-    reference: Path
+    #: The reference data (training or validation), or ``baseline``: what ``model-monitor baseline``
+    #: computed from it, so production needs no copy of the data. Exactly one of the two.
+    reference: Path | None = None
+    baseline: Path | None = None
     predictions: PredictionsConfig
     labels: LabelsConfig | None = None
     features: FeaturesConfig | None = None
@@ -200,6 +203,13 @@ class ModelConfig(_Strict):
     input_limits: InputLimitsConfig = Field(default_factory=InputLimitsConfig)
     #: Prediction ids remembered to reject rows logged twice (``duplicate_id``); 0 turns it off.
     max_recent_ids: int = Field(default=100_000, ge=0, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _reference_or_baseline(self) -> ModelConfig:
+        if (self.reference is None) == (self.baseline is None):
+            raise ValueError("give exactly one of reference (the data) and baseline (a file written by "
+                             "model-monitor baseline)")
+        return self
 
     @field_validator("windows")
     @classmethod
@@ -273,7 +283,8 @@ def resolve_paths(config: Config, base: Path) -> Config:
     models = []
     for model in config.models:
         update: dict[str, Any] = {
-            "reference": _resolve(base, model.reference),
+            "reference": _resolve(base, model.reference) if model.reference is not None else None,
+            "baseline": _resolve(base, model.baseline) if model.baseline is not None else None,
             "predictions": model.predictions.model_copy(update={"path": str(_resolve(base, model.predictions.path))}),
         }
         if model.labels is not None:
@@ -295,8 +306,10 @@ def parse_config(data: Any, source: str = "config", base: Path | None = None) ->
         raise ConfigError(_format_validation_error(source, error)) from None
     config = resolve_paths(config, base or Path.cwd())
     for index, model in enumerate(config.models):
-        if not model.reference.is_file():
-            raise ConfigError(f"{source}: models[{index}].reference: file not found: {model.reference}")
+        for key in ("reference", "baseline"):
+            path = getattr(model, key)
+            if path is not None and not path.is_file():
+                raise ConfigError(f"{source}: models[{index}].{key}: file not found: {path}")
     if config.server.web_config_file is not None and not config.server.web_config_file.is_file():
         raise ConfigError(f"{source}: server.web_config_file: file not found: {config.server.web_config_file}")
     return config

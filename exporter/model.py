@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from exporter import state, state_v1, targets
+from exporter.baseline import Baseline, read_baseline
 from exporter.checks import CheckName
 from exporter.classes import ClassRegistry
 from exporter.components import PerformanceBaseline, build_components, evaluate_window
@@ -52,7 +53,15 @@ UPDATE_BYTES = 256 * 1024 * 1024
 
 
 def build_monitor(config: ModelConfig, state_dir: Path | None, where: str = "config") -> ModelMonitor:
-    """Read ``config``'s reference once and build its monitor; ConfigError on any problem."""
+    """Build ``config``'s monitor from its baseline file or its reference; ConfigError on any problem."""
+    base = read_baseline(config.baseline, config, where) if config.baseline is not None else \
+        baseline_of_reference(config, where)
+    return ModelMonitor(config, base.reference, state_dir, base.spec, base.segments,
+                        reference_performance=base.performance)
+
+
+def baseline_of_reference(config: ModelConfig, where: str = "config") -> Baseline:
+    """Read ``config``'s reference once and compute what the monitor needs from it; ConfigError on any problem."""
     reference, frame = load_reference(config, where)
     frame = normalized(frame)
     if len(reference.feature_names) > config.max_features:
@@ -65,7 +74,21 @@ def build_monitor(config: ModelConfig, state_dir: Path | None, where: str = "con
                      config.name, key, column)
     spec = targets.build_targets(config, frame)
     segments = segment_values(config, frame, where)
-    return ModelMonitor(config, reference, state_dir, spec, segments, reference_frame=frame)
+    return Baseline(reference, spec, segments, realized_performance(config, reference, spec, frame))
+
+
+def realized_performance(config: ModelConfig, reference: Reference, spec: targets.TargetSpec,
+                         frame: pd.DataFrame) -> dict[str, float]:
+    """Realized performance of the labelled rows of ``frame`` (the reference's: the baseline of the thresholds)."""
+    outputs = targets.prepare(spec, config, frame)
+    labelled = LabelledRows(np.zeros(len(frame)), outputs, {}, np.full(len(frame), np.nan))
+    if not labelled.outputs.labelled().any():
+        return {}
+    for component in build_components(config, reference, spec, PerformanceBaseline(0.0)):
+        metrics = getattr(component, "metrics", None)
+        if metrics is not None:
+            return metrics(component.summarize_labels(labelled))
+    return {}
 
 
 class ModelMonitor:
@@ -74,7 +97,7 @@ class ModelMonitor:
     def __init__(self, config: ModelConfig, reference: Reference, state_dir: Path | None,
                  target_spec: targets.TargetSpec | None = None,
                  segments: dict[str, tuple[str, ...]] | None = None,
-                 reference_frame: pd.DataFrame | None = None):
+                 reference_performance: dict[str, float] | None = None):
         self.config = config
         self.reference = reference
         self.targets = target_spec or targets.TargetSpec(
@@ -83,10 +106,8 @@ class ModelMonitor:
         self.segments = segments or {}
         self.preparer = Preparer(config, reference, self.targets, self.segments,
                                  max_age=max(w.seconds for w in config.windows))
-        self.baseline = PerformanceBaseline(config.performance_tolerance)
+        self.baseline = PerformanceBaseline(config.performance_tolerance, dict(reference_performance or {}))
         self._build_units()
-        if reference_frame is not None:
-            self.baseline.reference = self.performance_of(reference_frame)
         text = text_columns(config) | {c.name for c in reference.categorical}
         limits = InputLimits(**config.input_limits.model_dump())
         self.source = FileSource(config.predictions.path, config.predictions.format, text_columns=text, limits=limits)
@@ -96,7 +117,7 @@ class ModelMonitor:
         self.last_success: float | None = None
         self.last_duration: float | None = None
         self._logged: set[object] = set()
-        self._fingerprint = self._layout_fingerprint()
+        self._fingerprint = self.layout_fingerprint()
         self._dirty = False
         self.restore()
 
@@ -138,7 +159,7 @@ class ModelMonitor:
 
     # -- identity of the persisted layout -------------------------------------------------
 
-    def _layout_fingerprint(self) -> str:
+    def layout_fingerprint(self) -> str:
         return fingerprint(self.reference, self.targets, self.targets.auc_edges, self.store.layout.signature(),
                            self.config, self.store.segment_keys)
 
@@ -295,18 +316,6 @@ class ModelMonitor:
         for component in self.components:
             component.observe_labels(rows)
         self.store.add_labels(rows, now)
-
-    def performance_of(self, frame: pd.DataFrame) -> dict[str, float]:
-        """Realized performance of the labelled rows of ``frame`` (used on the reference, the baseline)."""
-        outputs = targets.prepare(self.targets, self.config, frame)
-        labelled = LabelledRows(np.zeros(len(frame)), outputs, {}, np.full(len(frame), np.nan))
-        if not labelled.outputs.labelled().any():
-            return {}
-        for component in self.components:
-            metrics = getattr(component, "metrics", None)
-            if metrics is not None:
-                return metrics(component.summarize_labels(labelled))
-        return {}
 
     # -- one update ---------------------------------------------------------------------------
 

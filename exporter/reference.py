@@ -301,7 +301,7 @@ def _roles(model: ModelConfig) -> set[str]:
     return {r for r in roles if r}
 
 
-def _resolve_method(model: ModelConfig, name: str, kind: str, rows: int, where: str) -> tuple[str, float]:
+def resolve_method(model: ModelConfig, name: str, kind: str, rows: int, where: str) -> tuple[str, float]:
     drift = model.drift
     override = drift.features.get(name)
     method = override.method if override and override.method else None
@@ -368,11 +368,11 @@ def build_reference(model: ModelConfig, frame: pd.DataFrame, where: str = "confi
     rows = len(frame)
     numeric_features = []
     for name in numeric:
-        method, threshold = _resolve_method(model, name, "numeric", rows, f"{prefix}.drift")
+        method, threshold = resolve_method(model, name, "numeric", rows, f"{prefix}.drift")
         numeric_features.append(build_numeric(name, frame[name], method, threshold))
     categorical_features = []
     for name in categorical:
-        method, threshold = _resolve_method(model, name, "categorical", rows, f"{prefix}.drift")
+        method, threshold = resolve_method(model, name, "categorical", rows, f"{prefix}.drift")
         categorical_features.append(build_categorical(name, frame[name], method, threshold, model.max_categories))
     return Reference(tuple(numeric_features), tuple(categorical_features), rows)
 
