@@ -194,9 +194,9 @@ class Sample:
     value: float
 
     def line(self) -> str:
-        """The sample in the text format (version 0.0.4)."""
+        """The sample in the text format (version 0.0.4), labels sorted by name as prometheus_client writes them."""
         if self.labels:
-            labels = ",".join(f'{k}="{_escape(v)}"' for k, v in self.labels.items())
+            labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(self.labels.items()))
             return f"{self.name}{{{labels}}} {floatToGoString(self.value)}\n"
         return f"{self.name} {floatToGoString(self.value)}\n"
 
