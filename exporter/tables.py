@@ -161,7 +161,7 @@ def parse_jsonl(data: bytes, rejected: Counter[str], limits: InputLimits = DEFAU
         frames = [parse_jsonl(rest, rejected, limits)] if rest.strip() else []
         if records:
             frames.append(_records_frame(records))
-        frames = [f for f in frames if len(f.columns)]
+        frames = [f for f in frames if len(f) or len(f.columns)]  # a row with no field is a row (rejected later)
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else (frames[0] if frames else pd.DataFrame())
     try:
         table = pajson.read_json(io.BytesIO(data), read_options=pajson.ReadOptions(block_size=1 << 24))

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exporter.sources import FileSource
 
@@ -142,3 +144,35 @@ def test_crash_corpus_lines_are_skipped_and_counted(index: int) -> None:
     frame = parse_jsonl(good + CRASH_CORPUS[index] + b"\n" + good, rejected)
     assert len(frame) == 4
     assert rejected == {"too_complex": 1}
+
+
+def _nested(depth: int, kind: str) -> str:
+    if kind == "object":
+        return '{"a":' * depth + "1" + "}" * depth
+    if kind == "array":
+        return "[" * depth + "1" + "]" * depth
+    return "[" * depth  # unterminated
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.one_of(
+    st.builds(lambda d, k: '{"ts": 1, "x": ' + _nested(d, k) + "}", st.integers(0, 300),
+              st.sampled_from(["object", "array", "broken"])),
+    st.builds(lambda n: "{" + ", ".join(f'"k{i}": {i}' for i in range(n)) + "}",
+              st.one_of(st.integers(0, 50), st.sampled_from([9_999, 10_001]))),
+    st.builds(lambda d: _nested(d, "object"), st.sampled_from([0, 63, 64, 65, 1_000, 100_000])),
+    st.text(max_size=40),
+), min_size=1, max_size=8))
+def test_fuzz_nested_and_wide_lines_are_parsed_or_counted(lines: list[str]) -> None:
+    """Whatever the nesting and width, every non-blank line is a row or a counted rejection, and the
+    fast parser never sees a line that could crash it."""
+    from exporter.tables import DEFAULT_LIMITS, parse_jsonl
+
+    data = "\n".join(line.replace("\n", " ") for line in lines).encode("utf-8", "replace") + b"\n"
+    rejected: Counter[str] = Counter()
+    frame = parse_jsonl(data, rejected)
+    non_blank = sum(1 for line in data.split(b"\n") if line.strip())
+    assert len(frame) + sum(rejected.values()) == non_blank
+    assert set(rejected) <= {"malformed_json", "too_complex"}
+    too_deep = sum(1 for line in lines if line.startswith('{"a":' * (DEFAULT_LIMITS.max_depth + 1)))
+    assert rejected["too_complex"] >= too_deep
