@@ -97,10 +97,6 @@ class LabelJoiner:
         self.early.expire(now, self.dropped)
         return before != self.waiting()
 
-    def clear(self) -> None:
-        self.pending.items.clear()
-        self.early.items.clear()
-
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         arrays = {f"pending/{k}": v for k, v in self.pending.to_arrays().items()}
         arrays.update({f"early/{k}": v for k, v in self.early.to_arrays().items()})

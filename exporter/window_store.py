@@ -52,9 +52,6 @@ class WindowStore:
     def _new_rings(self) -> dict[str, dict[str, Ring]]:
         return {k: {w.label: Ring(w, self.layout, self.buckets) for w in self.windows} for k in self.segment_keys}
 
-    def clear(self) -> None:
-        self.rings = self._new_rings()
-
     # -- adding ---------------------------------------------------------------------------------
 
     def add_predictions(self, batch: PreparedBatch, now: float) -> None:

@@ -31,7 +31,7 @@ from exporter.components.volume import Volume
 from exporter.config import ModelConfig
 from exporter.reference import Reference
 from exporter.results import WindowBuilder, WindowResult
-from exporter.sketch import SEP, Summary
+from exporter.sketch import SEP, Summary, key
 from exporter.targets import TargetSpec
 
 __all__ = [
@@ -67,7 +67,7 @@ def build_components(config: ModelConfig, reference: Reference, spec: TargetSpec
 
 def namespaced(component: Component, summary: Summary) -> Summary:
     """``summary``'s fields under the component's namespace, as the bucket layout names them."""
-    return {f"{component.name}{SEP}{name}": value for name, value in summary.items()}
+    return {key(component.name, name): value for name, value in summary.items()}
 
 
 def own_fields(component: Component, merged: Summary) -> Summary:
@@ -79,8 +79,8 @@ def own_fields(component: Component, merged: Summary) -> Summary:
 def evaluate_window(components: list[Component], window: str, segment: str, merged: Summary,
                     min_rows: int) -> WindowResult:
     """The results of one merged window: every component evaluates its own fields."""
-    rows = int(merged[f"{Volume.name}{SEP}rows"])
-    ctx = WindowContext(window, segment, rows, int(merged[f"{Volume.name}{SEP}labelled"]), min_rows)
+    rows = int(merged[key(Volume.name, "rows")])
+    ctx = WindowContext(window, segment, rows, int(merged[key(Volume.name, "labelled")]), min_rows)
     out = WindowBuilder(window, segment, rows)
     for component in components:
         component.evaluate(own_fields(component, merged), ctx, out)
