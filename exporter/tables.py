@@ -178,7 +178,8 @@ def parse_jsonl(data: bytes, rejected: Counter[str], limits: InputLimits = DEFAU
 
 def _records_frame(records: list[dict]) -> pd.DataFrame:
     """Parsed JSON objects as a frame; nested values kept as their JSON text."""
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    # pd.DataFrame, not from_records: objects with no field ({}) must stay rows (rejected later, counted).
+    frame = pd.DataFrame(records) if records else pd.DataFrame()
     for column in frame.columns:
         if frame[column].map(lambda v: isinstance(v, dict | list)).any():
             frame[column] = frame[column].map(lambda v: json.dumps(v) if isinstance(v, dict | list) else v)
