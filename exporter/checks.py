@@ -29,6 +29,7 @@ class CheckName(StrEnum):
     COMPLETENESS = "completeness"
     CATEGORICAL_VALUES = "categorical_values"
     OUT_OF_RANGE = "out_of_range"
+    DATA_TYPE = "data_type"
     PERFORMANCE = "performance"
     ESTIMATED_PERFORMANCE = "estimated_performance"
     LABEL_COVERAGE = "label_coverage"
@@ -110,6 +111,13 @@ CHECKS: tuple[Check, ...] = (
           description="{percent} of the values of {{ $labels.feature }} for model {{ $labels.model }} fall "
                       "outside the reference [min, max], over the {{ $labels.window }} window.",
           message="{model} {window}: {feature} out_of_range check failed (ratio {value:.4g} > {threshold:g})"),
+    Check(CheckName.DATA_TYPE, "ModelTypeViolations", "warning", "data", "model_feature_type_violation_ratio",
+          subject=("feature",), threshold_metric="model_data_quality_threshold_ratio",
+          threshold_selector='check="data_type"', window_setting="quality_window", for_setting="quality_for",
+          summary="Feature {{ $labels.feature }} of model {{ $labels.model }} arrives with the wrong type",
+          description="{percent} of the values of numeric feature {{ $labels.feature }} for model "
+                      "{{ $labels.model }} are not numbers, over the {{ $labels.window }} window.",
+          message="{model} {window}: {feature} data_type check failed (ratio {value:.4g} > {threshold:g})"),
     Check(CheckName.PERFORMANCE, "ModelPerformanceDrop", "critical", "performance", "model_performance",
           subject=("metric",), threshold_metric="model_performance_threshold", op="<",
           window_setting="performance_window", for_setting="performance_for",

@@ -141,6 +141,20 @@ class DriftConfig(_Strict):
         return value
 
 
+class FeatureQualityConfig(_Strict):
+    """One feature's data-quality limits: the largest share of a window's rows that may fail each check.
+
+    Each replaces the model-wide rule for this feature; a ``constraints:`` file (SageMaker's
+    constraints.json) fills them in from its ``completeness`` values.
+    """
+
+    #: Replaces the reference's missing share plus ``missing_ratio_tolerance``.
+    missing_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
+    new_category_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
+    out_of_range_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
+    type_violation_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
 class QualityConfig(_Strict):
     """When a data-quality ratio counts as a failed check (``check --fail-on-alert``, alert rules)."""
 
@@ -148,6 +162,10 @@ class QualityConfig(_Strict):
     missing_ratio_tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
     new_category_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
     out_of_range_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
+    #: Share of a numeric feature's values that may be of the wrong type (text where a number belongs).
+    type_violation_ratio: float = Field(default=0.01, ge=0.0, le=1.0)
+    #: Per-feature limits, replacing the rules above for that feature.
+    features: dict[str, FeatureQualityConfig] = Field(default_factory=dict)
 
 
 class ModelConfig(_Strict):
@@ -157,6 +175,9 @@ class ModelConfig(_Strict):
     #: computed from it, so production needs no copy of the data. Exactly one of the two.
     reference: Path | None = None
     baseline: Path | None = None
+    #: A SageMaker Model Monitor constraints.json: the data-quality limits (completeness, domains,
+    #: data type and domain content thresholds) are taken from it (see :mod:`exporter.sagemaker`).
+    constraints: Path | None = None
     predictions: PredictionsConfig
     labels: LabelsConfig | None = None
     features: FeaturesConfig | None = None
@@ -285,6 +306,7 @@ def resolve_paths(config: Config, base: Path) -> Config:
         update: dict[str, Any] = {
             "reference": _resolve(base, model.reference) if model.reference is not None else None,
             "baseline": _resolve(base, model.baseline) if model.baseline is not None else None,
+            "constraints": _resolve(base, model.constraints) if model.constraints is not None else None,
             "predictions": model.predictions.model_copy(update={"path": str(_resolve(base, model.predictions.path))}),
         }
         if model.labels is not None:
@@ -306,7 +328,7 @@ def parse_config(data: Any, source: str = "config", base: Path | None = None) ->
         raise ConfigError(_format_validation_error(source, error)) from None
     config = resolve_paths(config, base or Path.cwd())
     for index, model in enumerate(config.models):
-        for key in ("reference", "baseline"):
+        for key in ("reference", "baseline", "constraints"):
             path = getattr(model, key)
             if path is not None and not path.is_file():
                 raise ConfigError(f"{source}: models[{index}].{key}: file not found: {path}")

@@ -72,7 +72,8 @@ METRICS: dict[str, MetricDoc] = {
                   "Share of the window's rows whose numeric feature is not a finite number."),
         MetricDoc("model_data_quality_threshold_ratio", "gauge", ("model", "feature", "check"),
                   "Ratio above which a data-quality check fails (completeness: missing ratio, "
-                  "categorical_values: new-category ratio, out_of_range: out-of-range ratio)."),
+                  "categorical_values: new-category ratio, out_of_range: out-of-range ratio, data_type: type-violation "
+                  "ratio of numeric features)."),
         MetricDoc("model_data_quality_violations_total", "counter", ("model", "check", "feature"),
                   "Schema violations by check (missing_column, extra_column, data_type)."),
         MetricDoc("model_prediction_drift_score", "gauge", ("model", "window", "method", "output"),

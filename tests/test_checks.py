@@ -74,3 +74,28 @@ def test_every_member_of_the_vocabulary_has_a_zero_series(tmp_path: Path) -> Non
     assert values("model_monitor_rejected_rows_total", "reason") == {str(r) for r in RejectReason}
     assert values("model_monitor_errors_total", "stage") == {str(s) for s in ErrorStage}
     assert values("model_label_join_dropped_total", "reason") == {str(r) for r in JoinDrop}
+
+
+def test_type_violations_fail_the_data_type_check_above_the_ratio(tmp_path: Path) -> None:
+    """3% of ``age`` is text: above the default 1% ratio; a per-feature limit of 5% lets it pass."""
+    rows = rows_at(0, 200, seed=6)
+    for row in rows[:6]:
+        row["age"] = "n/a"
+    snapshot = _snapshot(tmp_path, [dict(r) for r in rows])
+    window = next(w for w in snapshot.windows if w.window == "5m" and not w.segment)
+    failed = [v for v in window.verdicts if v.failed and v.check == CheckName.DATA_TYPE]
+    assert [(dict(v.subject)["feature"], v.value, v.threshold) for v in failed] == [("age", 6 / 200, 0.01)]
+    assert any("age data_type check failed" in line for line in failed_checks(snapshot))
+    samples = families_as_json(build_families([snapshot]))
+    thresholds = {s["labels"]["feature"]: s["value"] for s in samples
+                  if s["name"] == "model_data_quality_threshold_ratio" and s["labels"]["check"] == "data_type"}
+    assert thresholds == {"age": 0.01, "income": 0.01}  # numeric features only
+
+    (tmp_path / "logs" / "a.jsonl").unlink()
+    relaxed = _snapshot(tmp_path, [dict(r) for r in rows],
+                        quality={"features": {"age": {"type_violation_ratio": 0.05, "missing_ratio": 0.0}}})
+    window = next(w for w in relaxed.windows if w.window == "5m" and not w.segment)
+    assert not [v for v in window.verdicts if v.failed and v.check == CheckName.DATA_TYPE]
+    limits = {(q.feature, q.check): q.value for q in relaxed.quality_thresholds}
+    assert limits[("age", "data_type")] == 0.05 and limits[("age", "completeness")] == 0.0
+    assert limits[("income", "completeness")] == 0.05  # the model's rule: reference share 0 + tolerance

@@ -8,7 +8,7 @@ import numpy as np
 
 from exporter.checks import CheckName
 from exporter.components.base import Component, WindowContext
-from exporter.config import QualityConfig
+from exporter.config import FeatureQualityConfig, QualityConfig
 from exporter.prepare import PreparedBatch
 from exporter.reference import Reference
 from exporter.results import QualityThreshold, WindowBuilder
@@ -26,15 +26,23 @@ class FeatureQuality(Component):
         self.limits = {(q.feature, q.check): q.value for q in self.thresholds}
 
     def _thresholds(self, q: QualityConfig) -> tuple[QualityThreshold, ...]:
+        """Each feature's limit per check: its own (``quality.features``) where given, else the model's rule."""
         out = []
+
+        def limit(feature: str, check: CheckName, own: float | None, default: float) -> None:
+            out.append(QualityThreshold(feature, check, default if own is None else own))
+
         for f in self.reference.numeric:
-            out.append(QualityThreshold(f.name, CheckName.COMPLETENESS,
-                                        min(1.0, f.missing_ratio + q.missing_ratio_tolerance)))
-            out.append(QualityThreshold(f.name, CheckName.OUT_OF_RANGE, q.out_of_range_ratio))
+            own = q.features.get(f.name, FeatureQualityConfig())
+            limit(f.name, CheckName.COMPLETENESS, own.missing_ratio,
+                  min(1.0, f.missing_ratio + q.missing_ratio_tolerance))
+            limit(f.name, CheckName.OUT_OF_RANGE, own.out_of_range_ratio, q.out_of_range_ratio)
+            limit(f.name, CheckName.DATA_TYPE, own.type_violation_ratio, q.type_violation_ratio)
         for c in self.reference.categorical:
-            out.append(QualityThreshold(c.name, CheckName.COMPLETENESS,
-                                        min(1.0, c.missing_ratio + q.missing_ratio_tolerance)))
-            out.append(QualityThreshold(c.name, CheckName.CATEGORICAL_VALUES, q.new_category_ratio))
+            own = q.features.get(c.name, FeatureQualityConfig())
+            limit(c.name, CheckName.COMPLETENESS, own.missing_ratio,
+                  min(1.0, c.missing_ratio + q.missing_ratio_tolerance))
+            limit(c.name, CheckName.CATEGORICAL_VALUES, own.new_category_ratio, q.new_category_ratio)
         return tuple(out)
 
     def fields(self) -> dict[str, FieldSpec]:
@@ -73,6 +81,7 @@ class FeatureQuality(Component):
             if rows:
                 self._verdict(out, feature.name, CheckName.COMPLETENESS, missing[i])
                 self._verdict(out, feature.name, CheckName.OUT_OF_RANGE, outside[i])
+                self._verdict(out, feature.name, CheckName.DATA_TYPE, invalid[i])
         missing = ratios(merged["cat_missing"])
         new = ratios(merged["cat_new"])
         for j, cat in enumerate(self.reference.categorical):

@@ -52,6 +52,8 @@ class MixinConfig:
     #: A model whose last successful update is older than this is stale.
     stale_after_seconds: int = 300
     runbook_base: str = "https://github.com/model-monitor/model-monitor/blob/main/docs/runbooks.md"
+    #: Scheme of the exporters' /report pages linked from model alerts ("https" behind TLS).
+    report_scheme: str = "http"
     datasource_uid: str = "model-monitor-prometheus"
 
 

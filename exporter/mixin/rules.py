@@ -60,17 +60,23 @@ def recording_rules(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
 
 
 def _alert(c: MixinConfig, name: str, expr: str, duration: str, severity: str, category: str, summary: str,
-           description: str) -> dict[str, Any]:
+           description: str, report: bool = False) -> dict[str, Any]:
+    """An alert rule; ``report`` links the exporter's HTML report of the model (and window) in question."""
+    annotations = {
+        "summary": summary,
+        "description": description,
+        "runbook_url": f"{c.runbook_base}#{name.lower()}",
+    }
+    if report:
+        annotations["report_url"] = (
+            f"{c.report_scheme}://{{{{ $labels.instance }}}}/report?model={{{{ $labels.model | urlquery }}}}"
+            "{{ with $labels.window }}&window={{ . | urlquery }}{{ end }}")
     return {
         "alert": name,
         "expr": expr,
         "for": duration,
         "labels": {"severity": severity, "category": category},
-        "annotations": {
-            "summary": summary,
-            "description": description,
-            "runbook_url": f"{c.runbook_base}#{name.lower()}",
-        },
+        "annotations": annotations,
     }
 
 
@@ -109,7 +115,7 @@ def check_alerts(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
         for name, text in texts.items():  # not str.format: the templates are full of {{ }}
             description = description.replace("{" + name + "}", text)
         out.append(_alert(c, check.alert, expr, getattr(c, check.for_setting), check.severity, check.category,
-                          check.summary, description))
+                          check.summary, description, report=True))
     return out
 
 
@@ -124,12 +130,13 @@ def alerting_rules(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
         _alert(
             c, "ModelSchemaViolations",
             f"sum by ({MODEL}, check, feature) "
-            f"(increase(model_data_quality_violations_total{{{s}}}[{c.schema_lookback}])) > 0",
+            f"(increase(model_data_quality_violations_total{{{s},check!=\"data_type\"}}[{c.schema_lookback}])) > 0",
             c.schema_for, "warning", "data",
             "Model {{ $labels.model }} receives rows that break its schema ({{ $labels.check }})",
             f"{value} {{{{ $labels.check }}}} violations{{{{ with $labels.feature }}}} on feature {{{{ . }}}}"
-            f"{{{{ end }}}} in the last {c.schema_lookback} for model {{{{ $labels.model }}}}: a renamed or "
-            f"missing column, or values of the wrong type.",
+            f"{{{{ end }}}} in the last {c.schema_lookback} for model {{{{ $labels.model }}}}: a renamed, "
+            f"missing or unexpected column (values of the wrong type alert as ModelTypeViolations).",
+            report=True,
         ),
         _alert(
             c, "ModelLatencyBudgetBurn",
