@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from exporter.checks import failed_checks
-from exporter.config import Config, ConfigError, load_config
+from exporter.config import Config, ConfigError, ModelConfig, load_config
 from exporter.exposition import SnapshotStore, build_families, families_as_json
 from exporter.service import Exporter, build_monitors
 from exporter.state import StateDirLock, StateDirLockedError
@@ -57,16 +58,24 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="one pass over every model's logs; print the metrics")
     check.add_argument("--config", required=True, type=Path)
-    check.add_argument("--format", choices=["json", "prometheus"], default="json")
+    check.add_argument("--format", choices=["json", "prometheus", "sagemaker-violations"], default="json",
+                       help="sagemaker-violations: constraint_violations.json of one model's window")
     check.add_argument("--fail-on-alert", action="store_true",
                        help="exit 1 when a drift or data-quality check fails")
     check.add_argument("--now", type=_parse_time, help="evaluate windows ending at this time (default: now)")
+    check.add_argument("--model", help="only this model (needed for sagemaker-violations with several models)")
+    check.add_argument("--window", help="the window of sagemaker-violations (default: the model's longest)")
+    check.add_argument("--out", type=Path, help="write the output to this file (atomically) instead of stdout")
 
     baseline = sub.add_parser("baseline", help="compute a model's baseline from its reference, once, into a file "
                                                 "that the config can name instead of the reference")
     baseline.add_argument("--config", required=True, type=Path)
     baseline.add_argument("--model", help="the model (needed when the config has more than one)")
-    baseline.add_argument("--out", required=True, type=Path, help="the baseline file to write (JSON)")
+    baseline.add_argument("--out", required=True, type=Path,
+                          help="the baseline file to write (JSON); with --format sagemaker, a folder")
+    baseline.add_argument("--format", choices=["model-monitor", "sagemaker"], default="model-monitor",
+                          help="sagemaker: also statistics.json and constraints.json in SageMaker Model Monitor's "
+                               "format, beside baseline.json in the --out folder")
 
     demo = sub.add_parser("demo", help="simulate a model writing a prediction log, and monitor it")
     demo.add_argument("--dir", type=Path, default=Path("model-monitor-demo"), help="where the demo writes")
@@ -131,44 +140,94 @@ def _lock_state_dir(state_dir: Path) -> StateDirLock:
     return lock
 
 
-def cmd_check(config_path: Path, fmt: str, fail_on_alert: bool, now: float | None) -> int:
+def _choose_model(config: Config, config_path: Path, model_name: str | None, required: bool) -> ModelConfig | None:
+    """The model named ``model_name``; with none named, the only model (``required``) or every model (None)."""
+    names = [m.name for m in config.models]
+    if model_name is None:
+        if not required:
+            return None
+        if len(names) > 1:
+            raise ConfigError(f"the config has {len(names)} models ({', '.join(names)}): choose one with --model")
+    model = next((m for m in config.models if model_name in (None, m.name)), None)
+    if model is None:
+        raise ConfigError(f"no model {model_name!r} in {config_path} (models: {', '.join(names)})")
+    return model
+
+
+def _emit(text: str, out: Path | None) -> None:
+    """``text`` on stdout, or into ``out`` atomically (temporary file, then rename)."""
+    if out is None:
+        sys.stdout.write(text)
+        return
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out)
+    except OSError as error:
+        raise ConfigError(f"cannot write {out}: {error.strerror or error}") from None
+
+
+def cmd_check(config_path: Path, fmt: str, fail_on_alert: bool, now: float | None, model_name: str | None = None,
+              window: str | None = None, out: Path | None = None) -> int:
     config = _load(config_path)
+    chosen = _choose_model(config, config_path, model_name, required=fmt == "sagemaker-violations")
+    if chosen is not None:
+        config = config.model_copy(update={"models": [chosen]})
+    if window is not None and fmt != "sagemaker-violations":
+        raise ConfigError("--window chooses the window of --format sagemaker-violations")
+    if chosen is not None and window is not None and window not in [w.label for w in chosen.windows]:
+        raise ConfigError(f"model {chosen.name} has no window {window!r} "
+                          f"(windows: {', '.join(w.label for w in chosen.windows)})")
     monitors = build_monitors(config, str(config_path), persist=False)
     snapshots = [m.update(now=now, persist=False, budget=None) for m in monitors]
     failed = [line for s in snapshots for line in failed_checks(s)]
     if fmt == "json":
         families = build_families(snapshots)
-        print(json.dumps({"metrics": families_as_json(families), "failed_checks": failed}, indent=1))
+        _emit(json.dumps({"metrics": families_as_json(families), "failed_checks": failed}, indent=1) + "\n", out)
+    elif fmt == "sagemaker-violations":
+        from exporter.sagemaker import violations
+
+        assert chosen is not None
+        longest = max(chosen.windows, key=lambda w: w.seconds).label
+        _emit(json.dumps(violations(snapshots[0], window or longest), indent=2) + "\n", out)
     else:
         store = SnapshotStore()
         for snapshot in snapshots:
             store.publish(snapshot)
-        sys.stdout.write(store.exposition_text())
+        _emit(store.exposition_text(), out)
     for line in failed:
         log.warning("check failed: %s", line)
     return EXIT_ALERT if fail_on_alert and failed else 0
 
 
-def cmd_baseline(config_path: Path, model_name: str | None, out: Path) -> int:
+def cmd_baseline(config_path: Path, model_name: str | None, out: Path, fmt: str = "model-monitor") -> int:
     from exporter.baseline import write_baseline
     from exporter.model import ModelMonitor, baseline_of_reference
 
     config = _load(config_path)
-    names = [m.name for m in config.models]
-    if model_name is None and len(names) > 1:
-        raise ConfigError(f"the config has {len(names)} models ({', '.join(names)}): choose one with --model")
-    model = next((m for m in config.models if model_name in (None, m.name)), None)
-    if model is None:
-        raise ConfigError(f"no model {model_name!r} in {config_path} (models: {', '.join(names)})")
+    model = _choose_model(config, config_path, model_name, required=True)
+    assert model is not None
     if model.reference is None:
         raise ConfigError(f"models[{model.name}] names a baseline, not a reference: nothing to compute")
     base = baseline_of_reference(model, str(config_path))
     monitor = ModelMonitor(model, base.reference, None, base.spec, base.segments, base.performance)
+    target = out / "baseline.json" if fmt == "sagemaker" else out
     try:
-        write_baseline(out, model, base, monitor.layout_fingerprint())
+        write_baseline(target, model, base, monitor.layout_fingerprint())
+        written = [target]
+        if fmt == "sagemaker":
+            from exporter.components.quality import FeatureQuality
+            from exporter.sagemaker import apply_constraints, read_constraints, write_files
+
+            enforced, reference = model, base.reference
+            if model.constraints is not None:
+                enforced, reference = apply_constraints(model, reference,
+                                                        read_constraints(model.constraints, model, str(config_path)))
+            thresholds = FeatureQuality(reference, enforced.quality).thresholds
+            written += write_files(out, enforced, reference, thresholds)
     except OSError as error:
-        raise ConfigError(f"cannot write {out}: {error.strerror or error}") from None
-    print(f"model-monitor: wrote the baseline of model {model.name} to {out}", flush=True)
+        raise ConfigError(f"cannot write into {out}: {error.strerror or error}") from None
+    print(f"model-monitor: wrote the baseline of model {model.name} to {', '.join(map(str, written))}", flush=True)
     return 0
 
 
@@ -197,9 +256,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return cmd_serve(args.config, args.port, args.web_config)
         if args.command == "check":
-            return cmd_check(args.config, args.format, args.fail_on_alert, args.now)
+            return cmd_check(args.config, args.format, args.fail_on_alert, args.now, args.model, args.window,
+                             args.out)
         if args.command == "baseline":
-            return cmd_baseline(args.config, args.model, args.out)
+            return cmd_baseline(args.config, args.model, args.out, args.format)
         if args.command == "webhook":
             from exporter.webhook import serve
 

@@ -65,3 +65,17 @@ class KnownValues:
         positions = self._positions(hashes)
         hit = (self.bits[positions >> 3] >> (positions & 7).astype(np.uint8)) & 1
         return hit.reshape(self.k, hashes.size).all(axis=0)
+
+    def including(self, text: np.ndarray) -> KnownValues:
+        """A copy that also knows the strings ``text`` (a constraints file's domain, for example)."""
+        hashes = value_hashes(text).astype(np.uint64)
+        if self.exact:
+            return KnownValues(np.concatenate([self.sorted, hashes]))
+        out = KnownValues.__new__(KnownValues)
+        out.exact, out.n_bits, out.k = False, self.n_bits, self.k
+        out.bits = self.bits.copy()
+        fresh = hashes[~self.contains(text)] if hashes.size else hashes
+        out.size = self.size + int(np.unique(fresh).size)
+        positions = out._positions(np.unique(hashes))
+        np.bitwise_or.at(out.bits, positions >> 3, (1 << (positions & 7)).astype(np.uint8))
+        return out

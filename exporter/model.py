@@ -56,7 +56,13 @@ def build_monitor(config: ModelConfig, state_dir: Path | None, where: str = "con
     """Build ``config``'s monitor from its baseline file or its reference; ConfigError on any problem."""
     base = read_baseline(config.baseline, config, where) if config.baseline is not None else \
         baseline_of_reference(config, where)
-    return ModelMonitor(config, base.reference, state_dir, base.spec, base.segments,
+    reference = base.reference
+    if config.constraints is not None:
+        from exporter.sagemaker import apply_constraints, read_constraints
+
+        config, reference = apply_constraints(config, reference, read_constraints(config.constraints, config, where),
+                                              where)
+    return ModelMonitor(config, reference, state_dir, base.spec, base.segments,
                         reference_performance=base.performance)
 
 
