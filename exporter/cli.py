@@ -77,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
                           help="sagemaker: also statistics.json and constraints.json in SageMaker Model Monitor's "
                                "format, beside baseline.json in the --out folder")
 
+    report = sub.add_parser("report", help="one model's window as a self-contained HTML page, for whoever was paged")
+    report.add_argument("--config", required=True, type=Path)
+    report.add_argument("--model", help="the model (needed when the config has more than one)")
+    report.add_argument("--window", help="the window (default: the model's longest)")
+    report.add_argument("--now", type=_parse_time, help="the window ends at this time (default: now)")
+    report.add_argument("--out", required=True, type=Path, help="the HTML file to write")
+
     demo = sub.add_parser("demo", help="simulate a model writing a prediction log, and monitor it")
     demo.add_argument("--dir", type=Path, default=Path("model-monitor-demo"), help="where the demo writes")
     demo.add_argument("--host", default="127.0.0.1")
@@ -231,6 +238,23 @@ def cmd_baseline(config_path: Path, model_name: str | None, out: Path, fmt: str 
     return 0
 
 
+def cmd_report(config_path: Path, model_name: str | None, window: str | None, now: float | None, out: Path) -> int:
+    from exporter.report import render_report
+
+    config = _load(config_path)
+    model = _choose_model(config, config_path, model_name, required=True)
+    assert model is not None
+    labels = [w.label for w in model.windows]
+    if window is not None and window not in labels:
+        raise ConfigError(f"model {model.name} has no window {window!r} (windows: {', '.join(labels)})")
+    window = window or max(model.windows, key=lambda w: w.seconds).label
+    [monitor] = build_monitors(config.model_copy(update={"models": [model]}), str(config_path), persist=False)
+    snapshot = monitor.update(now=now, persist=False, budget=None)
+    _emit(render_report(snapshot, window, now), out)
+    print(f"model-monitor: wrote the report of model {model.name}, window {window}, to {out}", flush=True)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from exporter.demo import TrafficWriter, prepare_demo
 
@@ -260,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                              args.out)
         if args.command == "baseline":
             return cmd_baseline(args.config, args.model, args.out, args.format)
+        if args.command == "report":
+            return cmd_report(args.config, args.model, args.window, args.now, args.out)
         if args.command == "webhook":
             from exporter.webhook import serve
 

@@ -12,6 +12,7 @@ import gzip
 import socket
 import ssl
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterable
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -49,17 +50,46 @@ def metrics_app(store: SnapshotStore) -> WSGIApp:
             headers.append(("Content-Length", str(len(body))))
             start_response("200 OK", headers)
             return [body]
+        if path == "/report":
+            return _report(store, environ.get("QUERY_STRING", ""), start_response)
         if path in ("/-/healthy", "/-/ready"):
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"OK\n"]
         if path == "/":
             start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
             return [b"<html><head><title>Model Monitor</title></head><body><h1>Model Monitor</h1>"
-                    b"<p><a href=\"/metrics\">Metrics</a></p></body></html>\n"]
+                    b"<p><a href=\"/metrics\">Metrics</a> &middot; <a href=\"/report\">Report</a></p>"
+                    b"</body></html>\n"]
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found\n"]
 
     return app
+
+
+def _report(store: SnapshotStore, query: str, start_response: StartResponse) -> Iterable[bytes]:
+    """``/report?model=NAME[&window=W]``: the HTML report of the model's latest snapshot (default: longest window)."""
+    from exporter.report import UnknownWindowError, render_index, render_report
+
+    params = urllib.parse.parse_qs(query)
+    _, snapshots = store.current()
+    name = params.get("model", [""])[0]
+    if not name:  # an index of every model's reports
+        body = render_index(snapshots).encode()
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))])
+        return [body]
+    if name not in snapshots:
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [f"no model {name!r}; models: {', '.join(sorted(snapshots))}\n".encode()]
+    snapshot = snapshots[name]
+    longest = max(snapshot.windows_seconds, key=lambda w: w[1], default=("", 0.0))[0]
+    try:
+        body = render_report(snapshot, params.get("window", [longest])[0]).encode()
+    except UnknownWindowError as error:
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [f"{error}\n".encode()]
+    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body))),
+                              ("Cache-Control", "no-store")])
+    return [body]
 
 
 def serve(app: WSGIApp, host: str, port: int,

@@ -20,6 +20,19 @@ class DriftResult:
 
 
 @dataclass(frozen=True)
+class Distribution:
+    """A feature's binned distribution over a window beside the reference's (for the report).
+
+    ``bins`` name the bins (a value range, a value or a category); ``reference`` and ``window``
+    are the shares of each side's present values in each bin. Bins empty on both sides are left out.
+    """
+
+    bins: tuple[str, ...]
+    reference: tuple[float, ...]
+    window: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class FeatureWindow:
     """Data quality and drift of one feature over one window."""
 
@@ -30,6 +43,7 @@ class FeatureWindow:
     out_of_range_ratio: float | None = None  # numeric features
     new_category_ratio: float | None = None  # categorical features
     drift: DriftResult | None = None  # absent when the window has too few values
+    distribution: Distribution | None = None  # whole-model windows only
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -113,3 +114,22 @@ def query(port: int, expr: str) -> list[dict[str, Any]]:
     if body.get("status") != "success":
         raise AssertionError(f"query failed: {expr}: {body.get('error')}")
     return body["data"]["result"]
+
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--hide-scrollbars")
+
+
+def run_chromium(args: list[str], log: Path, timeout: float = 60.0) -> str:
+    """Run headless Chromium to completion (its whole process group is killed if it hangs); its stdout."""
+    out = log.with_suffix(".stdout")
+    with open(out, "wb") as stdout, open(log, "wb") as stderr:
+        proc = subprocess.Popen([require_binary("chromium"), *CHROMIUM_FLAGS, *args], stdout=stdout, stderr=stderr,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+        finally:  # the browser's helpers (zygote, crash handler) share its process group: stop them all
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    return out.read_text(errors="replace")

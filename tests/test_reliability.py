@@ -463,6 +463,11 @@ def test_tls_and_basic_auth_from_a_web_config_file(tmp_path: Path) -> None:
             requests.get(url, timeout=5)  # an unknown certificate is refused by a verifying client
         assert password not in process.output() and password not in response.text
         assert hashed not in response.text
+        report = url.replace("/metrics", "/report?model=m&window=5m")  # the report sits behind the same door
+        assert requests.get(report, verify=str(cert), timeout=5).status_code == 401
+        page = requests.get(report, verify=str(cert), auth=("prometheus", password), timeout=5)
+        assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+        assert 'data-feature="age"' in page.text
     finally:
         process.stop()
 

@@ -60,6 +60,23 @@ def test_serve_picks_up_new_and_appended_files(served) -> None:
     assert _value(samples, "model_monitor_last_success_timestamp_seconds", model="m") > now - 60
 
 
+def test_report_pages_follow_the_latest_snapshot(served) -> None:
+    tmp, _config, port, _process = served
+    base = f"http://{LOOPBACK}:{port}"
+    write_jsonl(tmp / "logs" / "a.jsonl", rows_at(time.time(), 60, seed=5, shift=25.0))
+    wait_for(lambda: _value(_samples(port), "model_window_rows", model="m", window="5m") == 60, 20, "60 rows")
+    index = requests.get(f"{base}/report", timeout=5)
+    assert index.status_code == 200 and 'href="/report?model=m&amp;window=5m"' in index.text
+    page = requests.get(f"{base}/report?model=m&window=5m", timeout=5)
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    assert all(f'data-feature="{name}"' in page.text for name in ("age", "income", "country"))
+    assert "m 5m: age drifted" in page.text  # the shifted feature is among the failed checks
+    assert "Window <strong>1h</strong>" in requests.get(f"{base}/report?model=m", timeout=5).text  # the longest
+    missing = requests.get(f"{base}/report?model=nope", timeout=5)
+    assert missing.status_code == 404 and "models: m" in missing.text
+    assert requests.get(f"{base}/report?model=m&window=2h", timeout=5).status_code == 404
+
+
 def test_exposition_passes_promtool_and_every_family_is_documented(served) -> None:
     tmp, _config, port, _process = served
     write_jsonl(tmp / "logs" / "a.jsonl", rows_at(time.time(), 60, seed=1))

@@ -61,6 +61,11 @@ def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
     assert monitor.joiner.waiting() == (800, 1)
     got = {_key(m): m["value"] for m in _samples(monitor)}
     added = {k for k in got.keys() - expected.keys()}
+    # Release 3 added the data_type check: its threshold series are new, one per numeric feature.
+    data_type = {k for k in added if json.loads(k)[0] == "model_data_quality_threshold_ratio"
+                 and dict(json.loads(k)[1])["check"] == "data_type"}
+    assert data_type and all(got[k] == 0.01 for k in data_type)
+    added -= data_type
     rejected = [json.loads(k) for k in added if json.loads(k)[0] == "model_monitor_rejected_rows_total"]
     reasons = {dict(labels)["reason"] for _, labels in rejected}
     assert reasons == NEW_ZERO_REASONS

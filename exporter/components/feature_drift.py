@@ -10,8 +10,8 @@ from exporter import drift
 from exporter.checks import CheckName
 from exporter.components.base import Component, WindowContext
 from exporter.prepare import PreparedBatch
-from exporter.reference import Reference
-from exporter.results import DriftResult, Threshold, WindowBuilder
+from exporter.reference import NumericFeature, Reference
+from exporter.results import Distribution, DriftResult, Threshold, WindowBuilder
 from exporter.sketch import FieldSpec, Summary, binned_counts
 
 
@@ -85,11 +85,26 @@ class FeatureDrift(Component):
             if cat.usable and ctx.rows >= ctx.min_rows and int(counts[: cat.n_bins].sum()) >= ctx.min_rows:
                 score = drift.categorical_score(cat, counts)
                 verdicts.append(self._result(out, cat.name, cat.method, score, cat.threshold))
+        if not ctx.segment:
+            self._distributions(merged, out)
         if verdicts:
             share = sum(verdicts) / len(verdicts)
             dataset = share >= self.dataset_share
             out.set(drifted_ratio=share, dataset_drifted=dataset)
             out.verdict(CheckName.DATASET_DRIFT, share, self.dataset_share, dataset)
+
+    def _distributions(self, merged: Summary, out: WindowBuilder) -> None:
+        """Each feature's window and reference shares per bin (numeric: the coarse bins), for the report."""
+        for i, feature in enumerate(self.reference.numeric):
+            if feature.usable:
+                counts = merged["num_counts"][i][: feature.n_bins]
+                out.feature(feature.name, distribution=_distribution(
+                    numeric_bin_names(feature), feature.coarse(feature.reference_counts), feature.coarse(counts)))
+        for j, cat in enumerate(self.reference.categorical):
+            if cat.usable:
+                names = (*cat.categories, "(other reference values)", "(new)")
+                out.feature(cat.name, distribution=_distribution(names, cat.reference_counts,
+                                                                 merged["cat_counts"][j][: cat.n_bins]))
 
     @staticmethod
     def _result(out: WindowBuilder, feature: str, method: str, score: float, threshold: float) -> bool:
@@ -102,3 +117,28 @@ class FeatureDrift(Component):
         features = [*self.reference.numeric, *self.reference.categorical]
         return {"thresholds": tuple(Threshold(f.name, f.method, f.threshold) for f in features if f.usable),
                 "dataset_drift_share": self.dataset_share}
+
+
+def numeric_bin_names(feature: NumericFeature) -> tuple[str, ...]:
+    """Names of a numeric feature's coarse bins: below the reference min, value ranges (or values), above its max."""
+    edges, starts = feature.edges, feature.coarse_starts.tolist()
+    ends = [*starts[1:], feature.n_bins]
+    names = []
+    for start, end in zip(starts, ends, strict=True):
+        if start == 0:
+            names.append(f"< {edges[0]:.4g}")
+        elif start == feature.n_bins - 1:
+            names.append(f"> {edges[-1]:.4g}")
+        elif end - start == 1 and edges[start] == np.nextafter(edges[start - 1], np.inf):  # one discrete value
+            names.append(f"{edges[start - 1]:.4g}")
+        else:
+            closing = "]" if end == feature.n_bins - 1 else ")"  # the last inner bin holds the reference max
+            names.append(f"[{edges[start - 1]:.4g}, {edges[end - 1]:.4g}{closing}")
+    return tuple(names)
+
+
+def _distribution(names: tuple[str, ...], reference: np.ndarray, window: np.ndarray) -> Distribution:
+    ref_total, win_total = max(1, int(reference.sum())), max(1, int(window.sum()))
+    keep = [k for k in range(len(names)) if reference[k] or window[k]]
+    return Distribution(tuple(names[k] for k in keep), tuple(float(reference[k]) / ref_total for k in keep),
+                        tuple(float(window[k]) / win_total for k in keep))
