@@ -26,6 +26,7 @@ import numpy as np
 
 from exporter.calibration import CalibrationResult, Calibrator
 from exporter.config import ConfigError, ModelConfig
+from exporter.drift_null import DriftCalibration
 from exporter.known_values import KnownValues
 from exporter.reference import CategoricalFeature, NumericFeature, Reference, resolve_method
 from exporter.targets import TargetSpec, canonical_class
@@ -33,7 +34,7 @@ from exporter.targets import TargetSpec, canonical_class
 #: The format of the document; a baseline of another version is refused (build it again).
 BASELINE_VERSION = 1
 _TYPES: dict[str, type] = {t.__name__: t for t in (NumericFeature, CategoricalFeature, Reference, TargetSpec,
-                                                    CalibrationResult, Calibrator)}
+                                                    CalibrationResult, Calibrator, DriftCalibration)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,11 +104,21 @@ def _expected_features(config: ModelConfig, reference: Reference) -> list[str]:
                 problems.append(f"{kind} features: the config lists {list(wanted)}, the baseline holds {held}")
     for kind, features in (("numeric", reference.numeric), ("categorical", reference.categorical)):
         for feature in features:
-            method, threshold = resolve_method(config, feature.name, kind, reference.rows, "drift")
-            if (method, threshold) != (feature.method, feature.threshold):
-                problems.append(f"feature {feature.name!r}: the config asks for {method} at {threshold:g}, the "
-                                f"baseline was built with {feature.method} at {feature.threshold:g}")
+            setting = resolve_method(config, feature.name, kind, reference.rows, "drift")
+            wanted = _rule(setting.method, setting.threshold, setting.alpha if setting.calibrated else None)
+            rule = feature.calibration
+            held = _rule(feature.method, feature.threshold, rule.alpha if rule is not None else None)
+            if wanted != held:
+                problems.append(f"feature {feature.name!r}: the config asks for {wanted}, the baseline was built "
+                                f"with {held}")
     return problems
+
+
+def _rule(method: str, threshold: float, alpha: float | None) -> str:
+    """A drift rule as the refusal message names it (two rules are the same when their texts are)."""
+    if alpha is None:
+        return f"{method} at {threshold!r}"
+    return f"{method} calibrated at alpha {alpha!r} (minimum effect {threshold!r})"
 
 
 def _expected_targets(config: ModelConfig, spec: TargetSpec) -> list[str]:

@@ -115,14 +115,34 @@ class FeaturesConfig(_Strict):
     categorical: list[str] = Field(default_factory=list)
 
 
+#: Drift counts only when the score is at least this large, whatever the window's size: half the
+#: fixed thresholds of release 2 (Evidently's defaults), so a shift half as large as what used to
+#: count as drift still counts once a window is large enough to tell it from noise, and a smaller
+#: one never pages, however many rows (chi2: the JS distance of the same counts).
+DEFAULT_MIN_EFFECT = {"ks": 0.05, "wasserstein": 0.05, "psi": 0.1, "js": 0.05, "chi2": 0.05}
+#: Default share of feature-windows falsely flagged on stable data (calibrated thresholds): half of
+#: the 1% target, a margin for the estimation error of simulated quantiles and for data whose
+#: windows are not independent draws (the measured rates are in the README).
+DEFAULT_ALPHA = 0.005
+
+
 class FeatureDriftConfig(_Strict):
     method: DriftMethod | None = None
+    #: A fixed threshold (no calibration to the window's size).
     threshold: float | None = None
+    alpha: float | None = Field(default=None, gt=0.0, lt=0.5)
+    min_effect: float | None = Field(default=None, ge=0.0)
 
 
 class DriftConfig(_Strict):
     method: DriftMethod = "auto"
+    #: A fixed threshold for every feature; by default thresholds are calibrated to each window's
+    #: row count: the score's (1 - alpha) quantile when nothing drifted, and at least min_effect.
     threshold: float | None = None
+    #: Share of feature-windows allowed to be flagged on stable data (calibrated thresholds).
+    alpha: float = Field(default=DEFAULT_ALPHA, gt=0.0, lt=0.5)
+    #: The smallest score that counts as drift, per method (calibrated thresholds).
+    min_effect: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_MIN_EFFECT))
     categorical_method: DriftMethod = "js"
     categorical_threshold: float | None = None
     #: Method and threshold for the drift of the score (classifiers) or predicted value (regression).
@@ -132,6 +152,16 @@ class DriftConfig(_Strict):
     dataset_share: float = Field(default=0.5, ge=0.0, le=1.0)
     #: Per-feature overrides of method and threshold.
     features: dict[str, FeatureDriftConfig] = Field(default_factory=dict)
+
+    @field_validator("min_effect")
+    @classmethod
+    def _min_effect(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(DEFAULT_MIN_EFFECT))
+        if unknown:
+            raise ValueError(f"unknown methods {unknown}; min_effect is set per method: {sorted(DEFAULT_MIN_EFFECT)}")
+        if any(v < 0 for v in value.values()):
+            raise ValueError("a minimum effect cannot be negative")
+        return {**DEFAULT_MIN_EFFECT, **value}
 
     @field_validator("categorical_method")
     @classmethod

@@ -55,3 +55,11 @@ def categorical_score(feature: CategoricalFeature, counts: np.ndarray) -> float:
     if method == "chi2":
         return statistics.chi2_pvalue(feature.reference_counts, counts)
     raise ValueError(f"{method} is not defined for categorical features")
+
+
+def effect_size(feature: NumericFeature | CategoricalFeature, counts: np.ndarray) -> float:
+    """How large a p-value method's difference is: the JS distance of the counts its test reads."""
+    counts = counts[: feature.n_bins]
+    if isinstance(feature, NumericFeature):
+        return statistics.jensen_shannon(feature.coarse(feature.reference_counts), feature.coarse(counts))
+    return statistics.jensen_shannon(feature.reference_counts, counts)

@@ -53,7 +53,11 @@ METRICS: dict[str, MetricDoc] = {
                   "Drift statistic of the feature in the window against the reference "
                   "(p-value for chi2, distance or statistic otherwise)."),
         MetricDoc("model_feature_drift_threshold", "gauge", ("model", "feature", "method"),
-                  "Threshold of the feature's drift statistic (drift above it; below it for p-values)."),
+                  "Fixed threshold of the feature's drift statistic (drift above it; below it for p-values); "
+                  "for a calibrated feature its fixed part: the minimum effect (alpha for chi2)."),
+        MetricDoc("model_feature_drift_window_threshold", "gauge", ("model", "window", "feature", "method"),
+                  "Threshold of the feature's drift statistic in force in the window: calibrated to the window's "
+                  "values (null quantile at 1 - alpha, at least the minimum effect), or the fixed threshold."),
         MetricDoc("model_feature_drifted", "gauge", ("model", "window", "feature"),
                   "1 when the feature's configured drift test says drift in the window, else 0."),
         MetricDoc("model_drifted_features_ratio", "gauge", ("model", "window"),
@@ -317,6 +321,7 @@ def _window_samples(f: _Families, model: dict[str, str], w: WindowResult) -> Non
             f.gauge("model_feature_type_violation_ratio", labels, fw.type_violation_ratio)
         if fw.drift is not None:
             f.gauge("model_feature_drift_score", {**labels, "method": fw.drift.method}, fw.drift.score)
+            f.gauge("model_feature_drift_window_threshold", {**labels, "method": fw.drift.method}, fw.drift.threshold)
     for od in w.prediction_drift:
         f.gauge("model_prediction_drift_score", {**base, "method": od.method, "output": od.output}, od.score)
     for verdict in w.verdicts:  # the checks that export their verdict (drift, whose direction depends on the method)

@@ -21,18 +21,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from exporter.config import (
-    DEFAULT_THRESHOLDS,
     NUMERIC_ONLY_METHODS,
     ConfigError,
     ModelConfig,
     text_columns,
 )
+from exporter.drift_null import DriftCalibration, calibrate
 from exporter.known_values import KnownValues
 from exporter.tables import normalized, read_table
 
@@ -67,6 +67,8 @@ class NumericFeature:
     missing_ratio: float
     #: False when the reference has no finite value: only data quality is computed.
     usable: bool
+    #: The calibrated drift rule; None when ``threshold`` is fixed (see exporter.drift_null).
+    calibration: DriftCalibration | None = None
 
     @property
     def n_bins(self) -> int:
@@ -95,6 +97,8 @@ class CategoricalFeature:
     usable: bool
     #: Every value of the reference, for telling a rare value from a new one.
     known: KnownValues | None = None
+    #: The calibrated drift rule; None when ``threshold`` is fixed (see exporter.drift_null).
+    calibration: DriftCalibration | None = None
 
     @property
     def n_bins(self) -> int:
@@ -301,7 +305,25 @@ def _roles(model: ModelConfig) -> set[str]:
     return {r for r in roles if r}
 
 
-def resolve_method(model: ModelConfig, name: str, kind: str, rows: int, where: str) -> tuple[str, float]:
+@dataclass(frozen=True)
+class DriftSetting:
+    """How a feature's drift is judged: its method, and a fixed threshold or a calibrated rule."""
+
+    method: str
+    #: The fixed threshold; for a calibrated rule its fixed part: the minimum effect (alpha for chi2).
+    threshold: float
+    calibrated: bool
+    alpha: float
+    min_effect: float
+
+
+def resolve_method(model: ModelConfig, name: str, kind: str, rows: int, where: str) -> DriftSetting:
+    """The drift setting of feature ``name``: per-feature overrides, then the model's drift settings.
+
+    A threshold configured for the feature, for every feature (``drift.threshold``, with a named
+    method) or for categorical features (``drift.categorical_threshold``) is fixed; without one the
+    threshold is calibrated to each window's size (:mod:`exporter.drift_null`).
+    """
     drift = model.drift
     override = drift.features.get(name)
     method = override.method if override and override.method else None
@@ -319,8 +341,27 @@ def resolve_method(model: ModelConfig, name: str, kind: str, rows: int, where: s
         method = ("ks" if small else "wasserstein") if kind == "numeric" else "chi2" if small else "js"
     if kind == "categorical" and method in NUMERIC_ONLY_METHODS:
         raise ConfigError(f"{where}: {method} is only defined for numeric features, and {name!r} is categorical")
+    alpha = override.alpha if override and override.alpha is not None else drift.alpha
+    min_effect = override.min_effect if override and override.min_effect is not None else drift.min_effect[method]
     # chi2 on a numeric feature tests the counts in its reference deciles (see exporter.drift).
-    return method, float(threshold if threshold is not None else DEFAULT_THRESHOLDS[method])
+    if threshold is not None:
+        return DriftSetting(method, float(threshold), False, alpha, min_effect)
+    return DriftSetting(method, alpha if method == "chi2" else min_effect, True, alpha, min_effect)
+
+
+def calibrated(feature: NumericFeature | CategoricalFeature, setting: DriftSetting) -> NumericFeature | \
+        CategoricalFeature:
+    """``feature`` with its drift rule calibrated from its reference bins (unchanged for a fixed threshold)."""
+    if not setting.calibrated or not feature.usable:
+        return feature
+    if isinstance(feature, NumericFeature):
+        counts = feature.reference_counts if setting.method in ("ks", "wasserstein") else \
+            feature.coarse(feature.reference_counts)
+        rule = calibrate(feature.name, setting.method, counts, setting.alpha, setting.min_effect, feature.edges,
+                         feature.reference_std)
+    else:
+        rule = calibrate(feature.name, setting.method, feature.reference_counts, setting.alpha, setting.min_effect)
+    return replace(feature, calibration=rule)
 
 
 def build_reference(model: ModelConfig, frame: pd.DataFrame, where: str = "config") -> Reference:
@@ -368,12 +409,14 @@ def build_reference(model: ModelConfig, frame: pd.DataFrame, where: str = "confi
     rows = len(frame)
     numeric_features = []
     for name in numeric:
-        method, threshold = resolve_method(model, name, "numeric", rows, f"{prefix}.drift")
-        numeric_features.append(build_numeric(name, frame[name], method, threshold))
+        setting = resolve_method(model, name, "numeric", rows, f"{prefix}.drift")
+        numeric_features.append(calibrated(build_numeric(name, frame[name], setting.method, setting.threshold),
+                                           setting))
     categorical_features = []
     for name in categorical:
-        method, threshold = resolve_method(model, name, "categorical", rows, f"{prefix}.drift")
-        categorical_features.append(build_categorical(name, frame[name], method, threshold, model.max_categories))
+        setting = resolve_method(model, name, "categorical", rows, f"{prefix}.drift")
+        feature = build_categorical(name, frame[name], setting.method, setting.threshold, model.max_categories)
+        categorical_features.append(calibrated(feature, setting))
     return Reference(tuple(numeric_features), tuple(categorical_features), rows)
 
 

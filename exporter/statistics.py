@@ -68,6 +68,24 @@ def jensen_shannon(reference_counts: np.ndarray, current_counts: np.ndarray) -> 
     return math.sqrt(max(value, 0.0))
 
 
+def psi_rows(reference_counts: np.ndarray, current_counts: np.ndarray, floor: float = EMPTY_BIN_FLOOR) -> np.ndarray:
+    """:func:`psi` of each row of ``current_counts`` (windows by bins) against one reference."""
+    p = np.maximum(_proportions(reference_counts), floor)
+    q = np.maximum(current_counts / current_counts.sum(axis=1, keepdims=True), floor)
+    return np.sum((q - p) * np.log(q / p), axis=1)
+
+
+def jensen_shannon_rows(reference_counts: np.ndarray, current_counts: np.ndarray) -> np.ndarray:
+    """:func:`jensen_shannon` of each row of ``current_counts`` (windows by bins) against one reference."""
+    p = _proportions(reference_counts)[None, :]
+    q = current_counts / current_counts.sum(axis=1, keepdims=True)
+    m = 0.5 * (p + q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl_p = np.where(p > 0, p * np.log(p / m), 0.0).sum(axis=1)
+        kl_q = np.where(q > 0, q * np.log(q / m), 0.0).sum(axis=1)
+    return np.sqrt(np.maximum(0.5 * (kl_p + kl_q), 0.0))
+
+
 def wasserstein_normed(
     edges: np.ndarray,
     reference_counts: np.ndarray,

@@ -55,8 +55,12 @@ def test_the_documented_example_loads_with_paths_relative_to_the_config(tmp_path
     assert [(w.label, w.seconds) for w in model.windows] == [("5m", 300.0), ("1h", 3600.0)]
     reference, _ = load_reference(model)
     assert [(f.name, f.method, f.threshold) for f in reference.numeric] == [("age", "ks", 0.1), ("income", "ks", 0.1)]
-    # ks is numeric-only: the categorical feature uses categorical_method (js, 0.1 by default).
-    assert [(f.name, f.method, f.threshold) for f in reference.categorical] == [("country", "js", 0.1)]
+    # ks is numeric-only: the categorical feature uses categorical_method (js), calibrated by default
+    # (categorical_threshold unset): at least the minimum effect of js, alpha 0.005.
+    [country] = reference.categorical
+    assert (country.name, country.method, country.threshold) == ("country", "js", 0.05)
+    assert country.calibration is not None and country.calibration.alpha == 0.005
+    assert all(f.calibration is None for f in reference.numeric)  # a configured threshold is fixed
 
 
 def test_default_features_are_the_columns_without_a_role(tmp_path: Path) -> None:
@@ -87,7 +91,8 @@ def test_auto_uses_tests_on_small_references_and_distances_on_large_ones(tmp_pat
     data["models"][0]["reference"] = "small.parquet"
     reference, _ = load_reference(_load(tmp_path, data).models[0])
     assert {f.method for f in reference.numeric} == {"ks"}
-    assert {(f.method, f.threshold) for f in reference.categorical} == {("chi2", 0.05)}
+    # Calibrated chi2: a p-value below alpha (0.005), and a JS distance of at least 0.05.
+    assert {(f.method, f.threshold, f.calibration.min_effect) for f in reference.categorical} == {("chi2", 0.005, 0.05)}
 
 
 @pytest.mark.parametrize(

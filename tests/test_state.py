@@ -65,7 +65,15 @@ def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
     data_type = {k for k in added if json.loads(k)[0] == "model_data_quality_threshold_ratio"
                  and dict(json.loads(k)[1])["check"] == "data_type"}
     assert data_type and all(got[k] == 0.01 for k in data_type)
-    added -= data_type
+    # ... and the drift threshold in force per window. The fixture's config sets no threshold, which
+    # release 3 calibrates to each window's size: never below the fixed part (the minimum effect).
+    in_force = {k for k in added if json.loads(k)[0] == "model_feature_drift_window_threshold"}
+    floor = {(labels["feature"], labels["method"]): value for name, labels, value in
+             ((json.loads(k)[0], dict(json.loads(k)[1]), v) for k, v in got.items())
+             if name == "model_feature_drift_threshold"}
+    assert in_force and all(got[k] >= floor[dict(json.loads(k)[1])["feature"], dict(json.loads(k)[1])["method"]]
+                            for k in in_force)
+    added -= data_type | in_force
     rejected = [json.loads(k) for k in added if json.loads(k)[0] == "model_monitor_rejected_rows_total"]
     reasons = {dict(labels)["reason"] for _, labels in rejected}
     assert reasons == NEW_ZERO_REASONS
@@ -75,8 +83,9 @@ def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
     assert expected.keys() <= got.keys()
     # Release 2 estimates Wasserstein more closely from the same counts (see the README's accuracy table):
     # those scores and the verdicts that follow from them are recomputed, so their counts are compared below.
+    # Release 3 calibrates the thresholds the fixture left unset (release 1 fixed them at 0.1).
     changed = {"model_feature_drift_score", "model_feature_drifted", "model_drifted_features_ratio",
-               "model_dataset_drifted"}
+               "model_dataset_drifted", "model_feature_drift_threshold"}
     expected = {k: v for k, v in expected.items() if json.loads(k)[0] not in changed}
     # Counts come back exactly; a statistic over today's wider score bins (ROC AUC, CBPE) may differ in the
     # last bit of a double, from summing a longer array of the same counts.

@@ -10,7 +10,7 @@ from exporter import drift
 from exporter.checks import CheckName
 from exporter.components.base import Component, WindowContext
 from exporter.prepare import PreparedBatch
-from exporter.reference import NumericFeature, Reference
+from exporter.reference import CategoricalFeature, NumericFeature, Reference
 from exporter.results import Distribution, DriftResult, Threshold, WindowBuilder
 from exporter.sketch import FieldSpec, Summary, binned_counts
 
@@ -77,14 +77,16 @@ class FeatureDrift(Component):
         ks = self._ks_scores(merged["num_counts"]) if ctx.rows >= ctx.min_rows else {}
         for i, feature in enumerate(self.reference.numeric):
             counts = merged["num_counts"][i]
-            if feature.usable and ctx.rows >= ctx.min_rows and int(counts.sum()) >= ctx.min_rows:
+            n = int(counts.sum())
+            if feature.usable and ctx.rows >= ctx.min_rows and n >= ctx.min_rows:
                 score = ks[i] if i in ks else drift.numeric_score(feature, counts, merged["num_sums"][i])
-                verdicts.append(self._result(out, feature.name, feature.method, score, feature.threshold))
+                verdicts.append(self._result(out, feature, score, n, counts))
         for j, cat in enumerate(self.reference.categorical):
             counts = merged["cat_counts"][j]
-            if cat.usable and ctx.rows >= ctx.min_rows and int(counts[: cat.n_bins].sum()) >= ctx.min_rows:
+            n = int(counts[: cat.n_bins].sum())
+            if cat.usable and ctx.rows >= ctx.min_rows and n >= ctx.min_rows:
                 score = drift.categorical_score(cat, counts)
-                verdicts.append(self._result(out, cat.name, cat.method, score, cat.threshold))
+                verdicts.append(self._result(out, cat, score, n, counts))
         if not ctx.segment:
             self._distributions(merged, out)
         if verdicts:
@@ -107,10 +109,17 @@ class FeatureDrift(Component):
                                                                  merged["cat_counts"][j][: cat.n_bins]))
 
     @staticmethod
-    def _result(out: WindowBuilder, feature: str, method: str, score: float, threshold: float) -> bool:
+    def _result(out: WindowBuilder, feature: NumericFeature | CategoricalFeature, score: float, n: int,
+                counts: np.ndarray) -> bool:
+        """The verdict on one feature, against its fixed threshold or the calibrated one for ``n`` values."""
+        method, rule = feature.method, feature.calibration
+        threshold = feature.threshold if rule is None else rule.threshold(method, n)
         drifted = drift.is_drift(method, score, threshold)
-        out.feature(feature, drift=DriftResult(method, score, threshold, drifted))
-        out.verdict(CheckName.FEATURE_DRIFT, score, threshold, drifted, (("feature", feature),), (("method", method),))
+        if drifted and rule is not None and method in drift.PVALUE_METHODS:  # significant, but large enough?
+            drifted = drift.effect_size(feature, counts) >= rule.min_effect
+        out.feature(feature.name, drift=DriftResult(method, score, threshold, drifted))
+        out.verdict(CheckName.FEATURE_DRIFT, score, threshold, drifted, (("feature", feature.name),),
+                    (("method", method),))
         return drifted
 
     def snapshot_fields(self) -> dict[str, Any]:
