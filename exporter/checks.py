@@ -53,6 +53,8 @@ class Check:
     #: The exported threshold series and the selector that picks the check's threshold.
     threshold_metric: str | None = None
     threshold_selector: str = ""
+    #: Whether the threshold series is per window (calibrated to the window's size), joined on it.
+    threshold_by_window: bool = False
     #: How the value fails against its threshold (rules without a verdict series).
     op: str = ">"
     #: Which of a model's windows the alert watches, and for how long it must hold:
@@ -76,7 +78,7 @@ CHECKS: tuple[Check, ...] = (
                       "{{ $labels.model }} is {value} over the {{ $labels.window }} window, beyond its threshold "
                       "(model_feature_drift_threshold).",
           message="{model} {window}: {feature} drifted ({method}={value:.4g}, threshold {threshold:g})"),
-    Check(CheckName.DATASET_DRIFT, "ModelDatasetDrift", "critical", "data", "model_drifted_features_ratio",
+    Check(CheckName.DATASET_DRIFT, "ModelDatasetDrift", "warning", "data", "model_drifted_features_ratio",
           verdict_metric="model_dataset_drifted", window_setting="drift_window", for_setting="dataset_drift_for",
           summary="Model {{ $labels.model }}: most of its input has drifted",
           description="{percent} of the features of model {{ $labels.model }} drifted over the "
@@ -89,31 +91,35 @@ CHECKS: tuple[Check, ...] = (
           description="The {{ $labels.method }} drift of the model's {{ $labels.output }} distribution is {value} "
                       "over the {{ $labels.window }} window, beyond its threshold (model_prediction_drift_threshold).",
           message="{model} {window}: {output} output drifted ({method}={value:.4g}, threshold {threshold:g})"),
-    Check(CheckName.COMPLETENESS, "ModelMissingValuesSpike", "warning", "data", "model_feature_missing_ratio",
-          subject=("feature",), threshold_metric="model_data_quality_threshold_ratio",
-          threshold_selector='check="completeness"', window_setting="quality_window", for_setting="quality_for",
+    Check(CheckName.COMPLETENESS, "ModelMissingValuesSpike", "critical", "data", "model_feature_missing_ratio",
+          subject=("feature",), threshold_metric="model_data_quality_window_threshold_ratio",
+          threshold_selector='check="completeness"', threshold_by_window=True,
+          window_setting="quality_window", for_setting="quality_for",
           summary="Feature {{ $labels.feature }} of model {{ $labels.model }} is often missing",
           description="{percent} of the rows of model {{ $labels.model }} lack feature {{ $labels.feature }} over "
-                      "the {{ $labels.window }} window, more than the reference's missing share plus its tolerance.",
+                      "the {{ $labels.window }} window, more than the reference's missing share plus its tolerance "
+                      "(and its sampling noise at the window's size).",
           message="{model} {window}: {feature} completeness check failed (ratio {value:.4g} > {threshold:g})"),
     Check(CheckName.CATEGORICAL_VALUES, "ModelNewCategories", "warning", "data", "model_feature_new_category_ratio",
-          subject=("feature",), threshold_metric="model_data_quality_threshold_ratio",
-          threshold_selector='check="categorical_values"', window_setting="quality_window",
+          subject=("feature",), threshold_metric="model_data_quality_window_threshold_ratio",
+          threshold_selector='check="categorical_values"', threshold_by_window=True, window_setting="quality_window",
           for_setting="quality_for",
           summary="Feature {{ $labels.feature }} of model {{ $labels.model }} has categories never seen in training",
           description="{percent} of the rows of model {{ $labels.model }} carry a value of "
                       "{{ $labels.feature }} unseen in the reference, over the {{ $labels.window }} window.",
           message="{model} {window}: {feature} categorical_values check failed (ratio {value:.4g} > {threshold:g})"),
     Check(CheckName.OUT_OF_RANGE, "ModelOutOfRangeValues", "warning", "data", "model_feature_out_of_range_ratio",
-          subject=("feature",), threshold_metric="model_data_quality_threshold_ratio",
-          threshold_selector='check="out_of_range"', window_setting="quality_window", for_setting="quality_for",
+          subject=("feature",), threshold_metric="model_data_quality_window_threshold_ratio",
+          threshold_selector='check="out_of_range"', threshold_by_window=True,
+          window_setting="quality_window", for_setting="quality_for",
           summary="Feature {{ $labels.feature }} of model {{ $labels.model }} is outside its training range",
           description="{percent} of the values of {{ $labels.feature }} for model {{ $labels.model }} fall "
                       "outside the reference [min, max], over the {{ $labels.window }} window.",
           message="{model} {window}: {feature} out_of_range check failed (ratio {value:.4g} > {threshold:g})"),
-    Check(CheckName.DATA_TYPE, "ModelTypeViolations", "warning", "data", "model_feature_type_violation_ratio",
-          subject=("feature",), threshold_metric="model_data_quality_threshold_ratio",
-          threshold_selector='check="data_type"', window_setting="quality_window", for_setting="quality_for",
+    Check(CheckName.DATA_TYPE, "ModelTypeViolations", "critical", "data", "model_feature_type_violation_ratio",
+          subject=("feature",), threshold_metric="model_data_quality_window_threshold_ratio",
+          threshold_selector='check="data_type"', threshold_by_window=True,
+          window_setting="quality_window", for_setting="quality_for",
           summary="Feature {{ $labels.feature }} of model {{ $labels.model }} arrives with the wrong type",
           description="{percent} of the values of numeric feature {{ $labels.feature }} for model "
                       "{{ $labels.model }} are not numbers, over the {{ $labels.window }} window.",
@@ -125,7 +131,7 @@ CHECKS: tuple[Check, ...] = (
           description="Realized {{ $labels.metric }} of model {{ $labels.model }} is {value} over the "
                       "{{ $labels.window }} window, below its threshold (reference performance minus tolerance).",
           message="{model} {window}: realized {metric} {value:.4g} below its threshold {threshold:g}"),
-    Check(CheckName.ESTIMATED_PERFORMANCE, "ModelEstimatedPerformanceDrop", "warning", "performance",
+    Check(CheckName.ESTIMATED_PERFORMANCE, "ModelEstimatedPerformanceDrop", "critical", "performance",
           "model_estimated_performance", subject=("metric",), threshold_metric="model_performance_threshold", op="<",
           window_setting="estimated_performance_window", for_setting="estimated_performance_for",
           summary="Model {{ $labels.model }}: estimated {{ $labels.metric }} dropped",

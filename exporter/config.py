@@ -194,8 +194,11 @@ class QualityConfig(_Strict):
     out_of_range_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
     #: Share of a numeric feature's values that may be of the wrong type (text where a number belongs).
     type_violation_ratio: float = Field(default=0.01, ge=0.0, le=1.0)
-    #: Per-feature limits, replacing the rules above for that feature.
+    #: Per-feature limits, replacing the rules above for that feature (fixed: not calibrated).
     features: dict[str, FeatureQualityConfig] = Field(default_factory=dict)
+    #: The model-wide limits grow in small windows by the sampling noise of the reference's own rate:
+    #: its binomial (1 - alpha) quantile at the window's rows, when that is above rate + tolerance.
+    alpha: float = Field(default=DEFAULT_ALPHA, gt=0.0, lt=0.5)
 
 
 class ModelConfig(_Strict):

@@ -78,6 +78,9 @@ METRICS: dict[str, MetricDoc] = {
                   "Ratio above which a data-quality check fails (completeness: missing ratio, "
                   "categorical_values: new-category ratio, out_of_range: out-of-range ratio, data_type: type-violation "
                   "ratio of numeric features)."),
+        MetricDoc("model_data_quality_window_threshold_ratio", "gauge", ("model", "window", "feature", "check"),
+                  "Ratio above which the data-quality check fails in the window: the model-wide limit, raised in "
+                  "small windows to the binomial (1 - quality.alpha) quantile of the reference's own rate."),
         MetricDoc("model_data_quality_violations_total", "counter", ("model", "check", "feature"),
                   "Schema violations by check (missing_column, extra_column, data_type)."),
         MetricDoc("model_prediction_drift_score", "gauge", ("model", "window", "method", "output"),
@@ -319,6 +322,8 @@ def _window_samples(f: _Families, model: dict[str, str], w: WindowResult) -> Non
         f.gauge("model_feature_new_category_ratio", labels, fw.new_category_ratio)
         if fw.kind == "numeric":
             f.gauge("model_feature_type_violation_ratio", labels, fw.type_violation_ratio)
+        for check, limit in fw.quality_limits.items():
+            f.gauge("model_data_quality_window_threshold_ratio", {**labels, "check": check}, limit)
         if fw.drift is not None:
             f.gauge("model_feature_drift_score", {**labels, "method": fw.drift.method}, fw.drift.score)
             f.gauge("model_feature_drift_window_threshold", {**labels, "method": fw.drift.method}, fw.drift.threshold)

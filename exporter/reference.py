@@ -99,6 +99,9 @@ class CategoricalFeature:
     known: KnownValues | None = None
     #: The calibrated drift rule; None when ``threshold`` is fixed (see exporter.drift_null).
     calibration: DriftCalibration | None = None
+    #: Good-Turing estimate of the share of values a new sample has never seen in the reference:
+    #: the reference's values seen once, over its present values.
+    unseen_rate: float = 0.0
 
     @property
     def n_bins(self) -> int:
@@ -276,8 +279,9 @@ def build_categorical(
         log.warning("reference column %r has no value: drift is not computed for it", name)
     missing_ratio = float(series.isna().mean()) if len(series) else 0.0
     known = KnownValues.of(frequencies.index.to_numpy(dtype=object))
+    unseen_rate = float((frequencies == 1).sum() / len(text)) if len(text) else 0.0
     return CategoricalFeature(name, method, threshold, categories, counts, missing_ratio, usable=not text.empty,
-                              known=known)
+                              known=known, unseen_rate=unseen_rate)
 
 
 def blank_as_missing(series: pd.Series) -> pd.Series:

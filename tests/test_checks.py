@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from exporter.checks import CHECKS, CheckName, failed_checks
 from exporter.config import DEFAULT_THRESHOLDS
 from exporter.exposition import METRICS, build_families, families_as_json
@@ -99,3 +101,28 @@ def test_type_violations_fail_the_data_type_check_above_the_ratio(tmp_path: Path
     limits = {(q.feature, q.check): q.value for q in relaxed.quality_thresholds}
     assert limits[("age", "data_type")] == 0.05 and limits[("age", "completeness")] == 0.0
     assert limits[("income", "completeness")] == 0.05  # the model's rule: reference share 0 + tolerance
+
+
+def test_quality_limits_grow_with_the_sampling_noise_of_small_windows(tmp_path: Path) -> None:
+    """The reference misses age 10% of the time: 20% missing is noise in 20 rows, a failure in 2,000."""
+    from scipy.stats import binom
+
+    from tests.helpers import reference_frame
+
+    frame = reference_frame(4000)
+    frame.loc[frame.index % 10 == 0, "age"] = None
+    frame.to_parquet(tmp_path / "reference.parquet")
+    for n, fails in ((20, False), (2000, True)):
+        rows = rows_at(0, n, seed=8)
+        for row in rows[: n // 5]:
+            row["age"] = None
+        (tmp_path / "logs").mkdir(exist_ok=True)
+        (tmp_path / "logs" / "a.jsonl").unlink(missing_ok=True)
+        snapshot = _snapshot(tmp_path, rows)
+        window = next(w for w in snapshot.windows if w.window == "5m" and not w.segment)
+        age = next(f for f in window.features if f.feature == "age")
+        expected = max(0.1 + 0.05, binom.ppf(1 - 0.005, n, 0.1) / n)
+        assert age.quality_limits["completeness"] == pytest.approx(expected)
+        failed = {dict(v.subject)["feature"] for v in window.verdicts if v.check == CheckName.COMPLETENESS}
+        assert ("age" in failed) is fails, (n, age.missing_ratio, age.quality_limits)
+    assert expected == pytest.approx(0.15)  # large windows: the model-wide limit

@@ -73,7 +73,14 @@ def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
              if name == "model_feature_drift_threshold"}
     assert in_force and all(got[k] >= floor[dict(json.loads(k)[1])["feature"], dict(json.loads(k)[1])["method"]]
                             for k in in_force)
-    added -= data_type | in_force
+    # ... and the data-quality limits in force per window: at least the model-wide limits.
+    quality = {k for k in added if json.loads(k)[0] == "model_data_quality_window_threshold_ratio"}
+    static = {(labels["feature"], labels["check"]): value for name, labels, value in
+              ((json.loads(k)[0], dict(json.loads(k)[1]), v) for k, v in got.items())
+              if name == "model_data_quality_threshold_ratio"}
+    assert quality and all(got[k] >= static[dict(json.loads(k)[1])["feature"], dict(json.loads(k)[1])["check"]]
+                           for k in quality)
+    added -= data_type | in_force | quality
     rejected = [json.loads(k) for k in added if json.loads(k)[0] == "model_monitor_rejected_rows_total"]
     reasons = {dict(labels)["reason"] for _, labels in rejected}
     assert reasons == NEW_ZERO_REASONS

@@ -14,6 +14,10 @@ from exporter.reference import Reference
 from exporter.results import QualityThreshold, WindowBuilder
 from exporter.sketch import FieldSpec, Summary
 
+#: The field of FeatureQualityConfig that sets a feature's own limit of each check.
+_OWN_LIMIT = {CheckName.COMPLETENESS: "missing_ratio", CheckName.OUT_OF_RANGE: "out_of_range_ratio",
+              CheckName.DATA_TYPE: "type_violation_ratio", CheckName.CATEGORICAL_VALUES: "new_category_ratio"}
+
 
 class FeatureQuality(Component):
     name = "quality"
@@ -23,7 +27,15 @@ class FeatureQuality(Component):
         self.numeric_last_bin = np.array([f.n_bins - 1 for f in reference.numeric], dtype=np.int64)[:, None]
         self.unseen_slot = np.array([c.unseen_slot for c in reference.categorical], dtype=np.int64)[:, None]
         self.thresholds = self._thresholds(quality)
-        self.limits = {(q.feature, q.check): q.value for q in self.thresholds}
+        self.alpha = quality.alpha
+        # Per (feature, check), in the order of self.thresholds: the floor (the limits above), the
+        # reference's own rate, and whether the limit grows with the sampling noise of small windows.
+        self.keys = [(q.feature, q.check) for q in self.thresholds]
+        self.floors = np.array([q.value for q in self.thresholds])
+        rates = self._reference_rates()
+        self.rates = np.array([rates[key] for key in self.keys])
+        self.noisy = np.array([q.feature not in quality.features or getattr(
+            quality.features[q.feature], _OWN_LIMIT[q.check]) is None for q in self.thresholds])
 
     def _thresholds(self, q: QualityConfig) -> tuple[QualityThreshold, ...]:
         """Each feature's limit per check: its own (``quality.features``) where given, else the model's rule."""
@@ -44,6 +56,31 @@ class FeatureQuality(Component):
                   min(1.0, c.missing_ratio + q.missing_ratio_tolerance))
             limit(c.name, CheckName.CATEGORICAL_VALUES, own.new_category_ratio, q.new_category_ratio)
         return tuple(out)
+
+    def _reference_rates(self) -> dict[tuple[str, str], float]:
+        """How often each check's event happens in a sample of the reference's own population."""
+        rates: dict[tuple[str, str], float] = {}
+        for f in self.reference.numeric:
+            present = int(f.reference_counts.sum())
+            rates[(f.name, CheckName.COMPLETENESS)] = f.missing_ratio
+            # A new value falls outside the range of m values with probability 2 / (m + 1).
+            rates[(f.name, CheckName.OUT_OF_RANGE)] = 2.0 / (present + 1)
+            rates[(f.name, CheckName.DATA_TYPE)] = 0.0
+        for c in self.reference.categorical:
+            rates[(c.name, CheckName.COMPLETENESS)] = c.missing_ratio
+            rates[(c.name, CheckName.CATEGORICAL_VALUES)] = c.unseen_rate
+        return rates
+
+    def limits_at(self, rows: int) -> dict[tuple[str, str], float]:
+        """Each check's limit in a window of ``rows``: the floor, or the binomial (1 - alpha) quantile of the
+        reference's rate at that size when it is higher (model-wide rules only)."""
+        from scipy.stats import binom
+
+        limits = self.floors.copy()
+        if rows and self.noisy.any():
+            noise = binom.ppf(1 - self.alpha, rows, self.rates[self.noisy]) / rows
+            limits[self.noisy] = np.maximum(limits[self.noisy], np.minimum(1.0, noise))
+        return dict(zip(self.keys, limits.tolist(), strict=True))
 
     def fields(self) -> dict[str, FieldSpec]:
         n_num, n_cat = len(self.reference.numeric), len(self.reference.categorical)
@@ -72,29 +109,34 @@ class FeatureQuality(Component):
         def ratios(counts: np.ndarray) -> list[float]:
             return (counts / rows).tolist() if rows else [0.0] * counts.size
 
+        limits = self.limits_at(rows)
         missing = ratios(merged["num_missing"])
         invalid = ratios(merged["num_invalid"])
         outside = ratios(merged["num_out_of_range"])
         for i, feature in enumerate(self.reference.numeric):
+            checks = {CheckName.COMPLETENESS: missing[i], CheckName.OUT_OF_RANGE: outside[i],
+                      CheckName.DATA_TYPE: invalid[i]}
+            self._judge(out, feature.name, checks, limits, rows)
             out.feature(feature.name, kind="numeric", missing_ratio=missing[i], type_violation_ratio=invalid[i],
                         out_of_range_ratio=outside[i])
-            if rows:
-                self._verdict(out, feature.name, CheckName.COMPLETENESS, missing[i])
-                self._verdict(out, feature.name, CheckName.OUT_OF_RANGE, outside[i])
-                self._verdict(out, feature.name, CheckName.DATA_TYPE, invalid[i])
         missing = ratios(merged["cat_missing"])
         new = ratios(merged["cat_new"])
         for j, cat in enumerate(self.reference.categorical):
+            checks = {CheckName.COMPLETENESS: missing[j], CheckName.CATEGORICAL_VALUES: new[j]}
+            self._judge(out, cat.name, checks, limits, rows)
             out.feature(cat.name, kind="categorical", missing_ratio=missing[j], type_violation_ratio=0.0,
                         new_category_ratio=new[j])
-            if rows:
-                self._verdict(out, cat.name, CheckName.COMPLETENESS, missing[j])
-                self._verdict(out, cat.name, CheckName.CATEGORICAL_VALUES, new[j])
 
-    def _verdict(self, out: WindowBuilder, feature: str, check: CheckName, ratio: float) -> None:
-        limit = self.limits[(feature, check)]
-        if ratio > limit:  # a check compared with an exported threshold records only its failures
-            out.verdict(check, ratio, limit, True, (("feature", feature),))
+    @staticmethod
+    def _judge(out: WindowBuilder, feature: str, ratios: dict[CheckName, float],
+               limits: dict[tuple[str, str], float], rows: int) -> None:
+        """Record the window's limits of ``feature`` and the checks its ratios fail."""
+        own = {str(check): limits[(feature, check)] for check in ratios}
+        out.feature(feature, quality_limits=own)
+        for check, ratio in ratios.items():
+            # A check compared with an exported threshold records only its failures.
+            if rows and ratio > own[check]:
+                out.verdict(check, ratio, own[check], True, (("feature", feature),))
 
     def snapshot_fields(self) -> dict[str, Any]:
         return {"quality_thresholds": self.thresholds}

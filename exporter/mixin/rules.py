@@ -89,8 +89,10 @@ def _check_expr(c: MixinConfig, check: Check) -> str:
     if check.verdict_metric is not None:
         return f"{value}\n  and on({joined}) ({check.verdict_metric}{{{s},segment=\"\"}} == 1)\n{window}"
     if check.threshold_metric is not None:
-        on = ", ".join((MODEL, *check.subject))
+        on = ", ".join((MODEL, *(("window",) if check.threshold_by_window else ()), *check.subject))
         selector = f"{s},{check.threshold_selector}" if check.threshold_selector else s
+        if check.threshold_by_window:
+            selector += ',segment=""'
         return (f"{value}\n  {check.op} on({on}) group_left {check.threshold_metric}{{{selector}}}\n{window}")
     if check.name == CheckName.LABEL_COVERAGE:
         return f"{value} {check.op} {c.label_coverage_min}\n{window}"
@@ -131,7 +133,7 @@ def alerting_rules(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
             c, "ModelSchemaViolations",
             f"sum by ({MODEL}, check, feature) "
             f"(increase(model_data_quality_violations_total{{{s},check!=\"data_type\"}}[{c.schema_lookback}])) > 0",
-            c.schema_for, "warning", "data",
+            c.schema_for, "critical", "data",
             "Model {{ $labels.model }} receives rows that break its schema ({{ $labels.check }})",
             f"{value} {{{{ $labels.check }}}} violations{{{{ with $labels.feature }}}} on feature {{{{ . }}}}"
             f"{{{{ end }}}} in the last {c.schema_lookback} for model {{{{ $labels.model }}}}: a renamed, "
