@@ -45,6 +45,8 @@ class Baseline:
     spec: TargetSpec
     segments: dict[str, tuple[str, ...]]
     performance: dict[str, float]
+    #: Each metric's sampling noise on the reference (see exporter.model.performance_noise).
+    performance_noise: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def _encode(value: Any) -> Any:
@@ -152,6 +154,7 @@ def write_baseline(path: Path, config: ModelConfig, baseline: Baseline, fingerpr
         "targets": _encode(baseline.spec),
         "segments": _encode(baseline.segments),
         "performance": baseline.performance,
+        "performance_noise": baseline.performance_noise,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -179,7 +182,8 @@ def read_baseline(path: Path, config: ModelConfig, where: str = "config") -> Bas
     try:
         baseline = Baseline(_decode(document["reference"]), _decode(document["targets"]),
                             {str(k): tuple(v) for k, v in _decode(document["segments"]).items()},
-                            {str(k): float(v) for k, v in document["performance"].items()})
+                            {str(k): float(v) for k, v in document["performance"].items()},
+                            {str(k): float(v) for k, v in document.get("performance_noise", {}).items()})
     except (KeyError, TypeError, ValueError) as error:
         raise ConfigError(f"{prefix}: damaged ({type(error).__name__}: {error})") from None
     problems = _expected_features(config, baseline.reference) + _expected_targets(config, baseline.spec)

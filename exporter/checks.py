@@ -125,14 +125,16 @@ CHECKS: tuple[Check, ...] = (
                       "{{ $labels.model }} are not numbers, over the {{ $labels.window }} window.",
           message="{model} {window}: {feature} data_type check failed (ratio {value:.4g} > {threshold:g})"),
     Check(CheckName.PERFORMANCE, "ModelPerformanceDrop", "critical", "performance", "model_performance",
-          subject=("metric",), threshold_metric="model_performance_threshold", op="<",
-          window_setting="performance_window", for_setting="performance_for",
+          subject=("metric",), threshold_metric="model_performance_window_threshold", op="<",
+          threshold_by_window=True, window_setting="performance_window", for_setting="performance_for",
           summary="Model {{ $labels.model }}: {{ $labels.metric }} dropped",
           description="Realized {{ $labels.metric }} of model {{ $labels.model }} is {value} over the "
-                      "{{ $labels.window }} window, below its threshold (reference performance minus tolerance).",
+                      "{{ $labels.window }} window, below its threshold (reference performance minus tolerance, or "
+                      "minus its sampling noise in a small window).",
           message="{model} {window}: realized {metric} {value:.4g} below its threshold {threshold:g}"),
     Check(CheckName.ESTIMATED_PERFORMANCE, "ModelEstimatedPerformanceDrop", "critical", "performance",
-          "model_estimated_performance", subject=("metric",), threshold_metric="model_performance_threshold", op="<",
+          "model_estimated_performance", subject=("metric",),
+          threshold_metric="model_estimated_performance_window_threshold", op="<", threshold_by_window=True,
           window_setting="estimated_performance_window", for_setting="estimated_performance_for",
           summary="Model {{ $labels.model }}: estimated {{ $labels.metric }} dropped",
           description="Estimated (CBPE, without labels) {{ $labels.metric }} of model {{ $labels.model }} is "

@@ -217,7 +217,8 @@ def cmd_baseline(config_path: Path, model_name: str | None, out: Path, fmt: str 
     if model.reference is None:
         raise ConfigError(f"models[{model.name}] names a baseline, not a reference: nothing to compute")
     base = baseline_of_reference(model, str(config_path))
-    monitor = ModelMonitor(model, base.reference, None, base.spec, base.segments, base.performance)
+    monitor = ModelMonitor(model, base.reference, None, base.spec, base.segments, base.performance,
+                           base.performance_noise)
     target = out / "baseline.json" if fmt == "sagemaker" else out
     try:
         write_baseline(target, model, base, monitor.layout_fingerprint())

@@ -247,6 +247,8 @@ class ModelConfig(_Strict):
     max_segment_values: int = Field(default=10, ge=1, le=1000)
     #: Performance alerts fire when a metric falls this far below its value on the reference.
     performance_tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
+    #: ... or further in small windows: by z(1 - performance_alpha) times the metric's sampling noise.
+    performance_alpha: float = Field(default=DEFAULT_ALPHA, gt=0.0, lt=0.5)
     #: Features kept per model; more is a configuration error (cardinality guard).
     max_features: int = Field(default=500, ge=1)
     #: Categories kept per categorical feature (most frequent in the reference); the rest count as unseen.

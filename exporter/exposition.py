@@ -97,7 +97,13 @@ METRICS: dict[str, MetricDoc] = {
         MetricDoc("model_reference_performance", "gauge", ("model", "metric"),
                   "Realized performance on the labelled reference (the baseline)."),
         MetricDoc("model_performance_threshold", "gauge", ("model", "metric"),
-                  "Performance below which alerts fire: reference performance minus performance_tolerance."),
+                  "Reference performance minus performance_tolerance: the threshold of windows large enough."),
+        MetricDoc("model_performance_window_threshold", "gauge", ("model", "window", "metric"),
+                  "Realized performance below which the window fails: the reference's minus the larger of "
+                  "performance_tolerance and the metric's sampling noise at the window's labelled rows."),
+        MetricDoc("model_estimated_performance_window_threshold", "gauge", ("model", "window", "metric"),
+                  "Estimated performance below which the window fails: as model_performance_window_threshold, "
+                  "at the window's rows."),
         MetricDoc("model_estimated_performance", "gauge", ("model", "window", "metric"),
                   "Performance estimated without labels (CBPE) on all of the window's predictions."),
         MetricDoc("model_label_coverage_ratio", "gauge", ("model", "window"),
@@ -336,8 +342,12 @@ def _window_samples(f: _Families, model: dict[str, str], w: WindowResult) -> Non
     f.gauge("model_prediction_out_of_range_ratio", base, w.prediction_out_of_range)
     for metric, value in sorted(w.performance.items()):
         f.gauge("model_performance", {**base, "metric": metric}, value)
+    for metric, value in sorted(w.performance_limits.items()):
+        f.gauge("model_performance_window_threshold", {**base, "metric": metric}, value)
     for metric, value in sorted(w.estimated_performance.items()):
         f.gauge("model_estimated_performance", {**base, "metric": metric}, value)
+    for metric, value in sorted(w.estimated_performance_limits.items()):
+        f.gauge("model_estimated_performance_window_threshold", {**base, "metric": metric}, value)
     f.gauge("model_label_coverage_ratio", base, w.label_coverage)
     for percentile, value in w.label_delay_quantiles.items():
         f.gauge("model_window_label_delay_seconds", {**base, "percentile": percentile}, value)

@@ -63,7 +63,7 @@ def build_monitor(config: ModelConfig, state_dir: Path | None, where: str = "con
         config, reference = apply_constraints(config, reference, read_constraints(config.constraints, config, where),
                                               where)
     return ModelMonitor(config, reference, state_dir, base.spec, base.segments,
-                        reference_performance=base.performance)
+                        reference_performance=base.performance, performance_noise=base.performance_noise)
 
 
 def baseline_of_reference(config: ModelConfig, where: str = "config") -> Baseline:
@@ -80,7 +80,33 @@ def baseline_of_reference(config: ModelConfig, where: str = "config") -> Baselin
                      config.name, key, column)
     spec = targets.build_targets(config, frame)
     segments = segment_values(config, frame, where)
-    return Baseline(reference, spec, segments, realized_performance(config, reference, spec, frame))
+    return Baseline(reference, spec, segments, realized_performance(config, reference, spec, frame),
+                    performance_noise(config, reference, spec, frame))
+
+
+#: Subsamples of the reference drawn to measure each metric's sampling noise, and their size.
+NOISE_SUBSAMPLES, NOISE_ROWS = 40, 1000
+
+
+def performance_noise(config: ModelConfig, reference: Reference, spec: targets.TargetSpec,
+                      frame: pd.DataFrame) -> dict[str, float]:
+    """Each metric's standard deviation over subsamples of the reference's labelled rows, times sqrt(size).
+
+    Subsamples of ``min(NOISE_ROWS, labelled / 4)`` rows, drawn without replacement with a fixed
+    seed; the metric's noise on a window of ``n`` rows is this over ``sqrt(n)`` (as NannyML sets
+    its thresholds from the reference's chunk-to-chunk variability). Empty with fewer than 200
+    labelled rows: the thresholds then rest on ``performance_tolerance`` alone.
+    """
+    labelled = np.flatnonzero(targets.prepare(spec, config, frame).labelled())
+    size = min(NOISE_ROWS, labelled.size // 4)
+    if size < 50:
+        return {}
+    rng = np.random.default_rng(0)
+    samples = [realized_performance(config, reference, spec, frame.iloc[rng.choice(labelled, size, replace=False)])
+               for _ in range(NOISE_SUBSAMPLES)]
+    metrics = set.intersection(*(set(s) for s in samples)) if samples else set()
+    return {m: float(np.std([s[m] for s in samples], ddof=1) * np.sqrt(size)) for m in sorted(metrics)
+            if all(np.isfinite(s[m]) for s in samples)}
 
 
 def realized_performance(config: ModelConfig, reference: Reference, spec: targets.TargetSpec,
@@ -103,7 +129,8 @@ class ModelMonitor:
     def __init__(self, config: ModelConfig, reference: Reference, state_dir: Path | None,
                  target_spec: targets.TargetSpec | None = None,
                  segments: dict[str, tuple[str, ...]] | None = None,
-                 reference_performance: dict[str, float] | None = None):
+                 reference_performance: dict[str, float] | None = None,
+                 performance_noise: dict[str, float] | None = None):
         self.config = config
         self.reference = reference
         self.targets = target_spec or targets.TargetSpec(
@@ -112,7 +139,8 @@ class ModelMonitor:
         self.segments = segments or {}
         self.preparer = Preparer(config, reference, self.targets, self.segments,
                                  max_age=max(w.seconds for w in config.windows))
-        self.baseline = PerformanceBaseline(config.performance_tolerance, dict(reference_performance or {}))
+        self.baseline = PerformanceBaseline(config.performance_tolerance, dict(reference_performance or {}),
+                                            dict(performance_noise or {}), config.performance_alpha)
         self._build_units()
         text = text_columns(config) | {c.name for c in reference.categorical}
         limits = InputLimits(**config.input_limits.model_dump())

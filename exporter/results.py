@@ -87,6 +87,9 @@ class WindowResult:
     performance: dict[str, float] = field(default_factory=dict)
     #: Performance estimated without labels, by metric name.
     estimated_performance: dict[str, float] = field(default_factory=dict)
+    #: The thresholds in force in the window (calibrated to its labelled rows, and to its rows for estimates).
+    performance_limits: dict[str, float] = field(default_factory=dict)
+    estimated_performance_limits: dict[str, float] = field(default_factory=dict)
     label_coverage: float | None = None
     prediction_drift: tuple[OutputDrift, ...] = ()
     #: Share of the window's outputs (score or predicted value) outside the reference range.

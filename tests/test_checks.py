@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from exporter.checks import CHECKS, CheckName, failed_checks
@@ -51,7 +52,10 @@ def test_check_reports_a_realized_performance_drop_as_the_alert_would(tmp_path: 
     assert {dict(v.subject)["metric"] for v in failed} >= {"accuracy"}
     accuracy = next(v for v in failed if dict(v.subject)["metric"] == "accuracy")
     assert accuracy.value == window.performance["accuracy"] == 0.0
-    assert accuracy.threshold == snapshot.performance_thresholds["accuracy"]
+    # The threshold in force in the window: the reference's accuracy minus the larger of the tolerance
+    # and the sampling noise at its labelled rows, so never above the large-window threshold.
+    assert accuracy.threshold == window.performance_limits["accuracy"]
+    assert accuracy.threshold <= snapshot.performance_thresholds["accuracy"]
     assert any("realized accuracy 0 below its threshold" in line for line in failed_checks(snapshot))
 
 
@@ -126,3 +130,23 @@ def test_quality_limits_grow_with_the_sampling_noise_of_small_windows(tmp_path: 
         failed = {dict(v.subject)["feature"] for v in window.verdicts if v.check == CheckName.COMPLETENESS}
         assert ("age" in failed) is fails, (n, age.missing_ratio, age.quality_limits)
     assert expected == pytest.approx(0.15)  # large windows: the model-wide limit
+
+
+def test_performance_thresholds_widen_by_the_metric_s_noise_in_small_windows(tmp_path: Path) -> None:
+    """Accuracy's noise measured on the reference matches the binomial's, and sets small windows' thresholds."""
+    from scipy.stats import norm
+
+    from tests.helpers import reference_frame
+
+    frame = reference_frame(8000)
+    rng = np.random.default_rng(9)
+    frame["label"] = np.where(rng.random(8000) < 0.8, frame["prediction"], 1 - frame["prediction"])  # 80% right
+    frame.to_parquet(tmp_path / "reference.parquet")
+    monitor = build_monitor(model_config(tmp_path), None)
+    accuracy = monitor.baseline.reference["accuracy"]
+    assert monitor.baseline.noise["accuracy"] == pytest.approx(np.sqrt(accuracy * (1 - accuracy)), rel=0.3)
+    small, large = monitor.baseline.thresholds_at(30), monitor.baseline.thresholds_at(100_000)
+    assert large["accuracy"] == pytest.approx(accuracy - 0.05)  # the tolerance, once noise is below it
+    z = norm.ppf(1 - 0.005)
+    assert small["accuracy"] == pytest.approx(accuracy - z * monitor.baseline.noise["accuracy"] / np.sqrt(30))
+    assert small["accuracy"] < large["accuracy"] - 0.1

@@ -80,7 +80,13 @@ def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
               if name == "model_data_quality_threshold_ratio"}
     assert quality and all(got[k] >= static[dict(json.loads(k)[1])["feature"], dict(json.loads(k)[1])["check"]]
                            for k in quality)
-    added -= data_type | in_force | quality
+    # ... and the performance thresholds in force per window: at most the large-window thresholds.
+    perf = {k for k in added if json.loads(k)[0] in ("model_performance_window_threshold",
+                                                      "model_estimated_performance_window_threshold")}
+    large = {dict(json.loads(k)[1])["metric"]: v for k, v in got.items()
+             if json.loads(k)[0] == "model_performance_threshold"}
+    assert perf and all(got[k] <= large[dict(json.loads(k)[1])["metric"]] for k in perf)
+    added -= data_type | in_force | quality | perf
     rejected = [json.loads(k) for k in added if json.loads(k)[0] == "model_monitor_rejected_rows_total"]
     reasons = {dict(labels)["reason"] for _, labels in rejected}
     assert reasons == NEW_ZERO_REASONS

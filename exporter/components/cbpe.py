@@ -90,7 +90,8 @@ class Cbpe(Component):
             elif self.binary:
                 metrics = performance.cbpe_metrics(merged["confusion"], merged["pos"], merged["neg"])
         out.set(estimated_performance=metrics)
-        self.baseline.verdicts(CheckName.ESTIMATED_PERFORMANCE, metrics, out)
+        out.set(estimated_performance_limits=self.baseline.verdicts(CheckName.ESTIMATED_PERFORMANCE, metrics, out,
+                                                                    ctx.rows))
 
     def snapshot_fields(self) -> dict[str, Any]:
         calibration, per_class = self.spec.calibration, self.spec.class_calibrations

@@ -6,6 +6,7 @@ performance (:class:`PerformanceBaseline`), which CBPE shares.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,20 +23,45 @@ from exporter.targets import TargetSpec, auc_index, migrate_score_bins
 
 @dataclass
 class PerformanceBaseline:
-    """The reference's realized performance and the thresholds below which performance fails."""
+    """The reference's realized performance and the thresholds below which performance fails.
+
+    A window's threshold is the reference's value minus the larger of ``tolerance`` and the metric's
+    sampling noise at the window's size: ``z(1 - alpha) * noise[metric] / sqrt(n)``, where
+    ``noise`` is the metric's standard deviation over subsamples of the reference times the square
+    root of their size (:func:`exporter.model.performance_noise`), so a small window is not judged
+    on a difference its size cannot tell from chance.
+    """
 
     tolerance: float
     reference: dict[str, float] = field(default_factory=dict)
+    #: Standard deviation of each metric on one row's worth of data (sigma(n) * sqrt(n)).
+    noise: dict[str, float] = field(default_factory=dict)
+    alpha: float = 0.005
 
     @property
     def thresholds(self) -> dict[str, float]:
+        """The thresholds of a window large enough for its noise to be below the tolerance."""
         return {metric: max(0.0, value - self.tolerance)
                 for metric, value in self.reference.items() if metric in performance.HIGHER_IS_BETTER}
 
-    def verdicts(self, check: CheckName, metrics: dict[str, float], out: WindowBuilder) -> None:
-        for metric, limit in self.thresholds.items():
+    def thresholds_at(self, n: int) -> dict[str, float]:
+        from scipy.stats import norm
+
+        z = float(norm.ppf(1 - self.alpha))
+        out = {}
+        for metric, value in self.reference.items():
+            if metric in performance.HIGHER_IS_BETTER:
+                noise = z * self.noise.get(metric, 0.0) / math.sqrt(max(n, 1))
+                out[metric] = max(0.0, value - max(self.tolerance, noise))
+        return out
+
+    def verdicts(self, check: CheckName, metrics: dict[str, float], out: WindowBuilder, n: int) -> dict[str, float]:
+        """Record the failures of ``metrics`` measured on ``n`` rows; returns the thresholds in force."""
+        limits = self.thresholds_at(n) if metrics else {}
+        for metric, limit in limits.items():
             if metric in metrics and metrics[metric] < limit:  # only failures: the threshold is exported
                 out.verdict(check, metrics[metric], limit, True, (("metric", metric),))
+        return limits
 
 
 class _Realized(Component):
@@ -48,7 +74,7 @@ class _Realized(Component):
     def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
         metrics = self.metrics(merged) if ctx.labelled >= ctx.min_rows else {}
         out.set(performance=metrics)
-        self.baseline.verdicts(CheckName.PERFORMANCE, metrics, out)
+        out.set(performance_limits=self.baseline.verdicts(CheckName.PERFORMANCE, metrics, out, ctx.labelled))
 
     def snapshot_fields(self) -> dict[str, Any]:
         return {"reference_performance": dict(self.baseline.reference),

@@ -80,6 +80,14 @@ def _panel(c: MixinConfig, kind: str, title: str, targets: list[dict[str, Any]],
         "fieldConfig": {"defaults": defaults, "overrides": []},
         "options": options or {},
     }
+    if kind == "timeseries" and any("threshold" in t["expr"] for t in targets):
+        # Thresholds in force are drawn as dashed lines over a light band, apart from the values.
+        panel["fieldConfig"]["overrides"].append({
+            "matcher": {"id": "byRegexp", "options": ".*threshold.*"},
+            "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [6, 4]}},
+                           {"id": "custom.fillOpacity", "value": 8}, {"id": "color", "value":
+                                                                       {"mode": "fixed", "fixedColor": "red"}}],
+        })
     if kind == "timeseries" and not options:
         panel["options"] = {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
                             "tooltip": {"mode": "multi", "sort": "desc"}}
@@ -157,7 +165,7 @@ def fleet(c: MixinConfig = DEFAULT) -> dict[str, Any]:
     layout.add(_panel(c, "timeseries", "Realized vs estimated $metric", [
         _target(f'model_performance{{{win}, metric="$metric"}}', "{{model}} realized"),
         _target(f'model_estimated_performance{{{win}, metric="$metric"}}', "{{model}} estimated"),
-        _target(f'model_performance_threshold{{{sel}, metric="$metric"}}', "{{model}} threshold"),
+        _target(f'model_performance_window_threshold{{{win}, metric="$metric"}}', "{{model}} threshold"),
     ], unit="percentunit"), 12, 8)
     layout.add(_panel(c, "timeseries", "Label coverage", [
         _target(f"model_label_coverage_ratio{{{win}}}", "{{model}}")], unit="percentunit", minimum=0,
@@ -202,7 +210,7 @@ def model_detail(c: MixinConfig = DEFAULT) -> dict[str, Any]:
         10, 9)
     layout.add(_panel(c, "timeseries", "Feature drift score", [
         _target(f"model_feature_drift_score{{{feat}}}", "{{feature}} ({{method}})"),
-        _target(f'model_feature_drift_threshold{{{sel}, feature=~"$feature"}}', "{{feature}} threshold"),
+        _target(f"model_feature_drift_window_threshold{{{feat}}}", "{{feature}} threshold"),
     ]), 14, 9)
     layout.add(_panel(c, "timeseries", "Prediction drift", [
         _target(f"model_prediction_drift_score{{{win}}}", "{{output}} ({{method}})"),
@@ -212,12 +220,14 @@ def model_detail(c: MixinConfig = DEFAULT) -> dict[str, Any]:
         _target(f'model_drifted_features_ratio{{{sel}, window="$window", segment!=""}}', "{{segment}}")],
         unit="percentunit", minimum=0, maximum=1), 12, 8)
     layout.row("Data quality")
-    for title, metric in (("Missing values", "model_feature_missing_ratio"),
-                          ("New categories", "model_feature_new_category_ratio"),
-                          ("Out of reference range", "model_feature_out_of_range_ratio"),
-                          ("Type violations", "model_feature_type_violation_ratio")):
-        layout.add(_panel(c, "timeseries", title, [_target(f"{metric}{{{feat}}}", "{{feature}}")],
-                          unit="percentunit", minimum=0), 6, 8)
+    for title, metric, check in (("Missing values", "model_feature_missing_ratio", "completeness"),
+                                 ("New categories", "model_feature_new_category_ratio", "categorical_values"),
+                                 ("Out of reference range", "model_feature_out_of_range_ratio", "out_of_range"),
+                                 ("Type violations", "model_feature_type_violation_ratio", "data_type")):
+        layout.add(_panel(c, "timeseries", title, [
+            _target(f"{metric}{{{feat}}}", "{{feature}}"),
+            _target(f'model_data_quality_window_threshold_ratio{{{feat}, check="{check}"}}', "{{feature}} threshold"),
+        ], unit="percentunit", minimum=0), 6, 8)
     layout.add(_panel(c, "timeseries", "Schema violations", [
         _target(f"sum by (check, feature) (increase(model_data_quality_violations_total{{{sel}}}"
                 "[$__rate_interval]))", "{{check}} {{feature}}")]), 12, 8)
@@ -227,10 +237,11 @@ def model_detail(c: MixinConfig = DEFAULT) -> dict[str, Any]:
     layout.row("Performance")
     layout.add(_panel(c, "timeseries", "Realized performance", [
         _target(f"model_performance{{{win}}}", "{{metric}}"),
-        _target(f"model_performance_threshold{{{sel}}}", "{{metric}} threshold"),
+        _target(f"model_performance_window_threshold{{{win}}}", "{{metric}} threshold"),
     ]), 12, 8)
     layout.add(_panel(c, "timeseries", "Estimated performance (CBPE)", [
         _target(f"model_estimated_performance{{{win}}}", "{{metric}} estimated"),
+        _target(f"model_estimated_performance_window_threshold{{{win}}}", "{{metric}} threshold"),
         _target(f"model_reference_performance{{{sel}}}", "{{metric}} on reference"),
     ]), 12, 8)
     layout.add(_panel(c, "timeseries", "Label delay", [
