@@ -66,6 +66,9 @@ class DriftCalibration:
     sizes: np.ndarray
     quantiles: np.ndarray
     exponent: float
+    #: How much noisier the reference's own consecutive chunks are than independent draws (at least
+    #: 1); the quantiles above already include it.
+    inflation: float = 1.0
 
     def null_quantile(self, n: int) -> float:
         """The score's (1 - alpha) quantile on stable data for a window of ``n`` values."""
@@ -78,7 +81,7 @@ class DriftCalibration:
             return float(quantiles[-1] * (sizes[-1] / n_eff) ** self.exponent)
         if n_eff <= sizes[0]:
             return float(quantiles[0] * (sizes[0] / n_eff) ** self.exponent)
-        return float(np.exp(np.interp(np.log(n_eff), np.log(sizes), np.log(quantiles))))
+        return _interpolate(sizes, quantiles, n_eff)
 
     def threshold(self, method: str, n: int) -> float:
         """The threshold in force for a window of ``n`` values (a p-value limit for p-value methods)."""
@@ -99,59 +102,84 @@ def _ks_quantiles(alpha: float) -> tuple[float, ...]:
     return tuple(float(kstwo.ppf(1 - alpha, int(n))) for n in SIZES)
 
 
-def _multinomial_quantiles(reference_counts: np.ndarray, method: str, alpha: float,
+def _multinomial_quantiles(reference_counts: np.ndarray, method: str, levels: tuple[float, ...],
                            rng: np.random.Generator) -> np.ndarray:
     """Simulated up to :data:`SIMULATED_UP_TO` values; beyond, the chi-square asymptote.
 
     For small differences both statistics are Pearson's chi-square over the window's size:
     ``PSI ~ X2 / n`` and ``JS^2 ~ X2 / (8 n)`` (natural log), ``X2`` with one degree of freedom
-    fewer than the bins holding reference mass.
+    fewer than the bins holding reference mass. One row per level, one column per size.
     """
     from scipy.stats import chi2
 
     p = reference_counts / reference_counts.sum()
-    x2 = float(chi2.ppf(1 - alpha, max(1, int(np.count_nonzero(p)) - 1)))
-    quantiles = []
-    for n in SIZES.astype(np.int64):
+    dof = max(1, int(np.count_nonzero(p)) - 1)
+    out = np.zeros((len(levels), SIZES.size))
+    for k, n in enumerate(SIZES.astype(np.int64)):
         if n <= SIMULATED_UP_TO:
             draws = rng.multinomial(n, p, size=DRAWS)
             scores = statistics.psi_rows(reference_counts, draws) if method == "psi" else \
                 statistics.jensen_shannon_rows(reference_counts, draws)
-            quantiles.append(float(np.quantile(scores, 1 - alpha)))
+            out[:, k] = np.quantile(scores, [1 - level for level in levels])
         else:
-            quantiles.append(x2 / n if method == "psi" else math.sqrt(x2 / (8 * n)))
-    return np.maximum(np.array(quantiles), 1e-12)
+            x2 = chi2.ppf([1 - level for level in levels], dof)
+            out[:, k] = x2 / n if method == "psi" else np.sqrt(x2 / (8 * n))
+    return np.maximum(out, 1e-12)
 
 
-def _wasserstein_quantiles(edges: np.ndarray, reference_counts: np.ndarray, reference_std: float, alpha: float,
-                           rng: np.random.Generator) -> np.ndarray:
-    """``c / sqrt(n) / std`` where ``c`` is the (1 - alpha) quantile of ``integral |B(F(x))| dx``."""
+def _wasserstein_quantiles(edges: np.ndarray, reference_counts: np.ndarray, reference_std: float,
+                           levels: tuple[float, ...], rng: np.random.Generator) -> np.ndarray:
+    """``c / sqrt(n) / std`` where ``c`` is the (1 - level) quantile of ``integral |B(F(x))| dx``."""
     inner = reference_counts[1:-1].astype(np.float64)
     u = np.concatenate([[0.0], np.cumsum(inner) / inner.sum()])  # the reference CDF at every edge
     steps = rng.standard_normal((DRAWS, u.size - 1)) * np.sqrt(np.diff(u))
     walk = np.concatenate([np.zeros((DRAWS, 1)), np.cumsum(steps, axis=1)], axis=1)
     bridge = np.abs(walk - u * walk[:, -1:])
     integral = ((bridge[:, :-1] + bridge[:, 1:]) / 2 * np.diff(edges)).sum(axis=1)
-    c = float(np.quantile(integral, 1 - alpha))
-    return np.maximum(c / np.sqrt(SIZES) / max(reference_std, statistics.MIN_REFERENCE_STD), 1e-12)
+    c = np.quantile(integral, [1 - level for level in levels])[:, None]
+    return np.maximum(c / np.sqrt(SIZES)[None, :] / max(reference_std, statistics.MIN_REFERENCE_STD), 1e-12)
+
+
+def _quantiles(name: str, method: str, reference_counts: np.ndarray, levels: tuple[float, ...],
+               edges: np.ndarray | None, reference_std: float) -> np.ndarray:
+    """The null distribution's quantiles ``1 - level`` (rows) at every size of :data:`SIZES` (columns)."""
+    rng = _rng(name, method)
+    if method == "ks":
+        return np.array([_ks_quantiles(level) for level in levels])
+    if method == "wasserstein":
+        assert edges is not None
+        return _wasserstein_quantiles(edges, reference_counts, reference_std, levels, rng)
+    return _multinomial_quantiles(reference_counts, method, levels, rng)
+
+
+def _interpolate(sizes: np.ndarray, values: np.ndarray, n: float) -> float:
+    return float(np.exp(np.interp(np.log(n), np.log(sizes), np.log(values))))
 
 
 def calibrate(name: str, method: str, reference_counts: np.ndarray, alpha: float, min_effect: float,
-              edges: np.ndarray | None = None, reference_std: float = 0.0) -> DriftCalibration:
+              edges: np.ndarray | None = None, reference_std: float = 0.0,
+              chunk_medians: dict[int, float] | None = None) -> DriftCalibration:
     """The calibrated rule of a feature from its reference bins (``edges`` for numeric features).
 
     ``reference_counts`` are the bins the method reads: fine bins for ks and wasserstein, the
-    coarse deciles or the categories for psi, js and chi2.
+    coarse deciles or the categories for psi, js and chi2. ``chunk_medians`` are the median scores
+    of consecutive chunks of the reference, by chunk size: where real rows come in clusters
+    (sessions, households, batches) they are noisier than independent draws, and the quantiles are
+    scaled up by the ratio of the chunks' median to the null median (never down), as NannyML sets
+    its thresholds from the reference's own chunk-to-chunk variability.
     """
     present = int(reference_counts.sum())
     if method == "chi2" or present == 0:
         return DriftCalibration(alpha, min_effect, present, np.zeros(0), np.zeros(0), 0.5)
-    rng = _rng(name, method)
-    if method == "ks":
-        quantiles = np.array(_ks_quantiles(alpha))
-    elif method == "wasserstein":
-        assert edges is not None
-        quantiles = _wasserstein_quantiles(edges, reference_counts, reference_std, alpha, rng)
-    else:
-        quantiles = _multinomial_quantiles(reference_counts, method, alpha, rng)
-    return DriftCalibration(alpha, min_effect, present, SIZES.copy(), quantiles, EXPONENT[method])
+    quantiles, medians = _quantiles(name, method, reference_counts, (alpha, 0.5), edges, reference_std)
+    inflation = 1.0
+    if chunk_medians:
+        ratios = []
+        for n, chunk in chunk_medians.items():
+            n_eff = n * present / (n + present)
+            ratios.append(chunk / _interpolate(SIZES, np.maximum(medians, 1e-12), n_eff))
+        # On independent rows the ratio is 1 give or take a few percent (the median of 10 to 50 chunk
+        # scores); thresholds then rise by that much at most, a negligible loss of power.
+        inflation = max(1.0, float(np.median(ratios)))
+    return DriftCalibration(alpha, min_effect, present, SIZES.copy(), quantiles * inflation, EXPONENT[method],
+                            inflation)

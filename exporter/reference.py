@@ -353,18 +353,77 @@ def resolve_method(model: ModelConfig, name: str, kind: str, rows: int, where: s
     return DriftSetting(method, alpha if method == "chi2" else min_effect, True, alpha, min_effect)
 
 
-def calibrated(feature: NumericFeature | CategoricalFeature, setting: DriftSetting) -> NumericFeature | \
-        CategoricalFeature:
-    """``feature`` with its drift rule calibrated from its reference bins (unchanged for a fixed threshold)."""
+#: Chunk sizes at which the reference's own consecutive chunks are scored, the fewest and most chunks used.
+CHUNK_SIZES, MIN_CHUNKS, MAX_CHUNKS = (100, 300, 1000), 10, 50
+
+
+def chunk_medians(feature: NumericFeature | CategoricalFeature, column: pd.Series) -> dict[int, float]:
+    """Median drift score of consecutive chunks of the reference column against the whole reference.
+
+    At most 50 chunks per size, from the start of the column; binned once, counted per chunk in one
+    ``bincount``, scored as production scores a window.
+    """
+    from exporter import drift, statistics
+    from exporter.rows import feature_codes, numeric_values
+
+    sizes = [size for size in CHUNK_SIZES if len(column) // size >= MIN_CHUNKS]
+    if not sizes:
+        return {}
+    head = column.iloc[: MAX_CHUNKS * sizes[-1]]
+    if isinstance(feature, NumericFeature):
+        values, missing, invalid = numeric_values(head)
+        valid = ~missing & ~invalid
+        index = np.full(len(head), -1, dtype=np.int64)
+        index[valid] = bin_index(feature.edges, values[valid])
+        values = np.where(valid, values, 0.0)
+    else:
+        index = feature_codes(head, feature).astype(np.int64)
+        values = np.zeros(len(head))
+    bins = feature.n_bins
+    out = {}
+    for size in sizes:
+        chunks = min(MAX_CHUNKS, len(head) // size)
+        rows = np.arange(chunks * size)
+        keep = index[rows] >= 0
+        flat = (rows[keep] // size) * bins + index[rows][keep]
+        counts = np.bincount(flat, minlength=chunks * bins).reshape(chunks, bins)
+        full = counts.sum(axis=1) >= size // 2
+        counts = counts[full]
+        if counts.shape[0] < MIN_CHUNKS:
+            continue
+        method = feature.method
+        if isinstance(feature, NumericFeature) and method == "wasserstein":
+            sums = np.bincount(flat, weights=values[rows][keep], minlength=chunks * bins).reshape(chunks, bins)[full]
+            scores = [drift.numeric_score(feature, c, s) for c, s in zip(counts, sums, strict=True)]
+        elif method == "ks":
+            reference = np.cumsum(feature.reference_counts / feature.reference_counts.sum())
+            cdf = np.cumsum(counts / counts.sum(axis=1, keepdims=True), axis=1)
+            scores = np.minimum(1.0, np.abs(cdf - reference).max(axis=1)).tolist()
+        else:
+            reference_counts = feature.reference_counts
+            if isinstance(feature, NumericFeature):
+                reference_counts, counts = feature.coarse(reference_counts), feature.coarse(counts)
+            rows_score = statistics.psi_rows if method == "psi" else statistics.jensen_shannon_rows
+            scores = rows_score(reference_counts, counts).tolist()
+        out[size] = float(np.median(scores))
+    return out
+
+
+def calibrated(feature: NumericFeature | CategoricalFeature, setting: DriftSetting,
+               column: pd.Series | None = None) -> NumericFeature | CategoricalFeature:
+    """``feature`` with its drift rule calibrated from its reference bins (unchanged for a fixed threshold);
+    ``column``, the reference's values in their logged order, measures how clustered real rows are."""
     if not setting.calibrated or not feature.usable:
         return feature
+    medians = chunk_medians(feature, column) if column is not None and setting.method != "chi2" else None
     if isinstance(feature, NumericFeature):
         counts = feature.reference_counts if setting.method in ("ks", "wasserstein") else \
             feature.coarse(feature.reference_counts)
         rule = calibrate(feature.name, setting.method, counts, setting.alpha, setting.min_effect, feature.edges,
-                         feature.reference_std)
+                         feature.reference_std, medians)
     else:
-        rule = calibrate(feature.name, setting.method, feature.reference_counts, setting.alpha, setting.min_effect)
+        rule = calibrate(feature.name, setting.method, feature.reference_counts, setting.alpha, setting.min_effect,
+                         chunk_medians=medians)
     return replace(feature, calibration=rule)
 
 
@@ -415,12 +474,12 @@ def build_reference(model: ModelConfig, frame: pd.DataFrame, where: str = "confi
     for name in numeric:
         setting = resolve_method(model, name, "numeric", rows, f"{prefix}.drift")
         numeric_features.append(calibrated(build_numeric(name, frame[name], setting.method, setting.threshold),
-                                           setting))
+                                           setting, frame[name]))
     categorical_features = []
     for name in categorical:
         setting = resolve_method(model, name, "categorical", rows, f"{prefix}.drift")
         feature = build_categorical(name, frame[name], setting.method, setting.threshold, model.max_categories)
-        categorical_features.append(calibrated(feature, setting))
+        categorical_features.append(calibrated(feature, setting, frame[name]))
     return Reference(tuple(numeric_features), tuple(categorical_features), rows)
 
 

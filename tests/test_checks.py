@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from exporter.checks import CHECKS, CheckName, failed_checks
-from exporter.config import DEFAULT_THRESHOLDS
+from exporter.config import DEFAULT_ALPHA, DEFAULT_THRESHOLDS
 from exporter.exposition import METRICS, build_families, families_as_json
 from exporter.mixin.rules import alerting_rules
 from exporter.model import build_monitor
@@ -125,7 +125,7 @@ def test_quality_limits_grow_with_the_sampling_noise_of_small_windows(tmp_path: 
         snapshot = _snapshot(tmp_path, rows)
         window = next(w for w in snapshot.windows if w.window == "5m" and not w.segment)
         age = next(f for f in window.features if f.feature == "age")
-        expected = max(0.1 + 0.05, binom.ppf(1 - 0.005, n, 0.1) / n)
+        expected = max(0.1 + 0.05, binom.ppf(1 - DEFAULT_ALPHA, n, 0.1) / n)
         assert age.quality_limits["completeness"] == pytest.approx(expected)
         failed = {dict(v.subject)["feature"] for v in window.verdicts if v.check == CheckName.COMPLETENESS}
         assert ("age" in failed) is fails, (n, age.missing_ratio, age.quality_limits)
@@ -147,6 +147,6 @@ def test_performance_thresholds_widen_by_the_metric_s_noise_in_small_windows(tmp
     assert monitor.baseline.noise["accuracy"] == pytest.approx(np.sqrt(accuracy * (1 - accuracy)), rel=0.3)
     small, large = monitor.baseline.thresholds_at(30), monitor.baseline.thresholds_at(100_000)
     assert large["accuracy"] == pytest.approx(accuracy - 0.05)  # the tolerance, once noise is below it
-    z = norm.ppf(1 - 0.005)
+    z = norm.ppf(1 - DEFAULT_ALPHA)
     assert small["accuracy"] == pytest.approx(accuracy - z * monitor.baseline.noise["accuracy"] / np.sqrt(30))
     assert small["accuracy"] < large["accuracy"] - 0.1

@@ -56,10 +56,10 @@ def test_the_documented_example_loads_with_paths_relative_to_the_config(tmp_path
     reference, _ = load_reference(model)
     assert [(f.name, f.method, f.threshold) for f in reference.numeric] == [("age", "ks", 0.1), ("income", "ks", 0.1)]
     # ks is numeric-only: the categorical feature uses categorical_method (js), calibrated by default
-    # (categorical_threshold unset): at least the minimum effect of js, alpha 0.005.
+    # (categorical_threshold unset): at least the minimum effect of js, alpha 0.002.
     [country] = reference.categorical
     assert (country.name, country.method, country.threshold) == ("country", "js", 0.05)
-    assert country.calibration is not None and country.calibration.alpha == 0.005
+    assert country.calibration is not None and country.calibration.alpha == 0.002
     assert all(f.calibration is None for f in reference.numeric)  # a configured threshold is fixed
 
 
@@ -91,8 +91,8 @@ def test_auto_uses_tests_on_small_references_and_distances_on_large_ones(tmp_pat
     data["models"][0]["reference"] = "small.parquet"
     reference, _ = load_reference(_load(tmp_path, data).models[0])
     assert {f.method for f in reference.numeric} == {"ks"}
-    # Calibrated chi2: a p-value below alpha (0.005), and a JS distance of at least 0.05.
-    assert {(f.method, f.threshold, f.calibration.min_effect) for f in reference.categorical} == {("chi2", 0.005, 0.05)}
+    # Calibrated chi2: a p-value below alpha (0.002), and a JS distance of at least 0.05.
+    assert {(f.method, f.threshold, f.calibration.min_effect) for f in reference.categorical} == {("chi2", 0.002, 0.05)}
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ from exporter.reference import (
 from exporter.statistics import jensen_shannon_rows
 from tests.helpers import write_config
 
-ALPHA, REFERENCE_ROWS, WINDOWS = 0.005, 20_000, 300
+ALPHA, REFERENCE_ROWS, WINDOWS = 0.002, 20_000, 300
 
 POPULATIONS = {
     "normal": lambda rng, n, shift=0.0: rng.normal(shift, 1.0, n),
@@ -60,7 +60,7 @@ def test_stable_windows_are_rarely_flagged_at_every_size(method: str, population
     rng = np.random.default_rng(2)
     for n in (30, 100, 300, 1000, 10_000):
         flagged = sum(_numeric_verdicts(feature, POPULATIONS[population](rng, n))[2] for _ in range(WINDOWS))
-        # alpha is 0.5%: 1% of 300 windows is 3; with fixed thresholds (0.1) small windows flag 10-90%.
+        # alpha is 0.2%: 1% of 300 windows is 3; with fixed thresholds (0.1) small windows flag 10-90%.
         assert flagged <= 4, (method, population, n, flagged)
 
 
@@ -146,10 +146,30 @@ def test_check_exports_the_threshold_in_force_per_window(tmp_path: Path, capsys)
     small = by[("model_feature_drift_window_threshold", "5m")]
     large = by[("model_feature_drift_window_threshold", "1h")]
 
-    assert small == pytest.approx(kstwo.ppf(1 - ALPHA, 100) * 1.0, rel=0.03)  # 100 values (n_eff 98)
-    assert large == pytest.approx(kstwo.ppf(1 - ALPHA, 1000), rel=0.1) and large < small
+    # Kolmogorov's law at 100 values (n_eff 98), raised by at most a few percent by the reference's own
+    # chunk noise (independent rows here).
+    assert kstwo.ppf(1 - ALPHA, 100) <= small <= 1.08 * kstwo.ppf(1 - ALPHA, 98)
+    assert kstwo.ppf(1 - ALPHA, 1000) <= large <= 1.08 * kstwo.ppf(1 - ALPHA, 900) and large < small
     assert by[("model_feature_drift_threshold", None)] == 0.05  # the fixed part: the minimum effect
     for window in ("5m", "1h"):
         score = by[("model_feature_drift_score", window)]
         threshold = by[("model_feature_drift_window_threshold", window)]
         assert by[("model_feature_drifted", window)] == float(score > threshold)
+
+
+def test_clustered_rows_raise_the_thresholds_by_the_reference_s_own_chunk_noise() -> None:
+    """Rows that come in runs (households, sessions) are noisier than independent draws: the reference's
+    consecutive chunks show it, and the thresholds grow to keep false flags rare."""
+
+    def clustered(rng: np.random.Generator, n: int) -> pd.Series:
+        return pd.Series(np.repeat(rng.choice(CATEGORIES, n // 8 + 1, p=WEIGHTS), 8)[:n])
+
+    rng = np.random.default_rng(10)
+    reference = clustered(rng, REFERENCE_ROWS)
+    feature = build_categorical("c", reference, "js", 0.05, max_categories=100)
+    setting = DriftSetting("js", 0.05, True, ALPHA, 0.0)
+    naive, aware = calibrated(feature, setting), calibrated(feature, setting, reference)
+    assert naive.calibration.inflation == 1.0 and aware.calibration.inflation > 2  # runs of 8: about sqrt(8)
+    windows = [clustered(rng, 300).to_numpy() for _ in range(WINDOWS)]
+    assert sum(_categorical_verdict(naive, w) for w in windows) > 30  # independent-draw thresholds: >10% flagged
+    assert sum(_categorical_verdict(aware, w) for w in windows) <= 4

@@ -1,0 +1,204 @@
+"""How often drift is flagged on stable data, and how often real shifts are found, per window size.
+
+    python -m benchmarks.false_flags [--nannyml DIR] [--river DIR] [--windows 200]
+
+Compares release 2's fixed thresholds (the defaults of ``drift.method: auto`` on a large
+reference: wasserstein 0.1, js 0.1) with the calibrated thresholds (``drift.alpha`` 0.005 and the
+minimum effects), on the production code path: the reference is binned by ``build_reference``,
+each window's values are binned against it, scored by ``exporter.drift`` and judged as the drift
+component judges them.
+
+Data sets, each split into a reference and a stable "production" stream from the same population:
+
+- ``generated``: 6 numeric features (normal, lognormal, exponential, Poisson counts, a bimodal
+  mixture, uniform integers) and 3 categorical ones, drawn fresh for each side.
+- ``employment``: NannyML's US-census employment records (``employment_MA_reference.pq``, shipped
+  in the nannyml wheel): its first half is the reference, its second half production.
+- ``car_loan``: NannyML's synthetic car loans: the reference file, and the first half of the
+  analysis file (its documented drift-free stretch) as production.
+- ``agrawal``: river's Agrawal generator (seeded differently for each side).
+
+``--nannyml`` names a folder holding nannyml's ``datasets/data`` files and ``--river`` a folder where
+river is importable (``pip download nannyml==0.13.1 river`` and unzip / ``pip install --target``);
+a data set whose files are missing is skipped. Detection uses the generated data: a numeric feature
+shifted to a KS distance of 0.2 and a categorical one to a JS distance of 0.15, in 300-row windows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from exporter import drift
+from exporter.config import DEFAULT_THRESHOLDS, parse_config
+from exporter.reference import CategoricalFeature, NumericFeature, Reference, bin_index, build_reference
+from exporter.rows import feature_codes, numeric_values
+
+SIZES = (100, 300, 1000, 3000)
+
+
+def _generated(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    bimodal = np.where(rng.random(n) < 0.3, rng.normal(-2, 0.5, n), rng.normal(1, 1, n))
+    return pd.DataFrame({
+        "normal": rng.normal(50, 10, n), "lognormal": rng.lognormal(3, 0.8, n), "exponential": rng.exponential(2, n),
+        "visits": rng.poisson(3, n).astype(float), "bimodal": bimodal, "rating": rng.integers(1, 11, n).astype(float),
+        "country": rng.choice(["US", "DE", "FR", "IT", "ES"], n, p=[0.4, 0.25, 0.15, 0.12, 0.08]),
+        "device": rng.choice(["mobile", "desktop", "tablet"], n, p=[0.6, 0.3, 0.1]),
+        "plan": rng.choice([f"p{i}" for i in range(20)], n, p=np.arange(20, 0, -1) / 210),
+    })
+
+
+def datasets(nannyml: Path | None, river: Path | None) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    rng = np.random.default_rng(0)
+    out = {"generated": (_generated(rng, 50_000), _generated(rng, 600_000))}
+    if nannyml is not None:
+        data = nannyml / "nannyml" / "datasets" / "data"
+        employment = data / "employment_MA_reference.pq"
+        if employment.is_file():
+            frame = pd.read_parquet(employment).drop(columns=["id", "partition", "timestamp", "y_pred_proba", "y_pred",
+                                                              "y_true"], errors="ignore")
+            half = len(frame) // 2
+            out["employment"] = (frame.iloc[:half].reset_index(drop=True), frame.iloc[half:].reset_index(drop=True))
+        loans = data / "synthetic_car_loan_reference.csv"
+        if loans.is_file():
+            drop = ["id", "timestamp", "y_pred_proba", "y_pred", "repaid", "period"]
+            reference = pd.read_csv(loans).drop(columns=drop, errors="ignore")
+            analysis = pd.read_csv(data / "synthetic_car_loan_analysis.csv").drop(columns=drop, errors="ignore")
+            out["car_loan"] = (reference, analysis.iloc[: len(analysis) // 2].reset_index(drop=True))
+    if river is not None:
+        sys.path.insert(0, str(river))
+        try:
+            from river.datasets import synth
+
+            def agrawal(seed: int, n: int) -> pd.DataFrame:
+                frame = pd.DataFrame([x for x, _ in synth.Agrawal(seed=seed).take(n)])
+                for column in ("elevel", "car", "zipcode"):
+                    frame[column] = frame[column].astype(str)  # codes, not quantities
+                return frame
+
+            out["agrawal"] = (agrawal(1, 50_000), agrawal(2, 300_000))
+        except ImportError:
+            pass
+    return out
+
+
+def _config(frame: pd.DataFrame, fixed: bool):
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and not
+               pd.api.types.is_bool_dtype(frame[c])]
+    categorical = [c for c in frame.columns if c not in numeric]
+    drift_config = {"method": "auto"}
+    if fixed:  # release 2: auto on a large reference meant wasserstein 0.1 and js 0.1, fixed
+        drift_config = {"method": "wasserstein", "threshold": DEFAULT_THRESHOLDS["wasserstein"],
+                        "categorical_method": "js", "categorical_threshold": DEFAULT_THRESHOLDS["js"]}
+    return parse_config({"models": [{
+        "name": "bench", "task": "regression", "reference": __file__,
+        "predictions": {"path": "unused"}, "prediction_column": "__prediction",
+        "features": {"numeric": numeric, "categorical": categorical}, "drift": drift_config}]}).models[0]
+
+
+def _judges(reference: Reference) -> list[tuple[str, Callable[[pd.DataFrame], bool | None]]]:
+    """For each feature: a function telling whether a window of rows drifted (None: too few values)."""
+
+    def numeric(feature: NumericFeature) -> Callable[[pd.DataFrame], bool | None]:
+        def judge(window: pd.DataFrame) -> bool | None:
+            values, missing, invalid = numeric_values(window[feature.name])
+            values = values[~missing & ~invalid]
+            if values.size < 30:
+                return None
+            index = bin_index(feature.edges, values)
+            counts = np.bincount(index, minlength=feature.n_bins)
+            sums = np.bincount(index, weights=values, minlength=feature.n_bins)
+            return _verdict(feature, drift.numeric_score(feature, counts, sums), values.size, counts)
+        return judge
+
+    def categorical(feature: CategoricalFeature) -> Callable[[pd.DataFrame], bool | None]:
+        def judge(window: pd.DataFrame) -> bool | None:
+            codes = feature_codes(window[feature.name], feature)
+            codes = codes[codes >= 0]
+            if codes.size < 30:
+                return None
+            counts = np.bincount(codes, minlength=feature.n_bins)
+            return _verdict(feature, drift.categorical_score(feature, counts), codes.size, counts)
+        return judge
+
+    return [(f.name, numeric(f)) for f in reference.numeric if f.usable] + \
+        [(c.name, categorical(c)) for c in reference.categorical if c.usable]
+
+
+def _verdict(feature: NumericFeature | CategoricalFeature, score: float, n: int, counts: np.ndarray) -> bool:
+    rule = feature.calibration
+    threshold = feature.threshold if rule is None else rule.threshold(feature.method, n)
+    drifted = drift.is_drift(feature.method, score, threshold)
+    if drifted and rule is not None and feature.method in drift.PVALUE_METHODS:
+        drifted = drift.effect_size(feature, counts) >= rule.min_effect
+    return drifted
+
+
+def false_flags(reference: pd.DataFrame, production: pd.DataFrame, fixed: bool, windows: int) -> dict[int, tuple]:
+    judges = _judges(build_reference(_config(reference, fixed), reference.assign(__prediction=0.0)))
+    out = {}
+    for n in SIZES:
+        flagged = judged = dataset = 0
+        count = min(windows, len(production) // n)
+        for k in range(count):
+            window = production.iloc[k * n:(k + 1) * n]
+            verdicts = [v for _, judge in judges if (v := judge(window)) is not None]
+            flagged += sum(verdicts)
+            judged += len(verdicts)
+            dataset += bool(verdicts) and sum(verdicts) / len(verdicts) >= 0.5
+        out[n] = (flagged / max(judged, 1), dataset, count)
+    return out
+
+
+def detection(windows: int) -> dict[str, tuple[float, float]]:
+    """Share of 300-row windows flagged: a normal feature shifted to KS 0.2, a categorical one to JS 0.15."""
+    rng = np.random.default_rng(1)
+    reference = _generated(rng, 50_000)
+    weights = np.array([0.4, 0.25, 0.15, 0.12, 0.08])
+    shifted = 0.6 * weights + 0.4 * np.array([0.05, 0.1, 0.2, 0.3, 0.35])
+    out = {}
+    for name, fixed in (("fixed (release 2)", True), ("calibrated", False)):
+        judges = dict(_judges(build_reference(_config(reference, fixed), reference.assign(__prediction=0.0))))
+        found_num = found_cat = 0
+        for _ in range(windows):
+            window = _generated(rng, 300)
+            window["normal"] = window["normal"] + 0.51 * 10  # KS(N(0,1), N(0.51,1)) = 0.2
+            window["country"] = rng.choice(["US", "DE", "FR", "IT", "ES"], 300, p=shifted)
+            found_num += bool(judges["normal"](window))
+            found_cat += bool(judges["country"](window))
+        out[name] = (found_num / windows, found_cat / windows)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nannyml", type=Path, help="folder holding nannyml/datasets/data (unzipped wheel)")
+    parser.add_argument("--river", type=Path, help="folder where river is importable")
+    parser.add_argument("--windows", type=int, default=200, help="windows per size")
+    args = parser.parse_args()
+    from exporter.statistics import jensen_shannon
+
+    weights = np.array([0.4, 0.25, 0.15, 0.12, 0.08])
+    shifted = 0.6 * weights + 0.4 * np.array([0.05, 0.1, 0.2, 0.3, 0.35])
+    print(f"categorical shift: JS distance {jensen_shannon(weights * 1e6, shifted * 1e6):.3f}")
+    print("| data set | thresholds | " + " | ".join(f"{n} rows" for n in SIZES) + " |")
+    print("| --- | --- | " + " | ".join("---:" for _ in SIZES) + " |")
+    for name, (reference, production) in datasets(args.nannyml, args.river).items():
+        for label, fixed in (("fixed (release 2)", True), ("calibrated", False)):
+            rates = false_flags(reference, production, fixed, args.windows)
+            cells = [f"{100 * rate:.2f}% ({dataset} of {count})" for rate, dataset, count in rates.values()]
+            print(f"| {name} ({reference.shape[1]} features) | {label} | " + " | ".join(cells) + " |", flush=True)
+    print()
+    print("| thresholds | KS 0.2 shift found at 300 rows | JS 0.15 shift found at 300 rows |")
+    print("| --- | ---: | ---: |")
+    for label, (numeric, categorical) in detection(args.windows).items():
+        print(f"| {label} | {100 * numeric:.1f}% | {100 * categorical:.1f}% |")
+
+
+if __name__ == "__main__":
+    main()
