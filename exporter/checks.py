@@ -76,7 +76,11 @@ CHECKS: tuple[Check, ...] = (
           summary="Feature {{ $labels.feature }} of model {{ $labels.model }} drifted",
           description="The {{ $labels.method }} drift score of feature {{ $labels.feature }} of model "
                       "{{ $labels.model }} is {value} over the {{ $labels.window }} window, beyond its threshold "
-                      "(model_feature_drift_threshold).",
+                      "(model_feature_drift_window_threshold).{{ with printf "
+                      "`model_feature_drift_impact{instance=%q,model=%q,window=%q,feature=%q}` $labels.instance "
+                      "$labels.model $labels.window $labels.feature | query }} Impact {{ . | first | value | "
+                      "printf \"%.2f\" }} (how much it matters: importance, distance past the threshold, "
+                      "correlation with performance).{{ end }}",
           message="{model} {window}: {feature} drifted ({method}={value:.4g}, threshold {threshold:g})"),
     Check(CheckName.DATASET_DRIFT, "ModelDatasetDrift", "warning", "data", "model_drifted_features_ratio",
           verdict_metric="model_dataset_drifted", window_setting="drift_window", for_setting="dataset_drift_for",

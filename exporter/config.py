@@ -246,6 +246,8 @@ class ModelConfig(_Strict):
     segments: list[str] = Field(default_factory=list)
     #: Values kept per segment column (the most frequent in the reference); the rest are ``__other__``.
     max_segment_values: int = Field(default=10, ge=1, le=1000)
+    #: Relative weight of each feature in the impact of its drift (default 1; e.g. the model's importances).
+    feature_importance: dict[str, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
     #: Performance alerts fire when a metric falls this far below its value on the reference.
     performance_tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
     #: ... or further in small windows: by z(1 - performance_alpha) times the metric's sampling noise.

@@ -58,6 +58,9 @@ METRICS: dict[str, MetricDoc] = {
         MetricDoc("model_feature_drift_window_threshold", "gauge", ("model", "window", "feature", "method"),
                   "Threshold of the feature's drift statistic in force in the window: calibrated to the window's "
                   "values (null quantile at 1 - alpha, at least the minimum effect), or the fixed threshold."),
+        MetricDoc("model_feature_drift_impact", "gauge", ("model", "window", "feature"),
+                  "How much the feature's drift matters: importance x score over threshold x (1 + the negative "
+                  "correlation of its drift with performance over recent windows); sort drifted features by it."),
         MetricDoc("model_feature_drifted", "gauge", ("model", "window", "feature"),
                   "1 when the feature's configured drift test says drift in the window, else 0."),
         MetricDoc("model_drifted_features_ratio", "gauge", ("model", "window"),
@@ -333,6 +336,8 @@ def _window_samples(f: _Families, model: dict[str, str], w: WindowResult) -> Non
         if fw.drift is not None:
             f.gauge("model_feature_drift_score", {**labels, "method": fw.drift.method}, fw.drift.score)
             f.gauge("model_feature_drift_window_threshold", {**labels, "method": fw.drift.method}, fw.drift.threshold)
+        if fw.impact is not None:
+            f.gauge("model_feature_drift_impact", labels, fw.impact)
     for od in w.prediction_drift:
         f.gauge("model_prediction_drift_score", {**base, "method": od.method, "output": od.output}, od.score)
     for verdict in w.verdicts:  # the checks that export their verdict (drift, whose direction depends on the method)

@@ -245,6 +245,8 @@ class ModelMonitor:
     def _restore_parts(self, parts: dict[str, state.Part]) -> None:
         self.store.restore(parts["rings"][1])
         for name, unit in self._stateful().items():
+            if name not in parts and getattr(unit, "optional_state", False):
+                continue  # saved by an older release: this unit starts empty
             unit.restore(*parts[name])
         cursors = parts["sources"][0]
         self.source.restore(cursors["predictions"])
@@ -432,7 +434,7 @@ class ModelMonitor:
 
     def compute(self, now: float) -> tuple[WindowResult, ...]:
         min_rows = self.config.min_window_rows
-        return tuple(evaluate_window(self.components, label, segment, merged, min_rows)
+        return tuple(evaluate_window(self.components, label, segment, merged, min_rows, now)
                      for segment, label, merged in self.store.merged(now))
 
     def snapshot(self, windows: tuple[WindowResult, ...], ok: bool, now: float | None = None) -> ModelSnapshot:

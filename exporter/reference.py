@@ -469,6 +469,9 @@ def build_reference(model: ModelConfig, frame: pd.DataFrame, where: str = "confi
     unknown = sorted(set(model.drift.features) - set(numeric) - set(categorical))
     if unknown:
         raise ConfigError(f"{prefix}.drift.features: {unknown} are not features of this model")
+    unknown = sorted(set(model.feature_importance) - set(numeric) - set(categorical))
+    if unknown:
+        raise ConfigError(f"{prefix}.feature_importance: {unknown} are not features of this model")
     rows = len(frame)
     numeric_features = []
     for name in numeric:

@@ -5,7 +5,8 @@ window's rows and label coverage, the failed checks, realized and estimated perf
 their thresholds, prediction drift, and per feature its reference and window distributions drawn
 over each other (from the bins the exporter already keeps), its drift score against its threshold
 and its missing / out-of-range / new-category / wrong-type shares. Features come sorted by impact:
-those failing a check first, each group by how far its worst check is past its threshold.
+those failing a check first, each group by the exporter's drift impact (importance, distance past
+the threshold, correlation with performance), else by how far its worst check is past its threshold.
 
 It is built from a :class:`~exporter.results.ModelSnapshot` only, so ``model-monitor report`` and
 ``serve``'s ``/report`` draw the same page, and the scrape path does no work for it.
@@ -99,7 +100,9 @@ def feature_views(snapshot: ModelSnapshot, result: WindowResult) -> list[Feature
     for feature in result.features:
         verdicts = by_feature.get(feature.feature, [])
         failures = tuple(describe(snapshot.model, result.window, v) for v in verdicts if v.failed)
-        impact = max((_ratio(v) for v in verdicts), default=0.0)
+        # The exporter's impact where it has one (drift with importance and correlation), else the
+        # worst check's distance past its threshold.
+        impact = feature.impact if feature.impact is not None else max((_ratio(v) for v in verdicts), default=0.0)
         bars = _bars(feature.distribution)
         views.append(FeatureView(feature, failures, impact, bars, max(1, len(bars)) * ROW_HEIGHT))
     return sorted(views, key=lambda v: (not v.failures, -v.impact, v.feature.feature))

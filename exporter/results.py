@@ -44,6 +44,8 @@ class FeatureWindow:
     new_category_ratio: float | None = None  # categorical features
     drift: DriftResult | None = None  # absent when the window has too few values
     distribution: Distribution | None = None  # whole-model windows only
+    #: How much the feature's drift matters (see exporter.components.drift_impact); whole-model windows.
+    impact: float | None = None
     #: The data-quality limits in force in the window, by check (calibrated to its rows).
     quality_limits: dict[str, float] = field(default_factory=dict)
 

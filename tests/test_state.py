@@ -86,7 +86,10 @@ def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
     large = {dict(json.loads(k)[1])["metric"]: v for k, v in got.items()
              if json.loads(k)[0] == "model_performance_threshold"}
     assert perf and all(got[k] <= large[dict(json.loads(k)[1])["metric"]] for k in perf)
-    added -= data_type | in_force | quality | perf
+    # ... and the impact of each feature's drift (no history yet: importance x score over threshold).
+    impact = {k for k in added if json.loads(k)[0] == "model_feature_drift_impact"}
+    assert impact and all(got[k] > 0 for k in impact)
+    added -= data_type | in_force | quality | perf | impact
     rejected = [json.loads(k) for k in added if json.loads(k)[0] == "model_monitor_rejected_rows_total"]
     reasons = {dict(labels)["reason"] for _, labels in rejected}
     assert reasons == NEW_ZERO_REASONS

@@ -13,6 +13,7 @@ namespace of a merged window.
 | ``classification`` | confusion, score histograms by label, log loss | realized classification metrics |
 | ``regression`` | sums of errors | realized regression metrics |
 | ``cbpe`` | expected confusion, expected score histograms | estimated performance |
+| ``impact`` | (none; a history of drift and performance) | impact of each drifted feature |
 | ``label_delay`` | delay buckets | window delay percentiles; cumulative histogram |
 | ``service`` | (none) | latency histogram, error count |
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from exporter.components.base import Component, HasLabels, WindowContext
 from exporter.components.cbpe import Cbpe
+from exporter.components.drift_impact import DriftImpact
 from exporter.components.feature_drift import FeatureDrift
 from exporter.components.label_delay import LabelDelay
 from exporter.components.output_drift import OutputDrift
@@ -59,6 +61,9 @@ def build_components(config: ModelConfig, reference: Reference, spec: TargetSpec
     else:
         components.append(Classification(spec, baseline))
         components.append(Cbpe(spec, baseline))
+    # After drift and performance: it reads their results of the window.
+    components.append(DriftImpact(reference.feature_names, config.feature_importance,
+                                  {w.label: w.seconds for w in config.windows}))
     if config.labels is not None:
         components.append(LabelDelay())
     components.append(ServiceHealth(bool(config.latency_column), bool(config.error_column)))
@@ -77,10 +82,10 @@ def own_fields(component: Component, merged: Summary) -> Summary:
 
 
 def evaluate_window(components: list[Component], window: str, segment: str, merged: Summary,
-                    min_rows: int) -> WindowResult:
+                    min_rows: int, now: float = 0.0) -> WindowResult:
     """The results of one merged window: every component evaluates its own fields."""
     rows = int(merged[key(Volume.name, "rows")])
-    ctx = WindowContext(window, segment, rows, int(merged[key(Volume.name, "labelled")]), min_rows)
+    ctx = WindowContext(window, segment, rows, int(merged[key(Volume.name, "labelled")]), min_rows, now)
     out = WindowBuilder(window, segment, rows)
     for component in components:
         component.evaluate(own_fields(component, merged), ctx, out)

@@ -49,6 +49,8 @@ class WindowContext:
     rows: int
     labelled: int
     min_rows: int
+    #: The time the window ends (epoch seconds).
+    now: float = 0.0
 
 
 #: A component's saved state outside the rings: JSON-able metadata and named arrays.
@@ -62,6 +64,8 @@ class Component:
     name: ClassVar[str]
     #: Release-1 field name of each field, for :meth:`migrate_v1` (same name when absent).
     V1_FIELDS: ClassVar[Mapping[str, str]] = {}
+    #: True when a state saved without this component's part may be restored, the component starting empty.
+    optional_state: ClassVar[bool] = False
 
     def fields(self) -> dict[str, FieldSpec]:
         """The component's fields in one bucket summary."""

@@ -203,10 +203,13 @@ def model_detail(c: MixinConfig = DEFAULT) -> dict[str, Any]:
     ):
         layout.add(_panel(c, "stat", title, [_target(expr, instant=True)], unit=unit), 6, 4)
     layout.row("Data drift")
-    layout.add(_panel(c, "table", "Feature drift (latest)", [
+    layout.add(_panel(c, "table", "Feature drift by impact (latest)", [
+        _target(f"model_feature_drift_impact{{{win}}}", instant=True, fmt="table"),
         _target(f"model_feature_drift_score{{{win}}}", instant=True, fmt="table"),
         _target(f"model_feature_drifted{{{win}}}", instant=True, fmt="table"),
-    ], options={"showHeader": True, "cellHeight": "sm", "sortBy": [{"displayName": "Value #A", "desc": True}]}),
+    ], description="Impact: importance x score over threshold x (1 + negative correlation of the feature's drift "
+                   "with performance); the drift that matters first.",
+        options={"showHeader": True, "cellHeight": "sm", "sortBy": [{"displayName": "Value #A", "desc": True}]}),
         10, 9)
     layout.add(_panel(c, "timeseries", "Feature drift score", [
         _target(f"model_feature_drift_score{{{feat}}}", "{{feature}} ({{method}})"),
