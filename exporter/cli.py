@@ -84,6 +84,19 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--now", type=_parse_time, help="the window ends at this time (default: now)")
     report.add_argument("--out", required=True, type=Path, help="the HTML file to write")
 
+    backtest = sub.add_parser("backtest", help="replay a period of the logs and report the alerts that would "
+                                                "have fired")
+    backtest.add_argument("--config", required=True, type=Path)
+    backtest.add_argument("--from", dest="start", required=True, type=_parse_time,
+                          help="start: epoch seconds or ISO-8601 with a zone")
+    backtest.add_argument("--to", dest="end", required=True, type=_parse_time, help="end (same forms)")
+    backtest.add_argument("--step", default="5m", help="windows end at every step (default 5m)")
+    backtest.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    backtest.add_argument("--model", help="only this model")
+    backtest.add_argument("--openmetrics", type=Path,
+                          help="also write the metrics of every step as OpenMetrics with timestamps (for promtool "
+                               "tsdb create-blocks-from openmetrics)")
+
     demo = sub.add_parser("demo", help="simulate a model writing a prediction log, and monitor it")
     demo.add_argument("--dir", type=Path, default=Path("model-monitor-demo"), help="where the demo writes")
     demo.add_argument("--host", default="127.0.0.1")
@@ -256,6 +269,28 @@ def cmd_report(config_path: Path, model_name: str | None, window: str | None, no
     return 0
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from exporter.backtest import render, run
+    from exporter.durations import parse_duration
+
+    config = _load(args.config)
+    chosen = _choose_model(config, args.config, args.model, required=False)
+    if chosen is not None:
+        config = config.model_copy(update={"models": [chosen]})
+    try:
+        step = parse_duration(args.step)
+    except ValueError as error:
+        raise ConfigError(f"--step: {error}") from None
+    if step <= 0 or args.end < args.start:
+        raise ConfigError("--step must be positive and --to not before --from")
+    monitors = build_monitors(config, str(args.config), persist=False)
+    labels = {"job": "model-monitor", "instance": f"{config.server.host}:{config.server.port}"}
+    result = run(monitors, args.start, args.end, step, progress=sys.stderr.isatty(), openmetrics=args.openmetrics,
+                 extra_labels=labels)
+    sys.stdout.write(render(result, args.format))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from exporter.demo import TrafficWriter, prepare_demo
 
@@ -285,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
                              args.out)
         if args.command == "baseline":
             return cmd_baseline(args.config, args.model, args.out, args.format)
+        if args.command == "backtest":
+            return cmd_backtest(args)
         if args.command == "report":
             return cmd_report(args.config, args.model, args.window, args.now, args.out)
         if args.command == "webhook":
