@@ -174,8 +174,10 @@ def constraints(config: ModelConfig, reference: Reference, thresholds: tuple[Qua
         entry["monitoringConfigOverrides"] = ({"domain_content_threshold": 1.0 - own}
                                               if own != quality.new_category_ratio else {})
         features.append(entry)
-    ks = {f.threshold for f in reference.numeric if f.usable and f.method == "ks"}
-    every_ks = len(ks) == 1 and all(f.method == "ks" for f in reference.numeric if f.usable)
+    # SageMaker's comparison is a fixed L-infinity (KS) threshold: only fixed ks thresholds carry over.
+    ks = {f.threshold for f in reference.numeric if f.usable and f.method == "ks" and f.calibration is None}
+    every_ks = len(ks) == 1 and all(f.method == "ks" and f.calibration is None for f in reference.numeric
+                                    if f.usable)
     return {
         "version": FORMAT_VERSION,
         "features": features,
