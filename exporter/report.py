@@ -69,7 +69,8 @@ def _ratio(verdict: Verdict) -> float:
 def _bars(distribution: Distribution | None) -> tuple[Bar, ...]:
     if distribution is None:
         return ()
-    rows = list(zip(distribution.bins, distribution.reference, distribution.window, strict=True))
+    rows = [(name, float(ref), float(win)) for name, ref, win in
+            zip(distribution.bins, distribution.reference, distribution.window, strict=True) if ref or win]
     if len(rows) > MAX_BARS:  # keep the largest bins in their order; the rest share one bar
         largest = sorted(range(len(rows)), key=lambda k: -max(rows[k][1], rows[k][2]))[: MAX_BARS - 1]
         kept = [rows[k] for k in sorted(largest)]

@@ -23,13 +23,24 @@ class DriftResult:
 class Distribution:
     """A feature's binned distribution over a window beside the reference's (for the report).
 
-    ``bins`` name the bins (a value range, a value or a category); ``reference`` and ``window``
-    are the shares of each side's present values in each bin. Bins empty on both sides are left out.
+    ``bins`` name the bins (a value range, a value or a category); ``reference`` holds the
+    reference's shares per bin. The window's counts are kept as merged (``starts``: the start of each
+    named bin in them, for numeric features' coarse bins), and turned into shares only when read:
+    an update pays nothing for a report nobody opens. Arrays, not to be modified.
     """
 
     bins: tuple[str, ...]
-    reference: tuple[float, ...]
-    window: tuple[float, ...]
+    reference: Any
+    counts: Any
+    starts: Any = None
+
+    @property
+    def window(self) -> Any:
+        """The window's shares of its present values per bin."""
+        import numpy as np
+
+        counts = self.counts if self.starts is None else np.add.reduceat(self.counts, self.starts)
+        return counts / max(1, int(counts.sum()))
 
 
 @dataclass(frozen=True)

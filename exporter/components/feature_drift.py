@@ -31,6 +31,12 @@ class FeatureDrift(Component):
             counts = reference.numeric[i].reference_counts
             self.ks_reference[row, : counts.size] = np.cumsum(counts / counts.sum())
 
+        # The report's bins, named once: (names, reference shares) per feature.
+        self._bins: dict[str, tuple[tuple[str, ...], np.ndarray]] = {
+            f.name: (numeric_bin_names(f), _shares(f.coarse(f.reference_counts))) for f in reference.numeric}
+        self._bins.update({c.name: ((*c.categories, "(other reference values)", "(new)"), _shares(c.reference_counts))
+                           for c in reference.categorical})
+
     def fields(self) -> dict[str, FieldSpec]:
         n_num, n_cat = len(self.reference.numeric), len(self.reference.categorical)
         return {
@@ -99,14 +105,14 @@ class FeatureDrift(Component):
         """Each feature's window and reference shares per bin (numeric: the coarse bins), for the report."""
         for i, feature in enumerate(self.reference.numeric):
             if feature.usable:
-                counts = merged["num_counts"][i][: feature.n_bins]
-                out.feature(feature.name, distribution=_distribution(
-                    numeric_bin_names(feature), feature.coarse(feature.reference_counts), feature.coarse(counts)))
+                names, reference = self._bins[feature.name]
+                out.feature(feature.name, distribution=Distribution(
+                    names, reference, merged["num_counts"][i][: feature.n_bins], feature.coarse_starts))
         for j, cat in enumerate(self.reference.categorical):
             if cat.usable:
-                names = (*cat.categories, "(other reference values)", "(new)")
-                out.feature(cat.name, distribution=_distribution(names, cat.reference_counts,
-                                                                 merged["cat_counts"][j][: cat.n_bins]))
+                names, reference = self._bins[cat.name]
+                counts = merged["cat_counts"][j][: cat.n_bins]
+                out.feature(cat.name, distribution=Distribution(names, reference, counts))
 
     @staticmethod
     def _result(out: WindowBuilder, feature: NumericFeature | CategoricalFeature, score: float, n: int,
@@ -146,8 +152,5 @@ def numeric_bin_names(feature: NumericFeature) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _distribution(names: tuple[str, ...], reference: np.ndarray, window: np.ndarray) -> Distribution:
-    ref_total, win_total = max(1, int(reference.sum())), max(1, int(window.sum()))
-    keep = [k for k in range(len(names)) if reference[k] or window[k]]
-    return Distribution(tuple(names[k] for k in keep), tuple(float(reference[k]) / ref_total for k in keep),
-                        tuple(float(window[k]) / win_total for k in keep))
+def _shares(counts: np.ndarray) -> np.ndarray:
+    return counts / max(1, int(counts.sum()))

@@ -16,6 +16,7 @@ from exporter import performance
 from exporter.checks import CheckName
 from exporter.classes import migrate_class_axes
 from exporter.components.base import Component, HasLabels, WindowContext
+from exporter.config import DEFAULT_ALPHA
 from exporter.results import WindowBuilder
 from exporter.sketch import FieldSpec, Summary
 from exporter.targets import TargetSpec, auc_index, migrate_score_bins
@@ -36,7 +37,7 @@ class PerformanceBaseline:
     reference: dict[str, float] = field(default_factory=dict)
     #: Standard deviation of each metric on one row's worth of data (sigma(n) * sqrt(n)).
     noise: dict[str, float] = field(default_factory=dict)
-    alpha: float = 0.005
+    alpha: float = DEFAULT_ALPHA
 
     @property
     def thresholds(self) -> dict[str, float]:
