@@ -15,10 +15,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 
 from exporter.mixin import MixinConfig
 from tests.helpers import model_config, write_config, write_jsonl
-from tests.processes import free_port, query, start_alertmanager, start_exporter, start_prometheus, wait_for
+from tests.processes import (
+    LOOPBACK,
+    free_port,
+    query,
+    start_alertmanager,
+    start_exporter,
+    start_prometheus,
+    wait_for,
+)
 from tests.stack import WebhookReceiver, alertmanager_config, prometheus_config
 
 pytestmark = pytest.mark.integration
@@ -77,6 +86,11 @@ def test_drift_alert_reaches_the_webhook_and_resolves(tmp_path: Path) -> None:
         assert "feature age of model m" in annotations["description"]
         assert re.search(r"is 0\.\d+ over the 10s window", annotations["description"])
         assert annotations["runbook_url"].endswith("docs/runbooks.md#modelfeaturedrift")
+        assert re.search(r"Impact \d+\.\d\d \(how much it matters", annotations["description"])
+        # The alert links the exporter's report of the model and window, and the link works.
+        assert annotations["report_url"] == f"http://{LOOPBACK}:{exporter_port}/report?model=m&window=10s"
+        page = requests.get(annotations["report_url"], timeout=10)
+        assert page.status_code == 200 and 'data-feature="age"' in page.text
 
         traffic.shift = 0.0  # the data returns to normal; the 10s window forgets the drifted rows
         resolved = wait_for(lambda: receiver.find("resolved", "ModelFeatureDrift"), 90, "the resolved notification")
