@@ -139,6 +139,14 @@ def _expected_targets(config: ModelConfig, spec: TargetSpec) -> list[str]:
         method = config.drift.prediction_method
         if spec.output.method != method:
             problems.append(f"drift.prediction_method: the config says {method}, the baseline {spec.output.method}")
+        fixed = config.drift.prediction_threshold
+        held = spec.output.threshold if spec.output.calibration is None else None
+        if held != (float(fixed) if fixed is not None else None) or (
+                spec.output.calibration is not None and spec.output.calibration.alpha != config.drift.alpha):
+            wanted = f"a fixed {fixed!r}" if fixed is not None else "a calibrated threshold"
+            built = f"a fixed {held!r}" if held is not None else "a calibrated one"
+            problems.append(f"drift.prediction_threshold: the config asks for {wanted}, the baseline was built "
+                            f"with {built} (or another alpha)")
     return problems
 
 

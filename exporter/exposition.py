@@ -90,7 +90,11 @@ METRICS: dict[str, MetricDoc] = {
                   "Drift of the model's output against the reference: score (classifier score), "
                   "value (regression prediction) or class (predicted class distribution)."),
         MetricDoc("model_prediction_drift_threshold", "gauge", ("model", "method", "output"),
-                  "Threshold of the output drift statistic (drift above it; below it for p-values)."),
+                  "Fixed threshold of the output drift statistic (drift above it; below it for p-values); for a "
+                  "calibrated output its fixed part (the minimum effect, alpha for chi2)."),
+        MetricDoc("model_prediction_drift_window_threshold", "gauge", ("model", "window", "output", "method"),
+                  "Threshold of the output's drift statistic in force in the window (calibrated to its size unless "
+                  "drift.prediction_threshold fixes it)."),
         MetricDoc("model_prediction_drifted", "gauge", ("model", "window", "output"),
                   "1 when the output's drift statistic says drift in the window, else 0."),
         MetricDoc("model_prediction_out_of_range_ratio", "gauge", ("model", "window"),
@@ -340,6 +344,8 @@ def _window_samples(f: _Families, model: dict[str, str], w: WindowResult) -> Non
             f.gauge("model_feature_drift_impact", labels, fw.impact)
     for od in w.prediction_drift:
         f.gauge("model_prediction_drift_score", {**base, "method": od.method, "output": od.output}, od.score)
+        f.gauge("model_prediction_drift_window_threshold", {**base, "method": od.method, "output": od.output},
+                od.threshold)
     for verdict in w.verdicts:  # the checks that export their verdict (drift, whose direction depends on the method)
         metric = BY_NAME[verdict.check].verdict_metric
         if metric is not None:

@@ -19,8 +19,10 @@ import pandas as pd
 
 from exporter.calibration import IDENTITY, CalibrationResult, calibrate
 from exporter.classes import ClassRegistry
-from exporter.config import DEFAULT_THRESHOLDS, ConfigError, ModelConfig
-from exporter.reference import NumericFeature, bin_index, build_numeric, category_strings
+from exporter.config import ConfigError, ModelConfig
+from exporter.drift_null import DriftCalibration
+from exporter.drift_null import calibrate as calibrate_drift
+from exporter.reference import DriftSetting, NumericFeature, bin_index, build_numeric, calibrated, category_strings
 from exporter.rows import category_codes, numeric_values
 from exporter.vocabulary import RejectReason
 
@@ -56,6 +58,8 @@ class TargetSpec:
     score_range: tuple[float, float] | None = None
     #: Regression: the reference's mean target, around which target sums are taken (precision).
     label_shift: float = 0.0
+    #: The calibrated drift rule of the predicted classes (JS); None: the fixed class threshold.
+    class_drift: DriftCalibration | None = None
 
     def legacy_auc_edges(self) -> np.ndarray | None:
         """The score bins of release 1: the reference quantiles alone (for migrating its state)."""
@@ -246,13 +250,12 @@ def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
     task = model.task
     label_column = _label_column(model)
     has_labels = bool(label_column and label_column in frame.columns)
-    method = model.drift.prediction_method
-    threshold = model.drift.prediction_threshold
-    threshold = float(threshold if threshold is not None else DEFAULT_THRESHOLDS[method])
+    setting = _output_setting(model)
     output_column = model.prediction_column if task == "regression" else model.score_column
     output = None
     if output_column and output_column in frame.columns:
-        output = build_numeric(output_column, frame[output_column], method, threshold)
+        output = calibrated(build_numeric(output_column, frame[output_column], setting.method, setting.threshold),
+                            setting, frame[output_column])
     positive = str(model.positive_label)
     if task == "binary_classification":
         positive, negative = _binary_classes(model, frame, label_column)
@@ -278,7 +281,7 @@ def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
         score_range = (float(finite.min()), float(finite.max())) if auc_edges is not None else None
         spec = TargetSpec(task, output, auc_edges, classes, None, calibration, positive, model.decision_threshold,
                           negative, score_range=score_range)
-        return replace(spec, reference_class_counts=_reference_class_counts(spec, model, frame))
+        return _with_class_counts(spec, model, frame)
     if task == "multiclass_classification":
         seen = pd.Series(dtype=object)
         for column in (label_column, model.prediction_column):
@@ -289,13 +292,32 @@ def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
         score_columns, calibrations = _class_calibrations(model, frame, classes, label_column if has_labels else None)
         spec = TargetSpec(task, output, None, classes, None, None, positive, model.decision_threshold,
                           None, score_columns, calibrations)
-        return replace(spec, reference_class_counts=_reference_class_counts(spec, model, frame))
+        return _with_class_counts(spec, model, frame)
     shift = 0.0
     if has_labels:
         labels = numeric_values(frame[label_column])[0]
         labels = labels[np.isfinite(labels)]
         shift = float(labels.mean()) if labels.size else 0.0
     return TargetSpec(task, output, None, (), None, None, positive, model.decision_threshold, label_shift=shift)
+
+
+def _output_setting(model: ModelConfig) -> DriftSetting:
+    """The drift rule of the score or predicted value: fixed with drift.prediction_threshold, else calibrated."""
+    drift = model.drift
+    method = drift.prediction_method
+    if drift.prediction_threshold is not None:
+        return DriftSetting(method, float(drift.prediction_threshold), False, drift.alpha, drift.min_effect[method])
+    floor = drift.alpha if method == "chi2" else drift.min_effect[method]
+    return DriftSetting(method, floor, True, drift.alpha, drift.min_effect[method])
+
+
+def _with_class_counts(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
+    """``spec`` with the reference's predicted-class counts, and their calibrated drift rule (JS)."""
+    counts = _reference_class_counts(spec, model, frame)
+    rule = None
+    if counts is not None and counts.sum() and model.drift.prediction_threshold is None:
+        rule = calibrate_drift("class", "js", counts, model.drift.alpha, model.drift.min_effect["js"])
+    return replace(spec, reference_class_counts=counts, class_drift=rule)
 
 
 def _class_calibrations(model: ModelConfig, frame: pd.DataFrame, classes: tuple[str, ...],

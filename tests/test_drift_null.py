@@ -151,6 +151,11 @@ def test_check_exports_the_threshold_in_force_per_window(tmp_path: Path, capsys)
     assert kstwo.ppf(1 - ALPHA, 100) <= small <= 1.08 * kstwo.ppf(1 - ALPHA, 98)
     assert kstwo.ppf(1 - ALPHA, 1000) <= large <= 1.08 * kstwo.ppf(1 - ALPHA, 900) and large < small
     assert by[("model_feature_drift_threshold", None)] == 0.05  # the fixed part: the minimum effect
+    outputs = {(s["labels"]["output"], s["labels"]["window"]): s["value"] for s in samples
+               if s["name"] == "model_prediction_drift_window_threshold"}
+    # The model's output drift is calibrated the same way (psi on the score, JS on the predicted class).
+    assert outputs[("score", "5m")] > outputs[("score", "1h")] >= 0.1
+    assert outputs[("class", "5m")] > outputs[("class", "1h")] >= 0.05
     for window in ("5m", "1h"):
         score = by[("model_feature_drift_score", window)]
         threshold = by[("model_feature_drift_window_threshold", window)]

@@ -68,6 +68,8 @@ def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
     # ... and the drift threshold in force per window. The fixture's config sets no threshold, which
     # release 3 calibrates to each window's size: never below the fixed part (the minimum effect).
     in_force = {k for k in added if json.loads(k)[0] == "model_feature_drift_window_threshold"}
+    outputs = {k for k in added if json.loads(k)[0] == "model_prediction_drift_window_threshold"}
+    assert outputs and all(got[k] > 0 for k in outputs)
     floor = {(labels["feature"], labels["method"]): value for name, labels, value in
              ((json.loads(k)[0], dict(json.loads(k)[1]), v) for k, v in got.items())
              if name == "model_feature_drift_threshold"}
@@ -89,7 +91,7 @@ def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
     # ... and the impact of each feature's drift (no history yet: importance x score over threshold).
     impact = {k for k in added if json.loads(k)[0] == "model_feature_drift_impact"}
     assert impact and all(got[k] > 0 for k in impact)
-    added -= data_type | in_force | quality | perf | impact
+    added -= data_type | in_force | outputs | quality | perf | impact
     rejected = [json.loads(k) for k in added if json.loads(k)[0] == "model_monitor_rejected_rows_total"]
     reasons = {dict(labels)["reason"] for _, labels in rejected}
     assert reasons == NEW_ZERO_REASONS
@@ -101,7 +103,8 @@ def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
     # those scores and the verdicts that follow from them are recomputed, so their counts are compared below.
     # Release 3 calibrates the thresholds the fixture left unset (release 1 fixed them at 0.1).
     changed = {"model_feature_drift_score", "model_feature_drifted", "model_drifted_features_ratio",
-               "model_dataset_drifted", "model_feature_drift_threshold"}
+               "model_dataset_drifted", "model_feature_drift_threshold", "model_prediction_drift_threshold",
+               "model_prediction_drifted"}
     expected = {k: v for k, v in expected.items() if json.loads(k)[0] not in changed}
     # Counts come back exactly; a statistic over today's wider score bins (ROC AUC, CBPE) may differ in the
     # last bit of a double, from summing a longer array of the same counts.

@@ -66,13 +66,19 @@ class OutputDrift(Component):
             out.set(prediction_out_of_range=float(counts[0] + counts[-1]) / total if total else None)
             if output.usable and total >= ctx.min_rows:
                 score = drift.numeric_score(output, counts, merged["out_sums"])
-                results.append(OutputDriftResult(self.kind, output.method, score, output.threshold,
-                                                 drift.is_drift(output.method, score, output.threshold)))
+                rule = output.calibration
+                threshold = output.threshold if rule is None else rule.threshold(output.method, total)
+                drifted = drift.is_drift(output.method, score, threshold)
+                if drifted and rule is not None and output.method in drift.PVALUE_METHODS:
+                    drifted = drift.effect_size(output, counts) >= rule.min_effect
+                results.append(OutputDriftResult(self.kind, output.method, score, threshold, drifted))
         reference = self.spec.reference_class_counts
-        if reference is not None and self.classes and int(merged["class_counts"].sum()) >= ctx.min_rows:
+        predicted = int(merged["class_counts"].sum()) if reference is not None and self.classes else 0
+        if predicted >= ctx.min_rows:
             score = jensen_shannon(reference, merged["class_counts"])
-            results.append(OutputDriftResult("class", CLASS_DRIFT_METHOD, score, CLASS_DRIFT_THRESHOLD,
-                                             score > CLASS_DRIFT_THRESHOLD))
+            rule = self.spec.class_drift
+            threshold = CLASS_DRIFT_THRESHOLD if rule is None else rule.threshold(CLASS_DRIFT_METHOD, predicted)
+            results.append(OutputDriftResult("class", CLASS_DRIFT_METHOD, score, threshold, score > threshold))
         for r in results:
             out.verdict(CheckName.PREDICTION_DRIFT, r.score, r.threshold, r.drifted, (("output", r.output),),
                         (("method", r.method),))
@@ -83,5 +89,6 @@ class OutputDrift(Component):
         if self.output is not None and self.output.usable:
             thresholds.append((self.kind, self.output.method, self.output.threshold))
         if self.spec.reference_class_counts is not None:
-            thresholds.append(("class", CLASS_DRIFT_METHOD, CLASS_DRIFT_THRESHOLD))
+            rule = self.spec.class_drift
+            thresholds.append(("class", CLASS_DRIFT_METHOD, CLASS_DRIFT_THRESHOLD if rule is None else rule.min_effect))
         return {"output_thresholds": tuple(thresholds)}
