@@ -98,7 +98,7 @@ class AlertEvaluator:
         lookback = parse_duration(self.mixin.schema_lookback)
         while len(history) > 1 and history[1][0] <= now - lookback:
             history.pop(0)
-        before = history[0][1] if history[0][0] <= now - lookback or len(history) == 1 else {}
+        before = history[0][1]  # as increase() over the look-back: from its oldest sample in range
         for (check, feature), count in snapshot.violations.items():
             if check != SchemaCheck.DATA_TYPE and count > before.get((check, feature), 0):
                 labels = {"model": snapshot.model, "check": check, "feature": feature}

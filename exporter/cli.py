@@ -1,4 +1,4 @@
-"""``model-monitor``: serve, check and demo.
+"""``model-monitor``: serve, check, baseline, report, backtest, demo and webhook.
 
 Every configuration problem ends the command with exit status 2 and one
 message saying what to fix; ``check --fail-on-alert`` exits 1 when a drift or
@@ -285,8 +285,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         raise ConfigError("--step must be positive and --to not before --from")
     monitors = build_monitors(config, str(args.config), persist=False)
     labels = {"job": "model-monitor", "instance": f"{config.server.host}:{config.server.port}"}
-    result = run(monitors, args.start, args.end, step, progress=sys.stderr.isatty(), openmetrics=args.openmetrics,
-                 extra_labels=labels)
+    try:
+        result = run(monitors, args.start, args.end, step, progress=sys.stderr.isatty(),
+                     openmetrics=args.openmetrics, extra_labels=labels)
+    except OSError as error:
+        raise ConfigError(f"cannot write {args.openmetrics}: {error.strerror or error}") from None
     sys.stdout.write(render(result, args.format))
     return 0
 
