@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--web.config.file", dest="web_config", type=Path,
                        help="TLS and basic auth (Prometheus web configuration format); overrides "
                             "server.web_config_file")
+    serve.add_argument("--shard", help="i/N: serve only the models whose name hashes to i of N; overrides shard:")
 
     check = sub.add_parser("check", help="one pass over every model's logs; print the metrics")
     check.add_argument("--config", required=True, type=Path)
@@ -66,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--model", help="only this model (needed for sagemaker-violations with several models)")
     check.add_argument("--window", help="the window of sagemaker-violations (default: the model's longest)")
     check.add_argument("--out", type=Path, help="write the output to this file (atomically) instead of stdout")
+    check.add_argument("--shard", help="i/N: check only the models whose name hashes to i of N; overrides shard:")
 
     baseline = sub.add_parser("baseline", help="compute a model's baseline from its reference, once, into a file "
                                                 "that the config can name instead of the reference")
@@ -116,8 +118,25 @@ def _load(path: Path) -> Config:
     return load_config(path)
 
 
-def cmd_serve(config_path: Path, port: int | None, web_config: Path | None = None) -> int:
-    config = _load(config_path)
+def _sharded(config: Config, shard_text: str | None) -> Config:
+    """The models this replica owns (``--shard``, else ``shard:``), each shard with its own state folder."""
+    from exporter.shards import owned, parse_shard
+
+    text = shard_text if shard_text is not None else config.shard
+    if text is None:
+        return config
+    shard = parse_shard(text, "--shard" if shard_text is not None else "shard")
+    mine = owned(config, shard)
+    log.info("shard %s owns %d of %d model(s): %s", shard, len(mine.models), len(config.models),
+             ", ".join(m.name for m in mine.models) or "none")
+    if shard.count == 1:
+        return mine
+    # Replicas on one host share the config: each locks and keeps its own state folder.
+    return mine.model_copy(update={"state_dir": config.state_dir / f"shard-{shard.index}-of-{shard.count}"})
+
+
+def cmd_serve(config_path: Path, port: int | None, web_config: Path | None = None, shard: str | None = None) -> int:
+    config = _sharded(_load(config_path), shard)
     if port is not None:
         config = config.model_copy(update={"server": config.server.model_copy(update={"port": port})})
     web_config = web_config or config.server.web_config_file
@@ -188,8 +207,8 @@ def _emit(text: str, out: Path | None) -> None:
 
 
 def cmd_check(config_path: Path, fmt: str, fail_on_alert: bool, now: float | None, model_name: str | None = None,
-              window: str | None = None, out: Path | None = None) -> int:
-    config = _load(config_path)
+              window: str | None = None, out: Path | None = None, shard: str | None = None) -> int:
+    config = _sharded(_load(config_path), shard)
     chosen = _choose_model(config, config_path, model_name, required=fmt == "sagemaker-violations")
     if chosen is not None:
         config = config.model_copy(update={"models": [chosen]})
@@ -317,10 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     try:
         if args.command == "serve":
-            return cmd_serve(args.config, args.port, args.web_config)
+            return cmd_serve(args.config, args.port, args.web_config, args.shard)
         if args.command == "check":
             return cmd_check(args.config, args.format, args.fail_on_alert, args.now, args.model, args.window,
-                             args.out)
+                             args.out, args.shard)
         if args.command == "baseline":
             return cmd_baseline(args.config, args.model, args.out, args.format)
         if args.command == "backtest":

@@ -298,6 +298,9 @@ class Config(_Strict):
     interval: Seconds = 5.0
     server: ServerConfig = Field(default_factory=ServerConfig)
     state_dir: Path = Path("./state")
+    #: "i/N": this replica owns the models whose name hashes to i modulo N (see exporter.shards);
+    #: --shard on the command line overrides it.
+    shard: str | None = None
     models: list[ModelConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

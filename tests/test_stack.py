@@ -54,8 +54,9 @@ def test_rules_and_dashboards_name_only_metrics_of_the_catalogue(monkeypatch: py
 
 def test_promtool_checks_config_and_rules() -> None:
     promtool = require_binary("promtool")
-    result = _run(promtool, "check", "config", "prometheus/prometheus.yml")
-    assert result.returncode == 0, result.stdout + result.stderr
+    for config in ("prometheus/prometheus.yml", "prometheus/sharded.example.yml"):
+        result = _run(promtool, "check", "config", config)
+        assert result.returncode == 0, result.stdout + result.stderr
     result = _run(promtool, "check", "rules", *map(str, sorted((ROOT / "prometheus" / "rules").glob("*.yml"))))
     assert result.returncode == 0, result.stdout + result.stderr
 
