@@ -3,12 +3,14 @@
 The alerts of the checks are generated from :data:`exporter.checks.CHECKS`:
 drift alerts read the exported verdicts (``model_feature_drifted``, ...), so no
 rule names a drift method or its direction; the others compare a value with
-the exporter's own threshold series (``model_data_quality_threshold_ratio``,
-``model_performance_threshold``), so one rule serves every model and feature.
+the exporter's own threshold in force in the same window
+(``model_data_quality_window_threshold_ratio``, ``model_performance_window_threshold``, ...,
+calibrated to the window's size), so one rule serves every model, feature and window.
 The service and exporter alerts follow them. Every alert has a ``severity``
 (critical pages, warning tickets, info), a ``category`` that Alertmanager's inhibitions use (data, performance, service,
 monitor), ``summary`` and ``description`` annotations naming the model (and
-feature) and the value, and a ``runbook_url`` into docs/runbooks.md.
+feature) and the value, and a ``runbook_url`` into docs/runbooks.md; model alerts also a
+``report_url`` to the exporter's HTML report of the model and window.
 """
 
 from __future__ import annotations
