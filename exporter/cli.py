@@ -305,7 +305,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     monitors = build_monitors(config, str(args.config), persist=False)
     labels = {"job": "model-monitor", "instance": f"{config.server.host}:{config.server.port}"}
     try:
-        result = run(monitors, args.start, args.end, step, progress=sys.stderr.isatty(),
+        # A progress bar only on a terminal: none when the output is piped or redirected.
+        result = run(monitors, args.start, args.end, step, progress=sys.stderr.isatty() and sys.stdout.isatty(),
                      openmetrics=args.openmetrics, extra_labels=labels)
     except OSError as error:
         raise ConfigError(f"cannot write {args.openmetrics}: {error.strerror or error}") from None
