@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import isotonic_regression
 
 FOLDS = 5
 ECE_BINS = 10
@@ -44,6 +43,8 @@ def fit_isotonic(scores: np.ndarray, labels: np.ndarray) -> Calibrator:
     """Isotonic regression of ``labels`` (0/1) on ``scores``; ties averaged first, as sklearn does."""
     xs, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
     means = np.bincount(inverse, weights=labels.astype(np.float64)) / counts
+    from scipy.optimize import isotonic_regression  # about 1 s to import: only where a model is calibrated
+
     fitted = isotonic_regression(means, weights=counts.astype(np.float64), increasing=True).x
     return Calibrator(xs, np.clip(fitted, 0.0, 1.0))
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats as _st
 
 #: Floor used for empty bins in PSI, JS and chi2 expectations (as Evidently).
 EMPTY_BIN_FLOOR = 1e-4
@@ -150,7 +149,9 @@ def chi2_pvalue(reference_counts: np.ndarray, current_counts: np.ndarray, floor:
     p = p / p.sum()
     expected = p * cur.sum()
     statistic = float(np.sum((cur - expected) ** 2 / expected))
-    return float(_st.chi2.sf(statistic, ref.size - 1))
+    from scipy.stats import chi2  # imported where chi2 is used, not by every command
+
+    return float(chi2.sf(statistic, ref.size - 1))
 
 
 __all__ = [
