@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from exporter.config import ConfigError, ModelConfig
 from exporter.drift_null import DriftCalibration
 from exporter.known_values import KnownValues
 from exporter.reference import CategoricalFeature, NumericFeature, Reference, resolve_method
+from exporter.state import write_atomically
 from exporter.targets import TargetSpec, canonical_class
 
 #: The format of the document; a baseline of another version is refused (build it again).
@@ -165,12 +165,7 @@ def write_baseline(path: Path, config: ModelConfig, baseline: Baseline, fingerpr
         "performance_noise": baseline.performance_noise,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(document, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(document).encode("utf-8"))
 
 
 def read_baseline(path: Path, config: ModelConfig, where: str = "config") -> Baseline:

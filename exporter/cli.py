@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -21,7 +20,7 @@ from exporter.checks import failed_checks
 from exporter.config import Config, ConfigError, ModelConfig, load_config
 from exporter.exposition import SnapshotStore, build_families, families_as_json
 from exporter.service import Exporter, build_monitors
-from exporter.state import StateDirLock, StateDirLockedError
+from exporter.state import StateDirLock, StateDirLockedError, write_atomically
 from exporter.webconfig import load_web_config
 
 log = logging.getLogger("model_monitor")
@@ -194,14 +193,12 @@ def _choose_model(config: Config, config_path: Path, model_name: str | None, req
 
 
 def _emit(text: str, out: Path | None) -> None:
-    """``text`` on stdout, or into ``out`` atomically (temporary file, then rename)."""
+    """``text`` on stdout, or into ``out`` atomically (see :func:`exporter.state.write_atomically`)."""
     if out is None:
         sys.stdout.write(text)
         return
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
+        write_atomically(out, text.encode("utf-8"))
     except OSError as error:
         raise ConfigError(f"cannot write {out}: {error.strerror or error}") from None
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from exporter.config import ConfigError, FeatureQualityConfig, ModelConfig
 from exporter.drift import PVALUE_METHODS
 from exporter.reference import CategoricalFeature, NumericFeature, Reference
 from exporter.results import ModelSnapshot, QualityThreshold
+from exporter.state import write_atomically
 from exporter.vocabulary import SchemaCheck
 
 log = logging.getLogger(__name__)
@@ -196,13 +196,7 @@ def constraints(config: ModelConfig, reference: Reference, thresholds: tuple[Qua
 
 
 def _write_json(path: Path, document: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=2)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_atomically(path, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
 
 
 def write_files(directory: Path, config: ModelConfig, reference: Reference,

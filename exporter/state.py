@@ -106,9 +106,15 @@ def save(path: Path, meta: dict[str, Any], parts: dict[str, Part]) -> None:
     arrays[_META] = np.frombuffer(json.dumps(document).encode(), np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays, **{_CHECKSUM: _checksum(arrays)})
+    write_atomically(path, buffer.getvalue())
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves the old file or the new one, never half of it:
+    a temporary file beside it, fsync, rename, fsync of the folder."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as handle:
-        handle.write(buffer.getvalue())
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
