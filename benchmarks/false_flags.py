@@ -131,12 +131,7 @@ def _judges(reference: Reference) -> list[tuple[str, Callable[[pd.DataFrame], bo
 
 
 def _verdict(feature: NumericFeature | CategoricalFeature, score: float, n: int, counts: np.ndarray) -> bool:
-    rule = feature.calibration
-    threshold = feature.threshold if rule is None else rule.threshold(feature.method, n)
-    drifted = drift.is_drift(feature.method, score, threshold)
-    if drifted and rule is not None and feature.method in drift.PVALUE_METHODS:
-        drifted = drift.effect_size(feature, counts) >= rule.min_effect
-    return drifted
+    return drift.judge(feature, score, n, counts)[1]
 
 
 def false_flags(reference: pd.DataFrame, production: pd.DataFrame, fixed: bool, windows: int) -> dict[int, tuple]:

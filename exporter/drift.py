@@ -63,3 +63,17 @@ def effect_size(feature: NumericFeature | CategoricalFeature, counts: np.ndarray
     if isinstance(feature, NumericFeature):
         return statistics.jensen_shannon(feature.coarse(feature.reference_counts), feature.coarse(counts))
     return statistics.jensen_shannon(feature.reference_counts, counts)
+
+
+def judge(feature: NumericFeature | CategoricalFeature, score: float, n: int, counts: np.ndarray) -> tuple[float, bool]:
+    """The threshold in force for a window of ``n`` values and the verdict on ``score``.
+
+    A fixed threshold, or the feature's calibrated rule (:mod:`exporter.drift_null`): for a p-value
+    method, a significant difference also needs an effect (JS of ``counts``) of at least the minimum.
+    """
+    rule = feature.calibration
+    threshold = feature.threshold if rule is None else rule.threshold(feature.method, n)
+    drifted = is_drift(feature.method, score, threshold)
+    if drifted and rule is not None and feature.method in PVALUE_METHODS:
+        drifted = effect_size(feature, counts) >= rule.min_effect
+    return threshold, drifted

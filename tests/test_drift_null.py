@@ -49,8 +49,7 @@ def _numeric_verdicts(feature, values: np.ndarray) -> tuple[float, float, bool]:
     counts = np.bincount(index, minlength=feature.n_bins)
     sums = np.bincount(index, weights=values, minlength=feature.n_bins)
     score = drift.numeric_score(feature, counts, sums)
-    threshold = feature.calibration.threshold(feature.method, len(values))
-    return score, threshold, drift.is_drift(feature.method, score, threshold)
+    return score, *drift.judge(feature, score, len(values), counts)
 
 
 @pytest.mark.parametrize("method", ["ks", "wasserstein", "psi", "js"])
@@ -83,12 +82,7 @@ def _categorical(method: str):
 def _categorical_verdict(feature, values: np.ndarray) -> bool:
     position = {c: i for i, c in enumerate(feature.categories)}
     counts = np.bincount([position[v] for v in values], minlength=feature.n_bins)
-    score = drift.categorical_score(feature, counts)
-    threshold = feature.calibration.threshold(feature.method, len(values))
-    drifted = drift.is_drift(feature.method, score, threshold)
-    if drifted and feature.method in drift.PVALUE_METHODS:
-        drifted = drift.effect_size(feature, counts) >= feature.calibration.min_effect
-    return drifted
+    return drift.judge(feature, drift.categorical_score(feature, counts), len(values), counts)[1]
 
 
 @pytest.mark.parametrize("method", ["js", "psi", "chi2"])

@@ -118,11 +118,8 @@ class FeatureDrift(Component):
     def _result(out: WindowBuilder, feature: NumericFeature | CategoricalFeature, score: float, n: int,
                 counts: np.ndarray) -> bool:
         """The verdict on one feature, against its fixed threshold or the calibrated one for ``n`` values."""
-        method, rule = feature.method, feature.calibration
-        threshold = feature.threshold if rule is None else rule.threshold(method, n)
-        drifted = drift.is_drift(method, score, threshold)
-        if drifted and rule is not None and method in drift.PVALUE_METHODS:  # significant, but large enough?
-            drifted = drift.effect_size(feature, counts) >= rule.min_effect
+        method = feature.method
+        threshold, drifted = drift.judge(feature, score, n, counts)
         out.feature(feature.name, drift=DriftResult(method, score, threshold, drifted))
         out.verdict(CheckName.FEATURE_DRIFT, score, threshold, drifted, (("feature", feature.name),),
                     (("method", method),))

@@ -66,11 +66,7 @@ class OutputDrift(Component):
             out.set(prediction_out_of_range=float(counts[0] + counts[-1]) / total if total else None)
             if output.usable and total >= ctx.min_rows:
                 score = drift.numeric_score(output, counts, merged["out_sums"])
-                rule = output.calibration
-                threshold = output.threshold if rule is None else rule.threshold(output.method, total)
-                drifted = drift.is_drift(output.method, score, threshold)
-                if drifted and rule is not None and output.method in drift.PVALUE_METHODS:
-                    drifted = drift.effect_size(output, counts) >= rule.min_effect
+                threshold, drifted = drift.judge(output, score, total, counts)
                 results.append(OutputDriftResult(self.kind, output.method, score, threshold, drifted))
         reference = self.spec.reference_class_counts
         predicted = int(merged["class_counts"].sum()) if reference is not None and self.classes else 0
