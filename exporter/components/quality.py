@@ -8,7 +8,7 @@ import numpy as np
 
 from exporter.checks import CheckName
 from exporter.components.base import Component, WindowContext
-from exporter.config import FeatureQualityConfig, QualityConfig
+from exporter.config import QualityConfig
 from exporter.prepare import PreparedBatch
 from exporter.reference import Reference
 from exporter.results import QualityThreshold, WindowBuilder
@@ -17,6 +17,12 @@ from exporter.sketch import FieldSpec, Summary
 #: The field of FeatureQualityConfig that sets a feature's own limit of each check.
 _OWN_LIMIT = {CheckName.COMPLETENESS: "missing_ratio", CheckName.OUT_OF_RANGE: "out_of_range_ratio",
               CheckName.DATA_TYPE: "type_violation_ratio", CheckName.CATEGORICAL_VALUES: "new_category_ratio"}
+
+
+def _own_limit(quality: QualityConfig, feature: str, check: CheckName) -> float | None:
+    """The limit ``quality.features`` sets for ``feature``'s ``check``, None when it sets none (the model's rule)."""
+    own = quality.features.get(feature)
+    return None if own is None else getattr(own, _OWN_LIMIT[check])
 
 
 class FeatureQuality(Component):
@@ -34,27 +40,23 @@ class FeatureQuality(Component):
         self.floors = np.array([q.value for q in self.thresholds])
         rates = self._reference_rates()
         self.rates = np.array([rates[key] for key in self.keys])
-        self.noisy = np.array([q.feature not in quality.features or getattr(
-            quality.features[q.feature], _OWN_LIMIT[q.check]) is None for q in self.thresholds])
+        self.noisy = np.array([_own_limit(quality, q.feature, q.check) is None for q in self.thresholds])
 
     def _thresholds(self, q: QualityConfig) -> tuple[QualityThreshold, ...]:
         """Each feature's limit per check: its own (``quality.features``) where given, else the model's rule."""
         out = []
 
-        def limit(feature: str, check: CheckName, own: float | None, default: float) -> None:
+        def limit(feature: str, check: CheckName, default: float) -> None:
+            own = _own_limit(q, feature, check)
             out.append(QualityThreshold(feature, check, default if own is None else own))
 
         for f in self.reference.numeric:
-            own = q.features.get(f.name, FeatureQualityConfig())
-            limit(f.name, CheckName.COMPLETENESS, own.missing_ratio,
-                  min(1.0, f.missing_ratio + q.missing_ratio_tolerance))
-            limit(f.name, CheckName.OUT_OF_RANGE, own.out_of_range_ratio, q.out_of_range_ratio)
-            limit(f.name, CheckName.DATA_TYPE, own.type_violation_ratio, q.type_violation_ratio)
+            limit(f.name, CheckName.COMPLETENESS, min(1.0, f.missing_ratio + q.missing_ratio_tolerance))
+            limit(f.name, CheckName.OUT_OF_RANGE, q.out_of_range_ratio)
+            limit(f.name, CheckName.DATA_TYPE, q.type_violation_ratio)
         for c in self.reference.categorical:
-            own = q.features.get(c.name, FeatureQualityConfig())
-            limit(c.name, CheckName.COMPLETENESS, own.missing_ratio,
-                  min(1.0, c.missing_ratio + q.missing_ratio_tolerance))
-            limit(c.name, CheckName.CATEGORICAL_VALUES, own.new_category_ratio, q.new_category_ratio)
+            limit(c.name, CheckName.COMPLETENESS, min(1.0, c.missing_ratio + q.missing_ratio_tolerance))
+            limit(c.name, CheckName.CATEGORICAL_VALUES, q.new_category_ratio)
         return tuple(out)
 
     def _reference_rates(self) -> dict[tuple[str, str], float]:
