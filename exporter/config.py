@@ -78,8 +78,46 @@ class ServerConfig(_Strict):
     web_config_file: Path | None = None
 
 
+class SqlConfig(_Strict):
+    """A table or query of a database, read through SQLAlchemy (see :mod:`exporter.sql_source`)."""
+
+    #: An SQLAlchemy URL (``sqlite:///preds.db``, ``postgresql+psycopg://user@host:5432/db``). A relative
+    #: SQLite path is relative to the config file. Give the password with ``password_env`` or
+    #: ``password_file`` rather than in the URL; it is never logged either way.
+    url: str
+    #: The table (``schema.table`` allowed) ...
+    table: str | None = None
+    #: ... or a SELECT whose rows are the log (read as a subquery). Exactly one of the two.
+    query: str | None = None
+    #: The environment variable, or the file (first line), holding the password.
+    password_env: str | None = None
+    password_file: Path | None = None
+    #: The column rows are read in order of (with the id column): predictions default to
+    #: ``predictions.timestamp_column``; labels need one (their own time, or the predictions').
+    timestamp_column: str | None = None
+    #: Rows committed up to this long after rows with later timestamps were read are still read once.
+    grace: Seconds = 60.0
+    #: Rows one query fetches at most; an update runs one query (a backlog is worked off over updates).
+    batch_rows: int = Field(default=100_000, ge=1, le=10_000_000)
+    #: Seconds to wait for a connection before the update counts a read error.
+    connect_timeout: Seconds = 10.0
+    #: Ask the database for per-bucket bin counts of the features instead of fetching their values
+    #: (see :mod:`exporter.pushdown`).
+    pushdown: bool = False
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqlConfig:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of table and query")
+        if self.password_env is not None and self.password_file is not None:
+            raise ValueError("give at most one of password_env and password_file")
+        return self
+
+
 class PredictionsConfig(_Strict):
-    path: str
+    #: A glob of log files, or ``sql``: a database table or query. Exactly one of the two.
+    path: str | None = None
+    sql: SqlConfig | None = None
     timestamp_column: str = "ts"
     id_column: str | None = None
     #: jsonl, csv or parquet; by default taken from each file's extension.
@@ -88,9 +126,20 @@ class PredictionsConfig(_Strict):
     #: nanoseconds apart by magnitude (any epoch after 1973 is unambiguous).
     timestamp_unit: Literal["auto", "s", "ms", "us", "ns"] = "auto"
 
+    @model_validator(mode="after")
+    def _path_or_sql(self) -> PredictionsConfig:
+        _one_source(self.path, self.sql)
+        return self
+
+
+def _one_source(path: str | None, sql: SqlConfig | None) -> None:
+    if (path is None) == (sql is None):
+        raise ValueError("give exactly one of path (log files) and sql (a database table or query)")
+
 
 class LabelsConfig(_Strict):
-    path: str
+    path: str | None = None
+    sql: SqlConfig | None = None
     id_column: str
     label_column: str
     format: Literal["jsonl", "csv", "parquet"] | None = None
@@ -100,6 +149,13 @@ class LabelsConfig(_Strict):
     early_label_retention: Seconds = 3600.0
     #: Most predictions (and early labels) kept waiting; the oldest are dropped and counted beyond it.
     max_pending: int = Field(default=500_000, ge=1)
+
+    @model_validator(mode="after")
+    def _path_or_sql(self) -> LabelsConfig:
+        _one_source(self.path, self.sql)
+        if self.sql is not None and self.sql.pushdown:
+            raise ValueError("sql.pushdown applies to predictions; labels are always read as rows")
+        return self
 
 
 class InputLimitsConfig(_Strict):
@@ -270,6 +326,13 @@ class ModelConfig(_Strict):
                              "model-monitor baseline)")
         return self
 
+    @model_validator(mode="after")
+    def _sql_keys(self) -> ModelConfig:
+        if self.predictions.sql is not None and not self.predictions.id_column:
+            raise ValueError("predictions.sql needs predictions.id_column: rows are read in order of "
+                             "(timestamp, id), so that rows sharing a timestamp are each read once")
+        return self
+
     @field_validator("windows")
     @classmethod
     def _distinct_windows(cls, value: list[Window]) -> list[Window]:
@@ -340,6 +403,26 @@ def _resolve(base: Path, path: Path | str) -> Path:
     return path if path.is_absolute() else base / path
 
 
+def _resolve_sql(base: Path, sql: SqlConfig | None) -> SqlConfig | None:
+    """``sql`` with its password file, and the file of a SQLite URL, made absolute."""
+    if sql is None:
+        return None
+    update: dict[str, Any] = {}
+    if sql.password_file is not None:
+        update["password_file"] = _resolve(base, sql.password_file)
+    prefix, sep, database = sql.url.partition(":///")
+    if prefix.split("+")[0] == "sqlite" and sep and database and not database.startswith((":memory:", "file:")):
+        path, query_sep, query = database.partition("?")
+        update["url"] = f"{prefix}:///{_resolve(base, path)}{query_sep}{query}"
+    return sql.model_copy(update=update)
+
+
+def _resolve_log(base: Path, log: Any) -> Any:
+    """A predictions or labels section with its file glob or database made absolute."""
+    return log.model_copy(update={"path": str(_resolve(base, log.path)) if log.path is not None else None,
+                                  "sql": _resolve_sql(base, log.sql)})
+
+
 def resolve_paths(config: Config, base: Path) -> Config:
     """Make every path in ``config`` absolute, relative to ``base`` (the config's folder)."""
     models = []
@@ -348,10 +431,10 @@ def resolve_paths(config: Config, base: Path) -> Config:
             "reference": _resolve(base, model.reference) if model.reference is not None else None,
             "baseline": _resolve(base, model.baseline) if model.baseline is not None else None,
             "constraints": _resolve(base, model.constraints) if model.constraints is not None else None,
-            "predictions": model.predictions.model_copy(update={"path": str(_resolve(base, model.predictions.path))}),
+            "predictions": _resolve_log(base, model.predictions),
         }
         if model.labels is not None:
-            update["labels"] = model.labels.model_copy(update={"path": str(_resolve(base, model.labels.path))})
+            update["labels"] = _resolve_log(base, model.labels)
         models.append(model.model_copy(update=update))
     server = config.server
     if server.web_config_file is not None:

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,11 @@ from exporter.rows import Rejections
 from exporter.segments import OTHER, segment_values
 from exporter.sources import Chunk, FileSource, SourceError
 from exporter.tables import InputLimits, normalized
+
+if TYPE_CHECKING:
+    from exporter.sql_source import SqlSource
+
+    Source = FileSource | SqlSource
 from exporter.vocabulary import ErrorStage, RejectReason, SchemaCheck
 from exporter.window_store import WindowStore
 
@@ -123,6 +128,28 @@ def realized_performance(config: ModelConfig, reference: Reference, spec: target
     return {}
 
 
+def open_source(config: ModelConfig, kind: str, reference: Reference) -> Source:
+    """The reader of ``config``'s ``predictions`` or ``labels`` log: files, or a database table or query.
+
+    A database is asked once for the query's columns, so bad SQL is a ConfigError at start
+    (an unreachable database is not: it is retried every update).
+    """
+    section = config.predictions if kind == "predictions" else config.labels
+    assert section is not None
+    if section.sql is not None:
+        from exporter.sql_source import SqlSource
+
+        key = config.predictions.id_column if kind == "predictions" else config.labels.id_column  # type: ignore[union-attr]
+        source = SqlSource(section.sql, section.sql.timestamp_column or config.predictions.timestamp_column,
+                           key or "", config.predictions.timestamp_unit, where=f"model {config.name}: {kind}.sql")
+        source.validate()
+        return source
+    text = text_columns(config) | {c.name for c in reference.categorical}
+    limits = InputLimits(**config.input_limits.model_dump())
+    assert section.path is not None
+    return FileSource(section.path, section.format, text_columns=text, limits=limits)
+
+
 class ModelMonitor:
     """Everything the exporter keeps about one model, and the order in which its units run."""
 
@@ -142,11 +169,8 @@ class ModelMonitor:
         self.baseline = PerformanceBaseline(config.performance_tolerance, dict(reference_performance or {}),
                                             dict(performance_noise or {}), config.performance_alpha)
         self._build_units()
-        text = text_columns(config) | {c.name for c in reference.categorical}
-        limits = InputLimits(**config.input_limits.model_dump())
-        self.source = FileSource(config.predictions.path, config.predictions.format, text_columns=text, limits=limits)
-        self.label_source = (FileSource(config.labels.path, config.labels.format, text_columns=text, limits=limits)
-                             if config.labels else None)
+        self.source = open_source(config, "predictions", reference)
+        self.label_source = open_source(config, "labels", reference) if config.labels else None
         self.state_file = state.state_path(state_dir, config.name) if state_dir is not None else None
         self.last_success: float | None = None
         self.last_duration: float | None = None
@@ -237,9 +261,8 @@ class ModelMonitor:
         except (state.StateError, KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError) as error:
             log.error("model %s: cannot use saved state (%s); rebuilding from the logs", self.config.name, error)
             self._build_units()
-            self.source.cursors = {}
-            if self.label_source is not None:
-                self.label_source.cursors = {}
+            for source in self._sources().values():
+                source.restore({})
             self.counters.errors[ErrorStage.STATE] += 1
 
     def _restore_parts(self, parts: dict[str, state.Part]) -> None:
@@ -256,7 +279,7 @@ class ModelMonitor:
             self.label_source.lost_bytes, self.label_source.lost_files = (
                 int(v) for v in cursors.get("labels_lost", (0, 0)))
 
-    def _sources(self) -> dict[str, FileSource]:
+    def _sources(self) -> dict[str, Source]:
         return {"predictions": self.source, **({"labels": self.label_source} if self.label_source else {})}
 
     def persist(self) -> None:
@@ -265,8 +288,8 @@ class ModelMonitor:
         parts: dict[str, state.Part] = {name: unit.state() for name, unit in self._stateful().items()}
         parts["rings"] = ({}, self.store.state())
         parts["sources"] = ({
-            "predictions": {p: c.to_json() for p, c in self.source.cursors.items()},
-            "labels": {p: c.to_json() for p, c in (self.label_source.cursors.items() if self.label_source else ())},
+            "predictions": self.source.saved(),
+            "labels": self.label_source.saved() if self.label_source else {},
             **{f"{name}_lost": [source.lost_bytes, source.lost_files] for name, source in self._sources().items()},
         }, {})
         state.save(self.state_file, {"fingerprint": self._fingerprint}, parts)
@@ -392,7 +415,7 @@ class ModelMonitor:
         self.last_duration = finished - started
         return self.snapshot(windows, ok, now)
 
-    def _read(self, source: FileSource, stage: ErrorStage, ingest: Callable[[pd.DataFrame, float], int],
+    def _read(self, source: Source, stage: ErrorStage, ingest: Callable[[pd.DataFrame, float], int],
               now: float, budget: int | None) -> bool:
         """Ingest what ``source`` has new (at most about ``budget`` bytes); False when anything failed."""
         try:

@@ -84,7 +84,8 @@ class Chunk:
 
     path: str
     frame: pd.DataFrame
-    cursor: Cursor
+    #: None for a database source, which moves its watermark itself.
+    cursor: Cursor | None
     rejected: Counter[str] = field(default_factory=Counter)
     #: True when the read stopped at the byte limit and there is more to read now.
     more: bool = False
@@ -309,7 +310,8 @@ class FileSource:
         return found
 
     def restore(self, cursors: dict[str, dict[str, object]]) -> None:
-        """Cursors as :meth:`Cursor.to_json` saved them (a release-1 cursor is keyed by its file's path)."""
+        """Cursors as :meth:`saved` saved them (a release-1 cursor is keyed by its file's path; an empty
+        mapping: from the start of every file)."""
         self.cursors = {}
         for key, data in cursors.items():
             cursor = Cursor.from_json(data)
@@ -318,8 +320,13 @@ class FileSource:
             self.cursors[key] = cursor
         self.seen = bool(self.cursors)
 
+    def saved(self) -> dict[str, object]:
+        """The cursors as :meth:`restore` reads them back (JSON-able)."""
+        return {key: cursor.to_json() for key, cursor in self.cursors.items()}
+
     def commit(self, chunk: Chunk) -> None:
-        self.cursors[chunk.key or chunk.path] = chunk.cursor
+        if chunk.cursor is not None:
+            self.cursors[chunk.key or chunk.path] = chunk.cursor
 
     def drain(self, consume: Callable[[Chunk], None], budget: int | None) -> list[str]:
         """Hand every new chunk to ``consume`` and commit it, until nothing is left or about ``budget``

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests need, then runs ruff and the whole test suite.
 #   Debian packages (when missing): prometheus (promtool), prometheus-alertmanager (amtool),
-#   docker-compose (compose file check), chromium (renders the HTML report), python3-venv.
+#   docker-compose (compose file check), chromium (renders the HTML report), postgresql (a throwaway
+#   cluster for the SQL source's tests), python3-venv.
 #   Python: a virtual environment in .venv (override with VENV=...) with the project and its test extras.
 # Extra arguments go to pytest, e.g. scripts/test.sh -k statistics
 set -euo pipefail
@@ -12,6 +13,7 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v chromium >/dev/null || need+=(chromium)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 python3 -c "import ensurepip" 2>/dev/null || need+=(python3-venv)
 if ((${#need[@]})); then
     sudo=""

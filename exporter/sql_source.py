@@ -1,0 +1,371 @@
+"""Incremental reader of a database table or query, through SQLAlchemy: the SQL twin of :mod:`exporter.sources`.
+
+Rows are read in order of ``(timestamp, id)``, one bounded batch per query
+(keyset pagination: ``ts > :t OR (ts = :t AND id > :i) ORDER BY ts, id LIMIT n``),
+so rows sharing a timestamp are each read exactly once and a restart continues
+where the saved watermark stopped.
+
+A row may be committed after rows with later timestamps were read: its
+transaction was slow, or the application stamps a row before it inserts it.
+Such a row lies behind the watermark. Every read therefore also looks back over
+the grace period (``sql.grace``): it counts the rows stamped within it up to the
+watermark and, when the database holds more than were read there, fetches
+those and keeps the ones not read yet (the keys read within the grace period
+are remembered as hashes, saved with the watermark). A row committed later than
+``grace`` after the watermark passed its timestamp is not read (logged and
+counted nowhere, as a file line written into the past would be: choose
+``grace`` above the longest transaction). Rows without a timestamp cannot be
+ordered: their number is counted as ``missing_timestamp`` when it grows.
+
+The text the SQL is built from goes through SQLAlchemy's expression language,
+so names are quoted by the dialect, and the conditions are plain comparisons
+and OR (no row-value comparison), which PostgreSQL, SQLite, Trino, Spark SQL and
+ClickHouse all accept. The password is taken from an environment variable or a
+file, and the URL is only ever shown with the password hidden.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from exporter.config import ConfigError, SqlConfig
+from exporter.rows import EPOCH_UNITS, epoch_seconds, parse_timestamps
+from exporter.sources import Chunk, SourceError
+from exporter.vocabulary import RejectReason
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Watermark:
+    """Where reading stopped: the last (timestamp, id) read, as the database returned them."""
+
+    ts: Any = None
+    key: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ts": _encode(self.ts), "key": _encode(self.key)}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Watermark:
+        return Watermark(_decode(data.get("ts")), _decode(data.get("key")))
+
+
+def _encode(value: Any) -> Any:
+    """A timestamp or id as JSON, its type kept, so it binds back as the same SQL value."""
+    if isinstance(value, datetime):
+        return {"datetime": value.isoformat()}
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, bytes):
+        return {"bytes": value.hex()}
+    if isinstance(value, Decimal):
+        return {"decimal": str(value)}
+    if value is None or isinstance(value, (int, float, str)):
+        return value
+    return {"text": str(value)}  # Decimal, UUID, date: bound back as text, which every database casts
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "datetime" in value:
+            return datetime.fromisoformat(value["datetime"])
+        if "bytes" in value:
+            return bytes.fromhex(value["bytes"])
+        if "decimal" in value:
+            return Decimal(value["decimal"])
+        return value.get("text")
+    return value
+
+
+def _key_hashes(ts: pd.Series, keys: pd.Series) -> np.ndarray:
+    """A 64-bit hash of each row's (timestamp, id), the same whichever query read the row."""
+    text = ts.astype(str).str.cat(keys.astype(str), sep="\x1f")
+    return np.array([int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little")
+                     for t in text], dtype=np.uint64)
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password hidden, for log lines and errors."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # an unparseable URL: show only its scheme
+        return url.split(":", 1)[0] + "://..."
+
+
+def engine_url(sql: SqlConfig) -> Any:
+    """The SQLAlchemy URL of ``sql`` with the password from its environment variable or file."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(sql.url)
+    except ArgumentError as error:
+        raise ConfigError(f"sql.url {redacted(sql.url)}: {error}") from None
+    if sql.password_env is not None:
+        password = os.environ.get(sql.password_env)
+        if password is None:
+            raise ConfigError(f"sql.password_env: the environment variable {sql.password_env} is not set")
+        url = url.set(password=password)
+    elif sql.password_file is not None:
+        try:
+            password = sql.password_file.read_text(encoding="utf-8").splitlines()[0] if \
+                sql.password_file.stat().st_size else ""
+        except OSError as error:
+            raise ConfigError(f"sql.password_file: cannot read {sql.password_file}: {error.strerror}") from None
+        url = url.set(password=password)
+    return url
+
+
+def create_engine(sql: SqlConfig) -> sa.Engine:
+    """An engine that checks a pooled connection before use (so a restarted database is reconnected)."""
+    import sqlalchemy as sa
+
+    url = engine_url(sql)
+    connect_args: dict[str, Any] = {}
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        connect_args["connect_timeout"] = max(1, int(sql.connect_timeout))
+    elif backend == "sqlite":
+        connect_args["timeout"] = sql.connect_timeout
+    try:
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=1, connect_args=connect_args) \
+            if backend != "sqlite" else sa.create_engine(url, connect_args=connect_args)
+    except (ImportError, ModuleNotFoundError) as error:
+        raise ConfigError(f"sql.url {redacted(sql.url)}: the database driver is not installed ({error}); "
+                          "for PostgreSQL: pip install 'model-monitor[postgres]'") from None
+    except (sa.exc.ArgumentError, ValueError, TypeError) as error:
+        raise ConfigError(f"sql.url {redacted(sql.url)}: {error}") from None
+
+
+class SqlSource:
+    """New rows of a table or query, in (timestamp, id) order, each read once (see the module's docstring)."""
+
+    def __init__(self, sql: SqlConfig, timestamp_column: str, key_column: str, timestamp_unit: str = "auto",
+                 columns: list[str] | None = None, where: str = "sql"):
+        import sqlalchemy as sa
+
+        self.sql = sql
+        self.ts_name = timestamp_column
+        self.key_name = key_column
+        self.unit = timestamp_unit
+        self.where = where
+        #: What log lines and errors call this source (the URL without its password).
+        self.pattern = f"{redacted(sql.url)} ({sql.table or 'query'})"
+        try:
+            self.engine = create_engine(sql)
+        except ConfigError as error:
+            raise ConfigError(f"{where}: {error}") from None
+        self.watermark = Watermark()
+        #: Hashes and epoch seconds of the rows read within the grace period before the watermark.
+        self.seen_hash = np.zeros(0, dtype=np.uint64)
+        self.seen_ts = np.zeros(0)
+        #: Rows without a timestamp counted so far (rejected as missing_timestamp when the count grows).
+        self.null_rows = 0
+        #: The file sources' loss counters: a database loses nothing by rotation.
+        self.lost_bytes = 0
+        self.lost_files = 0
+        if sql.table is not None:
+            schema, _, name = sql.table.rpartition(".")
+            source: Any = sa.table(name, schema=schema or None)
+        else:
+            source = sa.text(sql.query or "").columns().subquery("model_monitor_source")
+        self._from = source
+        self.ts = sa.column(self.ts_name)
+        self.key = sa.column(self.key_name)
+        self._columns = [sa.column(c) for c in columns] if columns else [sa.literal_column("*")]
+
+    # -- what the model saves ---------------------------------------------------------------
+
+    def saved(self) -> dict[str, Any]:
+        """The state saved with the model's other cursors (JSON-able)."""
+        return {"watermark": self.watermark.to_json(), "null_rows": self.null_rows,
+                "seen_hash": [str(int(h)) for h in self.seen_hash], "seen_ts": self.seen_ts.tolist()}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Continue from :meth:`saved`'s state (an empty mapping: from the first row)."""
+        self.watermark = Watermark.from_json(saved.get("watermark") or {})
+        self.null_rows = int(saved.get("null_rows", 0))
+        self.seen_hash = np.array([int(h) for h in saved.get("seen_hash", [])], dtype=np.uint64)
+        self.seen_ts = np.array(saved.get("seen_ts", []), dtype=np.float64)
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Run the query once with no row: bad SQL or a missing column is a ConfigError naming the database's
+        message; an unreachable database is only logged (the exporter starts, and retries each update)."""
+        import sqlalchemy as sa
+
+        try:
+            connection = self.engine.connect()
+        except sa.exc.SQLAlchemyError as error:
+            log.warning("%s: cannot connect to %s yet (%s); reading will be retried every update", self.where,
+                        self.pattern, _message(error))
+            return
+        with connection:
+            try:
+                result = connection.execute(sa.select(*self._columns).select_from(self._from).where(sa.false()))
+                names = set(result.keys())
+            except sa.exc.SQLAlchemyError as error:
+                raise ConfigError(f"{self.where}: the database refused the "
+                                  f"{'query' if self.sql.query else 'table ' + repr(self.sql.table)}: "
+                                  f"{_message(error)}") from None
+        missing = [c for c in (self.ts_name, self.key_name) if c not in names]
+        if missing and "*" not in names:
+            raise ConfigError(f"{self.where}: the {'query' if self.sql.query else 'table'} has no column "
+                              f"{', '.join(map(repr, missing))} (it has {sorted(names)})")
+
+    def _after(self) -> Any:
+        import sqlalchemy as sa
+
+        mark = self.watermark
+        if mark.ts is None:
+            return self.ts.is_not(None)
+        return sa.or_(self.ts > mark.ts, sa.and_(self.ts == mark.ts, self.key > mark.key))
+
+    def _back_to(self) -> Any:
+        """Rows within the grace period up to the watermark (None before the first read)."""
+        import sqlalchemy as sa
+
+        mark = self.watermark
+        if mark.ts is None:
+            return None
+        low = self._minus_grace(mark.ts)
+        return sa.and_(self.ts >= low, sa.or_(self.ts < mark.ts, sa.and_(self.ts == mark.ts, self.key <= mark.key)))
+
+    def _minus_grace(self, ts: Any) -> Any:
+        if isinstance(ts, datetime):
+            return ts - timedelta(seconds=self.sql.grace)
+        number = float(ts)
+        unit_seconds = EPOCH_UNITS[self.unit] if self.unit != "auto" else \
+            float(epoch_seconds(np.array([number]))[0] / number) if number else 1.0
+        return number - self.sql.grace / unit_seconds
+
+    def _epoch(self, ts: Any) -> float:
+        if isinstance(ts, datetime):
+            return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
+        return float(epoch_seconds(np.array([float(ts)]), self.unit)[0])
+
+    def _frame(self, result: Any) -> pd.DataFrame:
+        rows = result.fetchall()
+        frame = pd.DataFrame.from_records(rows, columns=list(result.keys()))
+        column = frame.get(self.ts_name)
+        if column is not None and column.dtype == object and len(column) and \
+                isinstance(column.dropna().iloc[0] if column.notna().any() else None, datetime):
+            frame[self.ts_name] = pd.to_datetime(column, utc=True)  # mixed offsets or naive+aware
+        return frame
+
+    def _late(self, connection: Any) -> tuple[pd.DataFrame, int]:
+        """Rows committed behind the watermark within the grace period and not read yet; new rows without time."""
+        import sqlalchemy as sa
+
+        back = self._back_to()
+        null_count = connection.execute(sa.select(sa.func.count()).select_from(self._from)
+                                        .where(self.ts.is_(None))).scalar_one()
+        new_nulls = max(0, int(null_count) - self.null_rows)
+        self.null_rows = int(null_count)
+        if back is None:
+            return pd.DataFrame(), new_nulls
+        count = connection.execute(sa.select(sa.func.count()).select_from(self._from).where(back)).scalar_one()
+        low = self._epoch(self._minus_grace(self.watermark.ts))
+        if int(count) <= int((self.seen_ts >= low).sum()):
+            return pd.DataFrame(), new_nulls
+        frame = self._frame(connection.execute(
+            sa.select(*self._columns).select_from(self._from).where(back).order_by(self.ts, self.key)))
+        if frame.empty:
+            return frame, new_nulls
+        unseen = ~np.isin(_key_hashes(frame[self.ts_name], frame[self.key_name]), self.seen_hash)
+        frame = frame.loc[unseen].reset_index(drop=True)
+        if len(frame):
+            log.info("%s: %d rows committed late (within sql.grace) read now", self.where, len(frame))
+        return frame, new_nulls
+
+    def _next(self, connection: Any) -> pd.DataFrame:
+        import sqlalchemy as sa
+
+        statement = (sa.select(*self._columns).select_from(self._from).where(self._after())
+                     .order_by(self.ts, self.key).limit(self.sql.batch_rows))
+        return self._frame(connection.execute(statement))
+
+    def _remember(self, frame: pd.DataFrame) -> None:
+        """Move the watermark past ``frame``'s rows and remember their keys for the grace period."""
+        if frame.empty:
+            return
+        last = frame.iloc[-1]
+        ts = last[self.ts_name]
+        if isinstance(ts, str) or not isinstance(ts, (pd.Timestamp, datetime, int, float, Decimal, np.number)):
+            raise SourceError(f"the timestamp column {self.ts_name!r} holds {type(ts).__name__} values: it must be "
+                              "a SQL timestamp (with or without time zone) or an epoch number")
+        self.watermark = Watermark(ts.to_pydatetime() if isinstance(ts, pd.Timestamp) else _plain(ts),
+                                   _plain(last[self.key_name]))
+        hashes = _key_hashes(frame[self.ts_name], frame[self.key_name])
+        seconds = parse_timestamps(frame[self.ts_name], self.unit)
+        low = self._epoch(self._minus_grace(self.watermark.ts))
+        keep = self.seen_ts >= low
+        fresh = seconds >= low
+        self.seen_hash = np.concatenate([self.seen_hash[keep], hashes[fresh]])
+        self.seen_ts = np.concatenate([self.seen_ts[keep], seconds[fresh]])
+
+    # -- the source interface ---------------------------------------------------------------
+
+    def drain(self, consume: Callable[[Chunk], None], budget: int | None) -> list[str]:
+        """Hand late rows, then new rows, to ``consume``: one batch of ``sql.batch_rows`` when ``budget`` is
+        set, else everything. Raises :class:`SourceError` when the database cannot be reached or refuses a
+        query; the watermark then stays where the last consumed batch left it (nothing lost, nothing doubled)."""
+        import sqlalchemy as sa
+
+        try:
+            with self.engine.connect() as connection:
+                late, nulls = self._late(connection)
+                if nulls:
+                    consume(Chunk(self.pattern, pd.DataFrame(), None, Counter({RejectReason.MISSING_TIMESTAMP: nulls})))
+                if len(late):
+                    consume(Chunk(self.pattern, late, None, nbytes=len(late)))
+                    self._remember_late(late)
+                while True:
+                    frame = self._next(connection)
+                    if len(frame):
+                        consume(Chunk(self.pattern, frame, None, nbytes=len(frame)))
+                        self._remember(frame)
+                    if len(frame) < self.sql.batch_rows or budget is not None:
+                        break
+        except sa.exc.SQLAlchemyError as error:
+            self.engine.dispose()  # a restarted database: start from fresh connections
+            raise SourceError(_message(error)) from None
+        return []
+
+    def _remember_late(self, frame: pd.DataFrame) -> None:
+        self.seen_hash = np.concatenate([self.seen_hash, _key_hashes(frame[self.ts_name], frame[self.key_name])])
+        self.seen_ts = np.concatenate([self.seen_ts, parse_timestamps(frame[self.ts_name], self.unit)])
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value the driver binds."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _message(error: Exception) -> str:
+    """The database's own message, on one line, without SQLAlchemy's SQL echo and links."""
+    original = getattr(error, "orig", None)
+    text = str(original if original is not None else error)
+    return " ".join(text.split())[:500]
