@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from exporter.reference import CategoricalFeature, Reference, bin_index, blank_as_missing, category_strings
+from exporter.sketch import binned_counts
 from exporter.vocabulary import RejectReason, SchemaCheck
 
 
@@ -28,10 +29,41 @@ class FeatureArrays:
     num_missing: np.ndarray  # (numeric features, n) bool
     num_invalid: np.ndarray  # (numeric features, n) bool: present but not a finite number
     cat_index: np.ndarray  # (categorical features, n) category slot, -1 when missing
+    _histograms: dict[tuple[int, int], FeatureHistograms] = field(default_factory=dict, repr=False, compare=False)
 
     def take(self, rows: np.ndarray | slice) -> FeatureArrays:
         return FeatureArrays(self.num_index[:, rows], self.num_values[:, rows], self.num_missing[:, rows],
                              self.num_invalid[:, rows], self.cat_index[:, rows])
+
+    def histograms(self, num_bins: int, cat_bins: int) -> FeatureHistograms:
+        """The rows' :class:`FeatureHistograms` (computed once, for every component that asks)."""
+        key = (num_bins, cat_bins)
+        if key not in self._histograms:
+            with np.errstate(over="ignore", invalid="ignore"):
+                # num_values is 0 wherever the value is missing or invalid, so no mask is needed.
+                sums = binned_counts(self.num_index, num_bins, self.num_values)
+            self._histograms[key] = FeatureHistograms(
+                binned_counts(self.num_index, num_bins), sums, self.num_missing.sum(axis=1).astype(np.int64),
+                self.num_invalid.sum(axis=1).astype(np.int64), binned_counts(self.cat_index, cat_bins),
+                (self.cat_index < 0).sum(axis=1).astype(np.int64))
+        return self._histograms[key]
+
+
+@dataclass(frozen=True)
+class FeatureHistograms:
+    """All that drift and data quality need of a group of rows: per feature, the rows in each reference bin
+    (numeric: and the sum of their values), and the missing and invalid ones.
+
+    Computed from binned rows (:meth:`FeatureArrays.histograms`) or, with ``sql.pushdown``, by the
+    database (:mod:`exporter.pushdown`): the components summarise both the same way.
+    """
+
+    num_counts: np.ndarray  # (numeric features, bins) int64
+    num_sums: np.ndarray  # (numeric features, bins) float64
+    num_missing: np.ndarray  # (numeric features,) int64
+    num_invalid: np.ndarray  # (numeric features,) int64: present but not a finite number
+    cat_counts: np.ndarray  # (categorical features, slots) int64
+    cat_missing: np.ndarray  # (categorical features,) int64
 
 
 @dataclass

@@ -12,7 +12,8 @@ from exporter.components.base import Component, WindowContext
 from exporter.prepare import PreparedBatch
 from exporter.reference import CategoricalFeature, NumericFeature, Reference
 from exporter.results import Distribution, DriftResult, Threshold, WindowBuilder
-from exporter.sketch import FieldSpec, Summary, binned_counts
+from exporter.rows import FeatureHistograms
+from exporter.sketch import FieldSpec, Summary
 
 
 class FeatureDrift(Component):
@@ -46,15 +47,11 @@ class FeatureDrift(Component):
         }
 
     def summarize(self, batch: PreparedBatch) -> Summary:
-        f = batch.features
-        with np.errstate(over="ignore", invalid="ignore"):
-            # num_values is 0 wherever the value is missing or invalid, so no mask is needed.
-            sums = binned_counts(f.num_index, self.num_bins, f.num_values)
-        return {
-            "num_counts": binned_counts(f.num_index, self.num_bins),
-            "num_sums": sums,
-            "cat_counts": binned_counts(f.cat_index, self.cat_bins),
-        }
+        return self.summarize_histograms(batch.features.histograms(self.num_bins, self.cat_bins))
+
+    def summarize_histograms(self, h: FeatureHistograms) -> Summary:
+        """The fields of rows summarised as per-feature histograms (by the rows, or by the database)."""
+        return {"num_counts": h.num_counts, "num_sums": h.num_sums, "cat_counts": h.cat_counts}
 
     def migrate_v1(self, old: Summary) -> Summary:
         """Release 1 had one slot for every untracked value: exact only when the reference had none."""

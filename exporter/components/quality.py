@@ -12,6 +12,7 @@ from exporter.config import QualityConfig
 from exporter.prepare import PreparedBatch
 from exporter.reference import Reference
 from exporter.results import QualityThreshold, WindowBuilder
+from exporter.rows import FeatureHistograms
 from exporter.sketch import FieldSpec, Summary
 
 #: The field of FeatureQualityConfig that sets a feature's own limit of each check.
@@ -32,6 +33,9 @@ class FeatureQuality(Component):
         self.reference = reference
         self.numeric_last_bin = np.array([f.n_bins - 1 for f in reference.numeric], dtype=np.int64)[:, None]
         self.unseen_slot = np.array([c.unseen_slot for c in reference.categorical], dtype=np.int64)[:, None]
+        # The histogram widths of the drift component's fields, so both share one computation.
+        self.num_bins = max((f.n_bins for f in reference.numeric), default=1)
+        self.cat_bins = max((c.n_bins for c in reference.categorical), default=1)
         self.thresholds = self._thresholds(quality)
         self.alpha = quality.alpha
         # Per (feature, check), in the order of self.thresholds: the floor (the limits above), the
@@ -95,14 +99,18 @@ class FeatureQuality(Component):
         }
 
     def summarize(self, batch: PreparedBatch) -> Summary:
-        f = batch.features
-        index = f.num_index
+        return self.summarize_histograms(batch.features.histograms(self.num_bins, self.cat_bins))
+
+    def summarize_histograms(self, h: FeatureHistograms) -> Summary:
+        """The fields of rows summarised as per-feature histograms (by the rows, or by the database)."""
+        below = h.num_counts[:, 0]
+        above = np.take_along_axis(h.num_counts, self.numeric_last_bin, axis=1)[:, 0]
         return {
-            "num_missing": f.num_missing.sum(axis=1).astype(np.int64),
-            "num_invalid": f.num_invalid.sum(axis=1).astype(np.int64),
-            "num_out_of_range": ((index == 0) | (index == self.numeric_last_bin)).sum(axis=1).astype(np.int64),
-            "cat_missing": (f.cat_index < 0).sum(axis=1).astype(np.int64),
-            "cat_new": (f.cat_index == self.unseen_slot).sum(axis=1).astype(np.int64),
+            "num_missing": h.num_missing,
+            "num_invalid": h.num_invalid,
+            "num_out_of_range": (below + above).astype(np.int64),
+            "cat_missing": h.cat_missing,
+            "cat_new": np.take_along_axis(h.cat_counts, self.unseen_slot, axis=1)[:, 0].astype(np.int64),
         }
 
     def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
