@@ -17,6 +17,12 @@ class RecentIds:
 
     def duplicates(self, hashes: np.ndarray, present: np.ndarray) -> np.ndarray:
         """True for rows whose id was seen recently or earlier in the batch; remembers the others."""
+        duplicate = self.find(hashes, present)
+        self.remember(hashes[present & ~duplicate])
+        return duplicate
+
+    def find(self, hashes: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """True for rows whose id was seen recently or earlier in the batch (remembers nothing)."""
         if not self.hashes.size:
             return np.zeros(hashes.size, dtype=bool)
         seen = np.sort(self.hashes[: self.count])
@@ -24,15 +30,18 @@ class RecentIds:
         _, first = np.unique(masked, return_index=True)
         repeated = np.ones(hashes.size, dtype=bool)
         repeated[first] = False
-        duplicate = present & (repeated | np.isin(hashes, seen))
-        new = hashes[present & ~duplicate]
-        for start in range(0, new.size, self.hashes.size):  # ring buffer, oldest overwritten
+        return present & (repeated | np.isin(hashes, seen))
+
+    def remember(self, new: np.ndarray) -> None:
+        """Add the hashes of new ids to the ring (the oldest are overwritten)."""
+        if not self.hashes.size:
+            return
+        for start in range(0, new.size, self.hashes.size):
             part = new[start:start + self.hashes.size]
             slots = (self.pos + np.arange(part.size)) % self.hashes.size
             self.hashes[slots] = part
             self.pos = int((self.pos + part.size) % self.hashes.size)
             self.count = min(self.hashes.size, self.count + part.size)
-        return duplicate
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {"pos": self.pos, "count": self.count}, {"hashes": self.hashes}

@@ -31,7 +31,7 @@ from exporter import state, state_v1, targets
 from exporter.baseline import Baseline, read_baseline
 from exporter.checks import CheckName
 from exporter.classes import ClassRegistry
-from exporter.components import PerformanceBaseline, build_components, evaluate_window
+from exporter.components import PerformanceBaseline, build_components, evaluate_window, namespaced
 from exporter.config import ConfigError, ModelConfig, text_columns
 from exporter.counters import Counters
 from exporter.dedup import RecentIds
@@ -45,7 +45,8 @@ from exporter.sources import Chunk, FileSource, SourceError
 from exporter.tables import InputLimits, normalized
 
 if TYPE_CHECKING:
-    from exporter.sql_source import SqlSource
+    from exporter.pushdown import Aggregation
+    from exporter.sql_source import SqlBatch, SqlSource
 
     Source = FileSource | SqlSource
 from exporter.vocabulary import ErrorStage, RejectReason, SchemaCheck
@@ -128,11 +129,13 @@ def realized_performance(config: ModelConfig, reference: Reference, spec: target
     return {}
 
 
-def open_source(config: ModelConfig, kind: str, reference: Reference) -> Source:
+def open_source(config: ModelConfig, kind: str, reference: Reference,
+                pushdown: Callable[[SqlSource], Callable[[Any, Any, Any], Any]] | None = None) -> Source:
     """The reader of ``config``'s ``predictions`` or ``labels`` log: files, or a database table or query.
 
-    A database is asked once for the query's columns, so bad SQL is a ConfigError at start
-    (an unreachable database is not: it is retried every update).
+    A database is asked once for the query's columns (and, under ``sql.pushdown``, for the aggregation
+    ``pushdown`` sets up), so bad SQL is a ConfigError at start (an unreachable database is not: it is
+    retried every update).
     """
     section = config.predictions if kind == "predictions" else config.labels
     assert section is not None
@@ -142,7 +145,7 @@ def open_source(config: ModelConfig, kind: str, reference: Reference) -> Source:
         key = config.predictions.id_column if kind == "predictions" else config.labels.id_column  # type: ignore[union-attr]
         source = SqlSource(section.sql, section.sql.timestamp_column or config.predictions.timestamp_column,
                            key or "", config.predictions.timestamp_unit, where=f"model {config.name}: {kind}.sql")
-        source.validate()
+        source.validate(pushdown(source) if pushdown is not None and section.sql.pushdown else None)
         return source
     text = text_columns(config) | {c.name for c in reference.categorical}
     limits = InputLimits(**config.input_limits.model_dump())
@@ -169,7 +172,8 @@ class ModelMonitor:
         self.baseline = PerformanceBaseline(config.performance_tolerance, dict(reference_performance or {}),
                                             dict(performance_noise or {}), config.performance_alpha)
         self._build_units()
-        self.source = open_source(config, "predictions", reference)
+        self.aggregation: Aggregation | None = None
+        self.source = open_source(config, "predictions", reference, self._pushdown)
         self.label_source = open_source(config, "labels", reference) if config.labels else None
         self.state_file = state.state_path(state_dir, config.name) if state_dir is not None else None
         self.last_success: float | None = None
@@ -300,15 +304,20 @@ class ModelMonitor:
         """Prepare ``frame``'s prediction rows and add them to every window; returns rows accepted."""
         if len(frame) == 0:  # not frame.empty: rows without any column are rows, and get rejected
             return 0
-        joins = self.label_source is not None
-        batch, issues = self.preparer.prepare(frame, now, with_ids=joins)
+        batch, issues = self.preparer.prepare(frame, now, with_ids=self.label_source is not None)
+        return self._accept(batch, issues, frame, now)
+
+    def _accept(self, batch: PreparedBatch, issues: Rejections, frame: pd.DataFrame, now: float,
+                skip: frozenset[str] = frozenset()) -> int:
+        """Count ``batch``'s rejections, drop duplicates, join and add the rest to every window (the components
+        in ``skip`` excepted); returns rows accepted."""
         batch = self._drop_duplicates(batch, issues)
         self._count(issues, frame)
         if len(batch) == 0:
             return 0
         self.counters.predictions_total += len(batch)
         self._count_segment_other(batch)
-        if joins:
+        if self.label_source is not None:
             if batch.ids is None:
                 self._once("no-id", "model %s: prediction rows have no id column %r: late labels cannot be joined",
                            self.config.name, self.config.predictions.id_column)
@@ -317,8 +326,56 @@ class ModelMonitor:
         for component in self.components:
             component.observe(batch)
             component.observe_labels(batch)
-        self.store.add_predictions(batch, now)
+        self.store.add_predictions(batch, now, skip)
         return len(batch)
+
+    # -- pushdown ---------------------------------------------------------------------------
+
+    def _pushdown(self, source: SqlSource) -> Callable[[Any, Any, Any], Any]:
+        """Set ``source`` up to read narrow rows; the aggregation statement's builder (see :mod:`exporter.pushdown`)."""
+        from exporter.pushdown import Aggregation, narrow_columns
+
+        drift = next(c for c in self.components if c.name == "drift")
+        self.aggregation = Aggregation(self.config, self.reference, self.segments, drift.num_bins, drift.cat_bins,
+                                       source.postgres)
+        source.narrow_names = narrow_columns(self.config)
+        aggregation = self.aggregation
+        return lambda from_, where, ts: aggregation.statement(from_, where, ts, [])
+
+    def ingest_pushdown(self, batch: SqlBatch, now: float) -> int:
+        """Ingest narrow rows and the database's aggregation of their features (identical to :meth:`ingest` on
+        the full rows, which a batch falls back to when the row path would reject rows inside it)."""
+        from exporter.pushdown import accepted_positions, time_groups
+
+        assert self.aggregation is not None
+        frame = batch.frame
+        prepared, issues = self.preparer.prepare(frame, now, with_ids=self.label_source is not None, features=False)
+        positions = accepted_positions(frame, self.config.predictions.timestamp_column,
+                                       self.config.predictions.timestamp_unit, prepared.ts)
+        duplicates = prepared.id_hashes is not None and prepared.id_present is not None and \
+            bool(self.recent_ids.find(prepared.id_hashes, prepared.id_present).any())
+        if positions is None or duplicates:
+            self._once(("pushdown-rows", positions is None), "model %s: a batch is read as full rows instead of "
+                       "pushed down (%s)", self.config.name, "duplicate ids" if duplicates else
+                       "timestamps out of order after conversion")
+            return self.ingest(batch.full_rows(), now)
+        if positions.size:
+            groups = time_groups(prepared.ts, list(self.store.rings[""].values()), now)
+            thresholds = [batch.native(int(positions[start])) for start in groups.starts[1:]]
+            aggregation = self.aggregation
+            result = batch.aggregate(lambda from_, where, ts: aggregation.statement(from_, where, ts, thresholds),
+                                     int(positions[0]), int(positions[-1]))
+            fields = [c for c in self.components if c.name in ("drift", "quality")]
+            for (group, segment), histograms in aggregation.histograms(result, len(groups.starts)).items():
+                summary: dict[str, np.ndarray] = {}
+                for component in fields:
+                    summary.update(namespaced(component, component.summarize_histograms(histograms)))
+                self.store.add_summary(segment, groups.buckets[group], summary, now)
+                if not segment:
+                    for i, feature in enumerate(self.reference.numeric):
+                        if histograms.num_invalid[i]:
+                            issues.violations[(SchemaCheck.DATA_TYPE, feature.name)] += int(histograms.num_invalid[i])
+        return self._accept(prepared, issues, frame, now, skip=frozenset({"drift", "quality"}))
 
     def _drop_duplicates(self, batch: PreparedBatch, issues: Rejections) -> PreparedBatch:
         """Reject rows whose id was seen among the last ``max_recent_ids`` ids (or earlier in the batch)."""
@@ -434,7 +491,10 @@ class ModelMonitor:
         self.counters.rejected.update(chunk.rejected)
         before = Counter(self.counters.rejected)
         try:
-            accepted = ingest(chunk.frame, now)
+            if chunk.batch is not None and ingest == self.ingest:
+                accepted = self.ingest_pushdown(chunk.batch, now)
+            else:
+                accepted = ingest(chunk.frame, now)
             if ingest == self.ingest and len(chunk.frame) and not accepted:
                 self._whole_chunk_rejected(chunk, self.counters.rejected - before)
         except Exception:

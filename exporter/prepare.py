@@ -148,13 +148,18 @@ class Preparer:
     def extra_columns(self, frame: pd.DataFrame) -> list[str]:
         return sorted(set(map(str, frame.columns)) - self.known_columns)
 
-    def prepare(self, frame: pd.DataFrame, now: float, with_ids: bool = False) -> tuple[PreparedBatch, Rejections]:
-        """Validate and convert ``frame``; ids as text only ``with_ids`` (the label join needs them)."""
+    def prepare(self, frame: pd.DataFrame, now: float, with_ids: bool = False,
+                features: bool = True) -> tuple[PreparedBatch, Rejections]:
+        """Validate and convert ``frame``; ids as text only ``with_ids`` (the label join needs them).
+
+        Without ``features`` (narrow rows under pushdown: the database aggregates the features) the batch
+        holds no feature at all.
+        """
         frame = normalized(frame)
         kept, ts, issues = validate_timestamps(frame, self.config.predictions.timestamp_column, self.known_columns,
                                                now, self.config.max_clock_skew, self.max_age,
                                                self.config.predictions.timestamp_unit)
-        features = bin_features(kept, self.reference, issues)
+        binned = bin_features(kept, self.reference, issues) if features else FeatureArrays.none(len(kept))
         id_column = self.config.predictions.id_column
         ids = hashes = present = None
         if id_column and id_column in kept.columns:
@@ -164,7 +169,7 @@ class Preparer:
             ids = clean_ids(raw) if with_ids else None
         batch = PreparedBatch(
             ts=ts,
-            features=features,
+            features=binned,
             outputs=targets.prepare(self.spec, self.config, kept, issues.rejected, self.registry),
             ids=ids,
             id_hashes=hashes,

@@ -31,6 +31,12 @@ class FeatureArrays:
     cat_index: np.ndarray  # (categorical features, n) category slot, -1 when missing
     _histograms: dict[tuple[int, int], FeatureHistograms] = field(default_factory=dict, repr=False, compare=False)
 
+    @staticmethod
+    def none(n: int) -> FeatureArrays:
+        """``n`` rows without any feature (narrow rows, whose features the database aggregates)."""
+        empty = np.zeros((0, n), dtype=np.int32)
+        return FeatureArrays(empty, empty.astype(np.float64), empty.astype(bool), empty.astype(bool), empty)
+
     def take(self, rows: np.ndarray | slice) -> FeatureArrays:
         return FeatureArrays(self.num_index[:, rows], self.num_values[:, rows], self.num_missing[:, rows],
                              self.num_invalid[:, rows], self.cat_index[:, rows])

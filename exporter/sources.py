@@ -37,6 +37,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -93,6 +94,9 @@ class Chunk:
     nbytes: int = 0
     #: The key of the cursor in :attr:`FileSource.cursors`.
     key: str = ""
+    #: Under ``sql.pushdown``: the batch whose features the database aggregates (an
+    #: :class:`exporter.sql_source.SqlBatch`); ``frame`` then holds the narrow rows only.
+    batch: Any = None
 
 
 @dataclass

@@ -191,6 +191,14 @@ class SqlSource:
         self.ts = sa.column(self.ts_name)
         self.key = sa.column(self.key_name)
         self._columns = [sa.column(c) for c in columns] if columns else [sa.literal_column("*")]
+        #: With ``sql.pushdown``: the columns new rows are read with (the features are aggregated instead),
+        #: those of ``narrow_names`` the table or query has (known once the database answered).
+        self.narrow_names: list[str] | None = None
+        self.narrow: list[Any] | None = None
+
+    @property
+    def postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
 
     # -- what the model saves ---------------------------------------------------------------
 
@@ -208,9 +216,10 @@ class SqlSource:
 
     # -- queries ------------------------------------------------------------------------------
 
-    def validate(self) -> None:
-        """Run the query once with no row: bad SQL or a missing column is a ConfigError naming the database's
-        message; an unreachable database is only logged (the exporter starts, and retries each update)."""
+    def validate(self, aggregation: Callable[[Any, Any, Any], Any] | None = None) -> None:
+        """Run the query (and the pushdown ``aggregation``) once with no row: bad SQL or a missing column is a
+        ConfigError naming the database's message; an unreachable database is only logged (the exporter
+        starts, and retries each update)."""
         import sqlalchemy as sa
 
         try:
@@ -220,17 +229,32 @@ class SqlSource:
                         self.pattern, _message(error))
             return
         with connection:
+            what = "query" if self.sql.query else f"table {self.sql.table!r}"
             try:
-                result = connection.execute(sa.select(*self._columns).select_from(self._from).where(sa.false()))
-                names = set(result.keys())
+                names = self._names(connection)
             except sa.exc.SQLAlchemyError as error:
-                raise ConfigError(f"{self.where}: the database refused the "
-                                  f"{'query' if self.sql.query else 'table ' + repr(self.sql.table)}: "
-                                  f"{_message(error)}") from None
+                raise ConfigError(f"{self.where}: the database refused the {what}: {_message(error)}") from None
+            statement = aggregation(self._from, sa.false(), self.ts) if aggregation is not None else None
+            if statement is not None:
+                try:
+                    connection.execute(statement)
+                except sa.exc.SQLAlchemyError as error:
+                    raise ConfigError(f"{self.where}: the database refused the pushdown aggregation over the {what} "
+                                      f"(numeric features must be numeric columns): {_message(error)}") from None
         missing = [c for c in (self.ts_name, self.key_name) if c not in names]
         if missing and "*" not in names:
             raise ConfigError(f"{self.where}: the {'query' if self.sql.query else 'table'} has no column "
                               f"{', '.join(map(repr, missing))} (it has {sorted(names)})")
+
+    def _names(self, connection: Any) -> set[str]:
+        """The columns of the table or query (and, under pushdown, which narrow columns to read)."""
+        import sqlalchemy as sa
+
+        result = connection.execute(sa.select(*self._columns).select_from(self._from).where(sa.false()))
+        names = set(result.keys())
+        if self.narrow_names is not None:
+            self.narrow = [sa.column(c) for c in self.narrow_names if c in names or "*" in names]
+        return names
 
     def _after(self) -> Any:
         import sqlalchemy as sa
@@ -300,7 +324,7 @@ class SqlSource:
     def _next(self, connection: Any) -> pd.DataFrame:
         import sqlalchemy as sa
 
-        statement = (sa.select(*self._columns).select_from(self._from).where(self._after())
+        statement = (sa.select(*(self.narrow or self._columns)).select_from(self._from).where(self._after())
                      .order_by(self.ts, self.key).limit(self.sql.batch_rows))
         return self._frame(connection.execute(statement))
 
@@ -333,16 +357,25 @@ class SqlSource:
 
         try:
             with self.engine.connect() as connection:
-                late, nulls = self._late(connection)
+                if self.narrow_names is not None and self.postgres:
+                    # The narrow rows and the aggregation of a batch must see the same rows.
+                    connection = connection.execution_options(isolation_level="REPEATABLE READ")
+                with connection.begin():
+                    if self.narrow_names is not None and self.narrow is None:
+                        self._names(connection)
+                    late, nulls = self._late(connection)
                 if nulls:
                     consume(Chunk(self.pattern, pd.DataFrame(), None, Counter({RejectReason.MISSING_TIMESTAMP: nulls})))
                 if len(late):
                     consume(Chunk(self.pattern, late, None, nbytes=len(late)))
                     self._remember_late(late)
                 while True:
-                    frame = self._next(connection)
+                    with connection.begin():
+                        frame = self._next(connection)
+                        if len(frame):
+                            batch = SqlBatch(self, connection, frame) if self.narrow is not None else None
+                            consume(Chunk(self.pattern, frame, None, nbytes=len(frame), batch=batch))
                     if len(frame):
-                        consume(Chunk(self.pattern, frame, None, nbytes=len(frame)))
                         self._remember(frame)
                     if len(frame) < self.sql.batch_rows or budget is not None:
                         break
@@ -357,6 +390,46 @@ class SqlSource:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+class SqlBatch:
+    """One batch of new rows under pushdown, with its transaction still open: the aggregation of the same
+    range of rows, or the full rows when the batch has to be read as rows after all."""
+
+    def __init__(self, source: SqlSource, connection: Any, frame: pd.DataFrame):
+        import sqlalchemy as sa
+
+        self.source = source
+        self.connection = connection
+        self.frame = frame
+        last = frame.iloc[-1]
+        ts, key = self.native(len(frame) - 1), _plain(last[source.key_name])
+        #: The rows of this batch: after the watermark, up to and including its last row.
+        self.range = sa.and_(source._after(), sa.or_(source.ts < ts, sa.and_(source.ts == ts, source.key <= key)))
+
+    def native(self, position: int) -> Any:
+        """The timestamp of the row at ``position`` as the database returned it (to bind it back)."""
+        value = self.frame[self.source.ts_name].iloc[position]
+        return value.to_pydatetime() if isinstance(value, pd.Timestamp) else _plain(value)
+
+    def full_rows(self) -> pd.DataFrame:
+        import sqlalchemy as sa
+
+        s = self.source
+        return s._frame(self.connection.execute(sa.select(*s._columns).select_from(s._from).where(self.range)
+                                                .order_by(s.ts, s.key)))
+
+    def aggregate(self, build: Callable[[Any, Any, Any], Any], first: int, last: int) -> pd.DataFrame:
+        """Run the statement ``build(source, where, ts)`` over the rows from position ``first`` to ``last``."""
+        import sqlalchemy as sa
+
+        s = self.source
+        where = sa.and_(self.range, s.ts >= self.native(first), s.ts <= self.native(last))
+        statement = build(s._from, where, s.ts)
+        if statement is None:
+            return pd.DataFrame()
+        result = self.connection.execute(statement)
+        return pd.DataFrame.from_records(result.fetchall(), columns=list(result.keys()))
 
 
 def _plain(value: Any) -> Any:

@@ -54,12 +54,15 @@ class WindowStore:
 
     # -- adding ---------------------------------------------------------------------------------
 
-    def add_predictions(self, batch: PreparedBatch, now: float) -> None:
-        """Add the prediction rows of ``batch`` (and the labels they carry) to every window they belong to."""
+    def add_predictions(self, batch: PreparedBatch, now: float, skip: frozenset[str] = frozenset()) -> None:
+        """Add the prediction rows of ``batch`` (and the labels they carry) to every window they belong to;
+        the components named in ``skip`` are summarised otherwise (features aggregated by the database)."""
         def summary(selected: Rows) -> Summary:
             part = batch.take(selected)
             out: Summary = {}
             for component in self.components:
+                if component.name in skip:
+                    continue
                 out.update(namespaced(component, component.summarize(part)))
                 out.update(namespaced(component, component.summarize_labels(part)))
             return out
@@ -122,6 +125,13 @@ class WindowStore:
             for ring, bucket, first in zip(ring_list, ring_buckets, oldest, strict=True):
                 if bucket >= first:
                     ring.add_one(bucket, summary)
+
+    def add_summary(self, segment: str, buckets: list[int], summary: Summary, now: float) -> None:
+        """Add ``summary`` (any subset of the fields) to ``segment``'s rings, bucket ``buckets[i]`` of the i-th
+        window (-1: none), where that bucket is still live."""
+        for ring, bucket in zip(self.rings[segment].values(), buckets, strict=True):
+            if bucket >= 0 and bucket >= ring.oldest_live_bucket(now):
+                ring.add_one(bucket, summary)
 
     # -- reading --------------------------------------------------------------------------------
 

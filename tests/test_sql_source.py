@@ -216,3 +216,36 @@ def test_watermarks_of_every_type_survive_their_json_form() -> None:
                     (datetime(2026, 1, 2, 3, 4, 5, 678901), "abc"), (1.7e9, b"\x00\xff"), (Decimal("12.50"), 3)]:
         mark = Watermark(ts, key)
         assert Watermark.from_json(json.loads(json.dumps(mark.to_json()))) == mark
+
+
+@pytest.mark.parametrize("duplicates", [False, True])
+def test_pushdown_gives_exactly_the_metrics_of_the_rows_on_sqlite(tmp_path: Path, capsys, monkeypatch,
+                                                                  duplicates: bool) -> None:
+    reference_frame().to_parquet(tmp_path / "reference.parquet")
+    rng = np.random.default_rng(8)
+    current = pd.DataFrame(rows_at(NOW, 4000, seed=12, shift=3.0))
+    current["ts"] = NOW - rng.uniform(0, 3500, len(current)).round(3)
+    current["label"] = rng.integers(0, 2, len(current))
+    current.loc[current.index[::13], "income"] = None
+    current.loc[current.index[::29], "country"] = "BR"  # a new category
+    current.loc[current.index[::31], "country"] = None
+    current.loc[current.index[::37], "age"] = 250.0  # out of range
+    if duplicates:  # logged twice: the row path rejects them, so their batches are read as rows
+        current = pd.concat([current, current.iloc[::400]], ignore_index=True)
+    _insert(tmp_path / "preds.db", current.sample(frac=1.0, random_state=3))
+    model = {"name": "m", "task": "binary_classification", "reference": "reference.parquet",
+             "prediction_column": "prediction", "score_column": "score", "label_column": "label",
+             "windows": ["5m", "1h"], "segments": ["country"], "drift": {"method": "wasserstein"}}
+
+    def table(pushdown: bool) -> dict[str, Any]:
+        return {"sql": {"url": "sqlite:///preds.db", "table": "predictions", "batch_rows": 900, "pushdown": pushdown},
+                "timestamp_column": "ts", "id_column": "id"}
+
+    rows = _check(write_config(tmp_path / "rows.yaml", {"models": [{**model, "predictions": table(False)}]}), capsys)
+    if not duplicates:  # every batch pushed down: reading full rows would fail
+        monkeypatch.setattr(ModelMonitor, "ingest", lambda *_: pytest.fail("a batch was read as rows"))
+    pushed = _check(write_config(tmp_path / "push.yaml", {"models": [{**model, "predictions": table(True)}]}), capsys)
+    assert pushed.keys() == rows.keys()
+    assert pushed == pytest.approx(rows, rel=1e-12, abs=1e-15, nan_ok=True)
+    rejected = rows[json.dumps(["model_monitor_rejected_rows_total", [("model", "m"), ("reason", "duplicate_id")]])]
+    assert rejected == (10 if duplicates else 0)
