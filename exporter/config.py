@@ -98,12 +98,18 @@ class SqlConfig(_Strict):
     #: Rows committed up to this long after rows with later timestamps were read are still read once.
     grace: Seconds = 60.0
     #: Rows one query fetches at most; an update runs one query (a backlog is worked off over updates).
-    batch_rows: int = Field(default=100_000, ge=1, le=10_000_000)
+    #: Default 100,000, or 1,000,000 under pushdown (narrow rows are small, and the aggregation returns
+    #: a row per time group and bin: it pays when a batch holds many rows per group).
+    batch_rows: int | None = Field(default=None, ge=1, le=10_000_000)
     #: Seconds to wait for a connection before the update counts a read error.
     connect_timeout: Seconds = 10.0
     #: Ask the database for per-bucket bin counts of the features instead of fetching their values
     #: (see :mod:`exporter.pushdown`).
     pushdown: bool = False
+
+    @property
+    def rows_per_query(self) -> int:
+        return self.batch_rows or (1_000_000 if self.pushdown else 100_000)
 
     @model_validator(mode="after")
     def _table_or_query(self) -> SqlConfig:

@@ -275,13 +275,11 @@ class ModelMonitor:
             if name not in parts and getattr(unit, "optional_state", False):
                 continue  # saved by an older release: this unit starts empty
             unit.restore(*parts[name])
-        cursors = parts["sources"][0]
-        self.source.restore(cursors["predictions"])
-        self.source.lost_bytes, self.source.lost_files = (int(v) for v in cursors.get("predictions_lost", (0, 0)))
-        if self.label_source is not None:
-            self.label_source.restore(cursors["labels"])
-            self.label_source.lost_bytes, self.label_source.lost_files = (
-                int(v) for v in cursors.get("labels_lost", (0, 0)))
+        cursors, arrays = parts["sources"]
+        for name, source in self._sources().items():
+            prefix = f"{name}."
+            source.restore(cursors[name], {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+            source.lost_bytes, source.lost_files = (int(v) for v in cursors.get(f"{name}_lost", (0, 0)))
 
     def _sources(self) -> dict[str, Source]:
         return {"predictions": self.source, **({"labels": self.label_source} if self.label_source else {})}
@@ -291,11 +289,13 @@ class ModelMonitor:
             return
         parts: dict[str, state.Part] = {name: unit.state() for name, unit in self._stateful().items()}
         parts["rings"] = ({}, self.store.state())
-        parts["sources"] = ({
-            "predictions": self.source.saved(),
-            "labels": self.label_source.saved() if self.label_source else {},
-            **{f"{name}_lost": [source.lost_bytes, source.lost_files] for name, source in self._sources().items()},
-        }, {})
+        cursors: dict[str, Any] = {"labels": {}}
+        arrays: dict[str, np.ndarray] = {}
+        for name, source in self._sources().items():
+            cursors[name], own = source.saved()
+            arrays.update({f"{name}.{key}": array for key, array in own.items()})
+            cursors[f"{name}_lost"] = [source.lost_bytes, source.lost_files]
+        parts["sources"] = (cursors, arrays)
         state.save(self.state_file, {"fingerprint": self._fingerprint}, parts)
 
     # -- ingest -----------------------------------------------------------------------------

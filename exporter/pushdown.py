@@ -61,9 +61,14 @@ def narrow_columns(config: ModelConfig) -> list[str]:
     return out
 
 
-def _at_most(value: Any, thresholds: Sequence[Any]) -> Any:
-    """A nested CASE: how many of the sorted ``thresholds`` are <= ``value`` (a binary search)."""
+def _at_most(value: Any, thresholds: Sequence[Any], array: Any = None) -> Any:
+    """How many of the sorted ``thresholds`` are <= ``value``: PostgreSQL's ``width_bucket(value, array)``
+    (a binary search in C) when the thresholds' SQL ``array`` type is given, else a nested CASE that
+    bisects them (about log2(len) comparisons; any SQL database)."""
     import sqlalchemy as sa
+
+    if array is not None:
+        return sa.func.width_bucket(value, sa.literal(list(thresholds), array), type_=sa.Integer)
 
     def search(lo: int, hi: int) -> Any:
         if lo == hi:
@@ -82,11 +87,17 @@ def numeric_bin(value: Any, edges: np.ndarray, postgres: bool) -> Any:
     """
     import sqlalchemy as sa
 
-    inner = [float(e) for e in edges[:-1]]
-    thresholds = [sa.literal(e, sa.Double) for e in [*inner, float(np.nextafter(edges[-1], np.inf))]]
+    thresholds = [float(e) for e in edges[:-1]] + [float(np.nextafter(edges[-1], np.inf))]
+    if postgres:
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        search = _at_most(value, thresholds, ARRAY(sa.Double))
+    else:
+        search = _at_most(value, [sa.literal(t, sa.Double) for t in thresholds])
+    # NaN is missing and infinities are invalid, as in the row path (PostgreSQL's NaN equals itself).
     nan = value == sa.literal(float("nan"), sa.Double) if postgres else value != value
     infinite = sa.or_(value == sa.literal(float("inf"), sa.Double), value == sa.literal(float("-inf"), sa.Double))
-    return sa.case((value.is_(None), MISSING), (nan, MISSING), (infinite, INVALID), else_=_at_most(value, thresholds))
+    return sa.case((value.is_(None), MISSING), (nan, MISSING), (infinite, INVALID), else_=search)
 
 
 @dataclass
@@ -129,7 +140,15 @@ class Aggregation:
         import sqlalchemy as sa
 
         ref = self.reference
-        columns = [_at_most(ts, [sa.literal(t) for t in group_thresholds]).label("g")]
+        if self.postgres and group_thresholds:
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            kind = sa.DateTime(timezone=getattr(group_thresholds[0], "tzinfo", None) is not None) \
+                if hasattr(group_thresholds[0], "tzinfo") else sa.Double
+            group = _at_most(ts, group_thresholds, ARRAY(kind))
+        else:
+            group = _at_most(ts, [sa.literal(t) for t in group_thresholds])
+        columns = [group.label("g")]
         columns += [sa.cast(sa.column(s), sa.String).label(f"s{k}") for k, s in enumerate(self.segments)]
         for i, feature in enumerate(ref.numeric):
             value = sa.cast(sa.column(feature.name), sa.Double)

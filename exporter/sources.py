@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -313,9 +314,9 @@ class FileSource:
         self._truncated.clear()
         return found
 
-    def restore(self, cursors: dict[str, dict[str, object]]) -> None:
+    def restore(self, cursors: dict[str, dict[str, object]], arrays: dict[str, np.ndarray] | None = None) -> None:
         """Cursors as :meth:`saved` saved them (a release-1 cursor is keyed by its file's path; an empty
-        mapping: from the start of every file)."""
+        mapping: from the start of every file). A file source saves no arrays."""
         self.cursors = {}
         for key, data in cursors.items():
             cursor = Cursor.from_json(data)
@@ -324,9 +325,9 @@ class FileSource:
             self.cursors[key] = cursor
         self.seen = bool(self.cursors)
 
-    def saved(self) -> dict[str, object]:
-        """The cursors as :meth:`restore` reads them back (JSON-able)."""
-        return {key: cursor.to_json() for key, cursor in self.cursors.items()}
+    def saved(self) -> tuple[dict[str, object], dict[str, np.ndarray]]:
+        """The cursors as :meth:`restore` reads them back (JSON-able), and no arrays."""
+        return {key: cursor.to_json() for key, cursor in self.cursors.items()}, {}
 
     def commit(self, chunk: Chunk) -> None:
         if chunk.cursor is not None:

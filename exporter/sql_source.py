@@ -26,7 +26,6 @@ file, and the URL is only ever shown with the password hidden.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections import Counter
@@ -94,9 +93,8 @@ def _decode(value: Any) -> Any:
 
 def _key_hashes(ts: pd.Series, keys: pd.Series) -> np.ndarray:
     """A 64-bit hash of each row's (timestamp, id), the same whichever query read the row."""
-    text = ts.astype(str).str.cat(keys.astype(str), sep="\x1f")
-    return np.array([int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little")
-                     for t in text], dtype=np.uint64)
+    frame = pd.DataFrame({"ts": ts.to_numpy(), "key": keys.astype(str).to_numpy()})
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
 
 
 def redacted(url: str) -> str:
@@ -202,17 +200,20 @@ class SqlSource:
 
     # -- what the model saves ---------------------------------------------------------------
 
-    def saved(self) -> dict[str, Any]:
-        """The state saved with the model's other cursors (JSON-able)."""
-        return {"watermark": self.watermark.to_json(), "null_rows": self.null_rows,
-                "seen_hash": [str(int(h)) for h in self.seen_hash], "seen_ts": self.seen_ts.tolist()}
+    def saved(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The state saved with the model's other cursors: JSON-able metadata and arrays."""
+        return ({"watermark": self.watermark.to_json(), "null_rows": self.null_rows},
+                {"seen_hash": self.seen_hash, "seen_ts": self.seen_ts})
 
-    def restore(self, saved: dict[str, Any]) -> None:
+    def restore(self, saved: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> None:
         """Continue from :meth:`saved`'s state (an empty mapping: from the first row)."""
+        arrays = arrays or {}
         self.watermark = Watermark.from_json(saved.get("watermark") or {})
         self.null_rows = int(saved.get("null_rows", 0))
-        self.seen_hash = np.array([int(h) for h in saved.get("seen_hash", [])], dtype=np.uint64)
-        self.seen_ts = np.array(saved.get("seen_ts", []), dtype=np.float64)
+        self.seen_hash = arrays.get("seen_hash", np.zeros(0)).astype(np.uint64)
+        self.seen_ts = arrays.get("seen_ts", np.zeros(0)).astype(np.float64)
+        if self.seen_hash.shape != self.seen_ts.shape:
+            raise ValueError("the saved keys of the grace period do not match their timestamps")
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -288,8 +289,7 @@ class SqlSource:
         return float(epoch_seconds(np.array([float(ts)]), self.unit)[0])
 
     def _frame(self, result: Any) -> pd.DataFrame:
-        rows = result.fetchall()
-        frame = pd.DataFrame.from_records(rows, columns=list(result.keys()))
+        frame = result_frame(result)
         column = frame.get(self.ts_name)
         if column is not None and column.dtype == object and len(column) and \
                 isinstance(column.dropna().iloc[0] if column.notna().any() else None, datetime):
@@ -325,7 +325,7 @@ class SqlSource:
         import sqlalchemy as sa
 
         statement = (sa.select(*(self.narrow or self._columns)).select_from(self._from).where(self._after())
-                     .order_by(self.ts, self.key).limit(self.sql.batch_rows))
+                     .order_by(self.ts, self.key).limit(self.sql.rows_per_query))
         return self._frame(connection.execute(statement))
 
     def _remember(self, frame: pd.DataFrame) -> None:
@@ -339,12 +339,12 @@ class SqlSource:
                               "a SQL timestamp (with or without time zone) or an epoch number")
         self.watermark = Watermark(ts.to_pydatetime() if isinstance(ts, pd.Timestamp) else _plain(ts),
                                    _plain(last[self.key_name]))
-        hashes = _key_hashes(frame[self.ts_name], frame[self.key_name])
         seconds = parse_timestamps(frame[self.ts_name], self.unit)
         low = self._epoch(self._minus_grace(self.watermark.ts))
         keep = self.seen_ts >= low
-        fresh = seconds >= low
-        self.seen_hash = np.concatenate([self.seen_hash[keep], hashes[fresh]])
+        fresh = np.flatnonzero(seconds >= low)  # in a backlog, only the last rows of the batch
+        hashes = _key_hashes(frame[self.ts_name].iloc[fresh], frame[self.key_name].iloc[fresh])
+        self.seen_hash = np.concatenate([self.seen_hash[keep], hashes])
         self.seen_ts = np.concatenate([self.seen_ts[keep], seconds[fresh]])
 
     # -- the source interface ---------------------------------------------------------------
@@ -377,7 +377,7 @@ class SqlSource:
                             consume(Chunk(self.pattern, frame, None, nbytes=len(frame), batch=batch))
                     if len(frame):
                         self._remember(frame)
-                    if len(frame) < self.sql.batch_rows or budget is not None:
+                    if len(frame) < self.sql.rows_per_query or budget is not None:
                         break
         except sa.exc.SQLAlchemyError as error:
             self.engine.dispose()  # a restarted database: start from fresh connections
@@ -428,8 +428,17 @@ class SqlBatch:
         statement = build(s._from, where, s.ts)
         if statement is None:
             return pd.DataFrame()
-        result = self.connection.execute(statement)
-        return pd.DataFrame.from_records(result.fetchall(), columns=list(result.keys()))
+        return result_frame(self.connection.execute(statement))
+
+
+def result_frame(result: Any) -> pd.DataFrame:
+    """The rows of an SQLAlchemy result as a frame, from the driver's own tuples (SQLAlchemy's Row objects
+    would cost a Python call per value; the lightweight tables here declare no types to convert anyway)."""
+    columns = list(result.keys())
+    cursor = getattr(result, "cursor", None)
+    rows = cursor.fetchall() if cursor is not None else [tuple(row) for row in result]
+    result.close()
+    return pd.DataFrame.from_records(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
 
 
 def _plain(value: Any) -> Any:

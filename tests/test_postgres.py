@@ -189,3 +189,65 @@ def test_pg_late_rows_beyond_the_watermark_are_read_once_with_ties(tmp_path: Pat
     monitor = ModelMonitor(config, reference_for(config), tmp_path / "state")
     totals = [monitor.update(now).predictions_total for _ in range(14)]
     assert totals[-1] == 4500 and np.all(np.diff(totals) <= 400)
+
+
+def _check_samples(config: Path, now: float, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    from exporter.cli import main
+
+    capsys.readouterr()
+    assert main(["--log-level", "ERROR", "check", "--config", str(config), "--now", str(now)]) == 0
+    samples = json.loads(capsys.readouterr().out)["metrics"]
+    volatile = {"model_monitor_last_success_timestamp_seconds", "model_monitor_last_run_duration_seconds",
+                "model_age_seconds"}
+    return {json.dumps([s["name"], sorted(s["labels"].items())]): s["value"] for s in samples
+            if s["name"] not in volatile}
+
+
+@pytest.mark.parametrize("ts_type, methods", [("timestamptz", ("wasserstein", "ks", "psi")),
+                                               ("timestamp", ("ks",)), ("bigint", ("psi",))])
+def test_pushdown_gives_exactly_the_metrics_of_the_rows_on_postgres(tmp_path: Path, cluster: Cluster, engine,
+                                                                     capsys, monkeypatch, ts_type: str,
+                                                                     methods: tuple[str, ...]) -> None:
+    """Every metric `check` prints, on data with missing values, NaN and infinities, new categories, values
+    out of range, labels, a score and segments, with bins of every method."""
+    from tests.helpers import reference_frame
+
+    reference_frame().to_parquet(tmp_path / "reference.parquet")
+    (tmp_path / "pgpass").write_text(PASSWORD + "\n")
+    rng = np.random.default_rng(21)
+    now = time.time()
+    rows = pd.DataFrame(rows_at(now, 6000, seed=22, shift=2.0))
+    stamps = np.round((now - rng.uniform(1, 3500, len(rows))) * 1e6).astype(np.int64)  # whole microseconds
+    rows["ts"] = {"timestamptz": pd.to_datetime(stamps, unit="us", utc=True), "bigint": stamps // 1000,  # epoch ms
+                  "timestamp": pd.to_datetime(stamps, unit="us")}[ts_type]
+    rows["label"] = rng.integers(0, 2, len(rows))
+    rows.loc[rows.index[::11], "income"] = None
+    rows.loc[rows.index[::97], "income"] = float("nan")  # missing, as in the row path
+    rows.loc[rows.index[::89], "age"] = float("inf")  # a type violation
+    rows.loc[rows.index[::41], "age"] = -300.0  # out of range
+    rows.loc[rows.index[::23], "country"] = "BR"
+    rows.loc[rows.index[::53], "country"] = ""  # blank: missing
+    _create(engine, "pushed", ts_type)
+    with engine.begin() as connection:
+        rows.sample(frac=1.0, random_state=4).to_sql("pushed", connection, if_exists="append", index=False)
+    model = {"name": "m", "task": "binary_classification", "reference": "reference.parquet",
+             "prediction_column": "prediction", "score_column": "score", "label_column": "label",
+             "windows": ["5m", "1h"], "segments": ["country"]}
+
+    def config(name: str, pushdown: bool, drift: str) -> Path:
+        sql = {"url": cluster.url(), "table": "pushed", "password_file": "pgpass", "batch_rows": 2500,
+               "pushdown": pushdown}
+        return write_config(tmp_path / f"{name}.yaml", {"models": [{
+            **model, "drift": {"method": drift}, "predictions": {"sql": sql, "timestamp_column": "ts",
+                                                                 "id_column": "id"}}]})
+
+    for drift in methods:
+        by_rows = _check_samples(config("rows", False, drift), now, capsys)
+        with monkeypatch.context() as patch:
+            patch.setattr(ModelMonitor, "ingest", lambda *_: pytest.fail("a batch was read as rows"))
+            pushed = _check_samples(config("pushed", True, drift), now, capsys)
+        assert pushed.keys() == by_rows.keys()
+        assert pushed == pytest.approx(by_rows, rel=1e-12, abs=1e-15, nan_ok=True)
+        violations = json.dumps(["model_data_quality_violations_total",
+                                 [("check", "data_type"), ("feature", "age"), ("model", "m")]])
+        assert by_rows.get(violations) == pushed.get(violations) == int(np.isinf(rows["age"]).sum())
