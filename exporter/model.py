@@ -176,6 +176,7 @@ class ModelMonitor:
         self.source = open_source(config, "predictions", reference, self._pushdown)
         self.label_source = open_source(config, "labels", reference) if config.labels else None
         self.state_file = state.state_path(state_dir, config.name) if state_dir is not None else None
+        self.state_store = state.StateStore(self.state_file) if self.state_file is not None else None
         self.last_success: float | None = None
         self.last_duration: float | None = None
         self._logged: set[object] = set()
@@ -248,7 +249,8 @@ class ModelMonitor:
         if self.state_file is None:
             return
         try:
-            loaded = state.load(self.state_file)
+            assert self.state_store is not None
+            loaded = self.state_store.load()
             if loaded is None:
                 return
             meta, arrays = loaded
@@ -267,6 +269,8 @@ class ModelMonitor:
             self._build_units()
             for source in self._sources().values():
                 source.restore({})
+            if self.state_store is not None:
+                self.state_store.reset()
             self.counters.errors[ErrorStage.STATE] += 1
 
     def _restore_parts(self, parts: dict[str, state.Part]) -> None:
@@ -296,7 +300,8 @@ class ModelMonitor:
             arrays.update({f"{name}.{key}": array for key, array in own.items()})
             cursors[f"{name}_lost"] = [source.lost_bytes, source.lost_files]
         parts["sources"] = (cursors, arrays)
-        state.save(self.state_file, {"fingerprint": self._fingerprint}, parts)
+        assert self.state_store is not None
+        self.state_store.save({"fingerprint": self._fingerprint}, parts)
 
     # -- ingest -----------------------------------------------------------------------------
 

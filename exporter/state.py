@@ -1,10 +1,15 @@
 """Crash-safe persistence of a model's state: named parts, each written by the unit that owns it.
 
-One file per model holds everything that must agree (the cursors and the
-summaries of the rows before them), written atomically: a temporary file in
-the same folder, fsync, rename, fsync of the folder. A crash leaves either the
-old or the new file, never a mix, so a restart neither loses nor double-counts
-rows.
+Each model's state is everything that must agree (the cursors and the summaries of the rows before
+them). :class:`StateStore` keeps it as a *base* file, written atomically (a temporary file in the
+same folder, fsync, rename, fsync of the folder), and a *journal* beside it: an update appends one
+record holding only the blocks of arrays that changed since the last write (a slot of a window ring,
+a stretch of 64 KiB of a long array), with the complete JSON metadata, and fsyncs it. A record is
+applied whole or not at all (length, checksum and the base's generation are checked on load; a torn
+last record is dropped, and with it that update's cursors), so a crash leaves the state of one update
+or of the one before, never a mix: a restart neither loses nor double-counts rows. When the journal
+has grown as large as the base, the next write is a new base (a new generation) and the journal
+starts afresh.
 
 The file is a NumPy ``.npz`` archive: each part's arrays under ``part/name``,
 one JSON document (``__meta__``) with the format version, the layout
@@ -25,6 +30,7 @@ import io
 import json
 import os
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -98,17 +104,6 @@ def state_path(state_dir: Path, model: str) -> Path:
     return state_dir / f"{safe}.state.npz"
 
 
-def save(path: Path, meta: dict[str, Any], parts: dict[str, Part]) -> None:
-    """Write ``meta`` (JSON-able) and every part to ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {f"{part}/{name}": array for part, (_, named) in parts.items() for name, array in named.items()}
-    document = {"version": FORMAT_VERSION, **meta, "parts": {part: part_meta for part, (part_meta, _) in parts.items()}}
-    arrays[_META] = np.frombuffer(json.dumps(document).encode(), np.uint8)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays, **{_CHECKSUM: _checksum(arrays)})
-    write_atomically(path, buffer.getvalue())
-
-
 def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a crash leaves the old file or the new one, never half of it:
     a temporary file beside it, fsync, rename, fsync of the folder."""
@@ -161,3 +156,153 @@ def parts_of(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, P
             raise StateError(f"arrays of unknown part {part!r}")
         out[part][1][rest] = array
     return out
+
+
+#: Bytes of a one-dimensional array compared (and rewritten when changed) as one block.
+BLOCK_BYTES = 64 * 1024
+_LENGTH = 8  # bytes of the length before each journal record
+
+
+def _blocks(array: np.ndarray) -> list[Any]:
+    """The blocks an array is compared by: each slice along the first axis (a ring slot), or stretches of
+    ``BLOCK_BYTES`` of a one-dimensional array, or the whole of a scalar."""
+    if array.ndim == 0:
+        return [()]
+    if array.ndim == 1:
+        step = max(1, BLOCK_BYTES // max(1, array.itemsize))
+        return [slice(start, start + step) for start in range(0, max(1, array.shape[0]), step)]
+    return list(range(array.shape[0]))
+
+
+def _digests(array: np.ndarray) -> list[bytes]:
+    return [hashlib.blake2b(np.ascontiguousarray(array[block]).tobytes(), digest_size=16).digest()
+            for block in _blocks(array)]
+
+
+class StateStore:
+    """One model's state as a base file and a journal of changed blocks (see the module's docstring)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.journal = path.with_name(path.name + ".journal")
+        #: What is on disk now, array by array: (dtype, shape, digest of each block). None: write a base next.
+        self._on_disk: dict[str, tuple[str, tuple[int, ...], list[bytes]]] | None = None
+        self._generation: str | None = None
+        self._base_bytes = 0
+        #: Where the journal's last whole record ends (a torn tail beyond it is cut before appending).
+        self._journal_end = 0
+        #: Bytes the last :meth:`save` wrote (a base file or a journal record), for the benchmarks.
+        self.last_write_bytes = 0
+
+    def reset(self) -> None:
+        """Forget what is on disk: the next save writes a new base (after saved state could not be used)."""
+        self._on_disk = None
+
+    def load(self) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+        """``(meta, arrays)`` of the base with the journal's whole records applied; None without state;
+        StateError when the base is unusable."""
+        loaded = load(self.path)
+        if loaded is None:
+            self.reset()
+            return None
+        meta, arrays = loaded
+        if meta.get("version") != FORMAT_VERSION or not meta.get("generation"):
+            self.reset()  # format 1, or a base written before the journal: rewritten whole next time
+            return meta, arrays
+        meta, arrays = self._replay(meta, arrays)
+        self._generation = meta["generation"]
+        self._base_bytes = self.path.stat().st_size
+        self._on_disk = {name: (a.dtype.str, a.shape, _digests(a)) for name, a in arrays.items()}
+        return meta, arrays
+
+    def _replay(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[dict[str, Any],
+                                                                                   dict[str, np.ndarray]]:
+        self._journal_end = 0
+        try:
+            data = self.journal.read_bytes()
+        except FileNotFoundError:
+            return meta, arrays
+        position = 0
+        while position + _LENGTH <= len(data):
+            size = int.from_bytes(data[position:position + _LENGTH], "little")
+            end = position + _LENGTH + size
+            if end > len(data):
+                break  # torn: the update it held is read again from the logs
+            try:
+                with np.load(io.BytesIO(data[position + _LENGTH:end]), allow_pickle=False) as record:
+                    changed = {name: record[name] for name in record.files}
+                stored = changed.pop(_CHECKSUM)
+                if not np.array_equal(stored, _checksum(changed)):
+                    break
+                document = json.loads(changed.pop(_META).tobytes().decode())
+            except Exception:  # noqa: BLE001 - an unreadable record ends the journal, like a torn one
+                break
+            if document.get("generation") != meta["generation"]:
+                break  # written before the base was: the base already holds it
+            for key, value in changed.items():
+                name, _, block = key.rpartition("@")
+                if block == "*":
+                    arrays[name] = value
+                else:
+                    arrays[name] = arrays[name].copy() if not arrays[name].flags.writeable else arrays[name]
+                    arrays[name][_blocks(arrays[name])[int(block)]] = value
+            for name in document.pop("removed", []):
+                arrays.pop(name, None)
+            meta = document
+            position = end
+        self._journal_end = position
+        return meta, arrays
+
+    def save(self, meta: dict[str, Any], parts: dict[str, Part]) -> None:
+        """Persist ``meta`` and every part: a journal record of the changed blocks, or a new base."""
+        arrays = {f"{part}/{name}": array for part, (_, named) in parts.items() for name, array in named.items()}
+        document = {"version": FORMAT_VERSION, **meta,
+                    "parts": {part: part_meta for part, (part_meta, _) in parts.items()}}
+        journal_bytes = self._journal_end
+        if self._on_disk is None or self._generation is None or journal_bytes >= self._base_bytes:
+            self._save_base(document, arrays)
+            return
+        changed: dict[str, np.ndarray] = {}
+        on_disk: dict[str, tuple[str, tuple[int, ...], list[bytes]]] = {}
+        for name, array in arrays.items():
+            digests = _digests(array)
+            on_disk[name] = (array.dtype.str, array.shape, digests)
+            before = self._on_disk.get(name)
+            if before is None or before[:2] != (array.dtype.str, array.shape):
+                changed[f"{name}@*"] = array
+                continue
+            for index, (block, digest) in enumerate(zip(_blocks(array), digests, strict=True)):
+                if digest != before[2][index]:
+                    changed[f"{name}@{index}"] = array[block]
+        document["generation"] = self._generation
+        document["removed"] = sorted(set(self._on_disk) - set(arrays))
+        changed[_META] = np.frombuffer(json.dumps(document).encode(), np.uint8)
+        buffer = io.BytesIO()
+        np.savez(buffer, **changed, **{_CHECKSUM: _checksum(changed)})
+        record = buffer.getvalue()
+        fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.ftruncate(fd, self._journal_end)  # a torn record left by a crash would hide what follows it
+            os.pwrite(fd, len(record).to_bytes(_LENGTH, "little") + record, self._journal_end)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._journal_end += _LENGTH + len(record)
+        self._on_disk = on_disk
+        self.last_write_bytes = _LENGTH + len(record)
+
+    def _save_base(self, document: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        document["generation"] = uuid.uuid4().hex
+        members = {**arrays, _META: np.frombuffer(json.dumps(document).encode(), np.uint8)}
+        buffer = io.BytesIO()
+        np.savez(buffer, **members, **{_CHECKSUM: _checksum(members)})
+        data = buffer.getvalue()
+        write_atomically(self.path, data)
+        # The new generation makes any old record stale; removing the journal only saves reading it.
+        self.journal.unlink(missing_ok=True)
+        self._generation = document["generation"]
+        self._base_bytes = len(data)
+        self._journal_end = 0
+        self._on_disk = {name: (a.dtype.str, a.shape, _digests(a)) for name, a in arrays.items()}
+        self.last_write_bytes = len(data)
