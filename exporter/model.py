@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 #: Bytes of each log one update reads at most: a backlog is worked off over several updates.
 UPDATE_BYTES = 256 * 1024 * 1024
+#: Rows prepared at once: the working memory of an update is about this many rows' arrays.
+INGEST_ROWS = 20_000
 
 
 def build_monitor(config: ModelConfig, state_dir: Path | None, where: str = "config") -> ModelMonitor:
@@ -306,11 +308,19 @@ class ModelMonitor:
     # -- ingest -----------------------------------------------------------------------------
 
     def ingest(self, frame: pd.DataFrame, now: float) -> int:
-        """Prepare ``frame``'s prediction rows and add them to every window; returns rows accepted."""
+        """Prepare ``frame``'s prediction rows and add them to every window; returns rows accepted.
+
+        A large frame is prepared ``INGEST_ROWS`` rows at a time, so the arrays of one slice (every
+        feature binned, its values, its masks) bound the memory an update needs, whatever the file size.
+        """
         if len(frame) == 0:  # not frame.empty: rows without any column are rows, and get rejected
             return 0
-        batch, issues = self.preparer.prepare(frame, now, with_ids=self.label_source is not None)
-        return self._accept(batch, issues, frame, now)
+        accepted = 0
+        for start in range(0, len(frame), INGEST_ROWS):
+            part = frame.iloc[start:start + INGEST_ROWS] if len(frame) > INGEST_ROWS else frame
+            batch, issues = self.preparer.prepare(part, now, with_ids=self.label_source is not None)
+            accepted += self._accept(batch, issues, part, now)
+        return accepted
 
     def _accept(self, batch: PreparedBatch, issues: Rejections, frame: pd.DataFrame, now: float,
                 skip: frozenset[str] = frozenset()) -> int:
