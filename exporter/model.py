@@ -43,14 +43,14 @@ from exporter.rows import Rejections
 from exporter.segments import OTHER, segment_values
 from exporter.sources import Chunk, FileSource, SourceError
 from exporter.tables import InputLimits, normalized
+from exporter.vocabulary import ErrorStage, RejectReason, SchemaCheck
+from exporter.window_store import WindowStore
 
 if TYPE_CHECKING:
     from exporter.pushdown import Aggregation
     from exporter.sql_source import SqlBatch, SqlSource
 
     Source = FileSource | SqlSource
-from exporter.vocabulary import ErrorStage, RejectReason, SchemaCheck
-from exporter.window_store import WindowStore
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """Incremental reader of a database table or query, through SQLAlchemy: the SQL twin of :mod:`exporter.sources`.
 
 Rows are read in order of ``(timestamp, id)``, one bounded batch per query
-(keyset pagination: ``ts > :t OR (ts = :t AND id > :i) ORDER BY ts, id LIMIT n``),
+(keyset pagination: ``ts >= :t AND (ts > :t OR id > :i) ORDER BY ts, id LIMIT n``, which an index on
+``(ts, id)`` serves as a range scan in order),
 so rows sharing a timestamp are each read exactly once and a restart continues
 where the saved watermark stopped.
 
@@ -263,7 +264,8 @@ class SqlSource:
         mark = self.watermark
         if mark.ts is None:
             return self.ts.is_not(None)
-        return sa.or_(self.ts > mark.ts, sa.and_(self.ts == mark.ts, self.key > mark.key))
+        # (ts, id) > (t, i), written so that an index on (ts, id) serves it as a range scan in order.
+        return sa.and_(self.ts >= mark.ts, sa.or_(self.ts > mark.ts, self.key > mark.key))
 
     def _back_to(self) -> Any:
         """Rows within the grace period up to the watermark (None before the first read)."""
@@ -273,7 +275,7 @@ class SqlSource:
         if mark.ts is None:
             return None
         low = self._minus_grace(mark.ts)
-        return sa.and_(self.ts >= low, sa.or_(self.ts < mark.ts, sa.and_(self.ts == mark.ts, self.key <= mark.key)))
+        return sa.and_(self.ts >= low, self.ts <= mark.ts, sa.or_(self.ts < mark.ts, self.key <= mark.key))
 
     def _minus_grace(self, ts: Any) -> Any:
         if isinstance(ts, datetime):
@@ -405,7 +407,7 @@ class SqlBatch:
         last = frame.iloc[-1]
         ts, key = self.native(len(frame) - 1), _plain(last[source.key_name])
         #: The rows of this batch: after the watermark, up to and including its last row.
-        self.range = sa.and_(source._after(), sa.or_(source.ts < ts, sa.and_(source.ts == ts, source.key <= key)))
+        self.range = sa.and_(source._after(), source.ts <= ts, sa.or_(source.ts < ts, source.key <= key))
 
     def native(self, position: int) -> Any:
         """The timestamp of the row at ``position`` as the database returned it (to bind it back)."""
