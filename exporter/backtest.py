@@ -42,6 +42,7 @@ from exporter.mixin import DEFAULT, MixinConfig
 from exporter.model import ModelMonitor
 from exporter.results import ModelSnapshot
 from exporter.rows import parse_timestamps
+from exporter.sources import SourceError
 from exporter.vocabulary import SchemaCheck
 
 WEEK = 7 * 86400.0
@@ -125,12 +126,17 @@ class AlertEvaluator:
 
 
 def _read_all(monitor: ModelMonitor, source_name: str) -> pd.DataFrame:
-    """Every row of a model's predictions or labels log, read once through its file source."""
+    """Every row of a model's predictions or labels log, read once through its source (under ``sql.pushdown``
+    too: a replay needs every row, so the batches are read as full rows)."""
     source = monitor.source if source_name == "predictions" else monitor.label_source
     frames: list[pd.DataFrame] = []
     if source is None:
         return pd.DataFrame()
-    errors = source.drain(lambda chunk: frames.append(chunk.frame), None)
+    try:
+        errors = source.drain(lambda chunk: frames.append(chunk.frame if chunk.batch is None else
+                                                          chunk.batch.full_rows()), None)
+    except (SourceError, OSError) as error:
+        errors = [f"{source.pattern}: {error}"]
     for message in errors:
         print(f"model-monitor backtest: cannot read {message}", file=sys.stderr)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

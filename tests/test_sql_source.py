@@ -249,3 +249,21 @@ def test_pushdown_gives_exactly_the_metrics_of_the_rows_on_sqlite(tmp_path: Path
     assert pushed == pytest.approx(rows, rel=1e-12, abs=1e-15, nan_ok=True)
     rejected = rows[json.dumps(["model_monitor_rejected_rows_total", [("model", "m"), ("reason", "duplicate_id")]])]
     assert rejected == (10 if duplicates else 0)
+
+
+def test_backtest_replays_a_pushed_down_table_from_its_full_rows(tmp_path: Path, capsys) -> None:
+    reference_frame().to_parquet(tmp_path / "reference.parquet")
+    rows = pd.DataFrame(rows_at(NOW, 600, seed=14, shift=25.0))  # age far off the reference: drift
+    rows["ts"] = NOW - 3000 + np.arange(600) * 5.0
+    _insert(tmp_path / "preds.db", rows)
+    model = {"name": "m", "task": "binary_classification", "reference": "reference.parquet",
+             "prediction_column": "prediction", "score_column": "score", "label_column": "label",
+             "windows": ["5m", "1h"],
+             "predictions": {"sql": {"url": "sqlite:///preds.db", "table": "predictions", "pushdown": True},
+                             "timestamp_column": "ts", "id_column": "id"}}
+    config = write_config(tmp_path / "m.yaml", {"models": [model]})
+    capsys.readouterr()
+    assert main(["--log-level", "ERROR", "backtest", "--config", str(config), "--from", str(NOW - 3000),
+                 "--to", str(NOW), "--format", "json"]) == 0
+    alerts = json.loads(capsys.readouterr().out)["alerts"]
+    assert any(a["alert"] == "ModelFeatureDrift" and a["labels"].get("feature") == "age" for a in alerts), alerts
