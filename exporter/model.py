@@ -351,8 +351,7 @@ class ModelMonitor:
         from exporter.pushdown import Aggregation, narrow_columns
 
         drift = next(c for c in self.components if c.name == "drift")
-        self.aggregation = Aggregation(self.config, self.reference, self.segments, drift.num_bins, drift.cat_bins,
-                                       source.postgres)
+        self.aggregation = Aggregation(self.reference, self.segments, drift.num_bins, drift.cat_bins, source.postgres)
         source.narrow_names = narrow_columns(self.config)
         aggregation = self.aggregation
         return lambda from_, where, ts: aggregation.statement(from_, where, ts, [])

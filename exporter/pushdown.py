@@ -127,9 +127,8 @@ def time_groups(ts: np.ndarray, rings: list[Ring], now: float) -> Groups:
 class Aggregation:
     """The aggregation statement of one model, and the reading of its result into histograms."""
 
-    def __init__(self, config: ModelConfig, reference: Reference, segments: dict[str, tuple[str, ...]],
-                 num_bins: int, cat_bins: int, postgres: bool):
-        self.config = config
+    def __init__(self, reference: Reference, segments: dict[str, tuple[str, ...]], num_bins: int, cat_bins: int,
+                 postgres: bool):
         self.reference = reference
         self.segments = segments
         self.num_bins = num_bins
