@@ -303,7 +303,10 @@ class ModelMonitor:
             cursors[f"{name}_lost"] = [source.lost_bytes, source.lost_files]
         parts["sources"] = (cursors, arrays)
         assert self.state_store is not None
-        self.state_store.save({"fingerprint": self._fingerprint}, parts)
+        # Only a ring's dirty slots can differ from what is on disk: the journal compares no other.
+        dirty = {f"rings/{name}": slots for name, slots in self.store.dirty().items()}
+        self.state_store.save({"fingerprint": self._fingerprint}, parts, dirty)
+        self.store.saved()
 
     # -- ingest -----------------------------------------------------------------------------
 

@@ -174,9 +174,12 @@ def _blocks(array: np.ndarray) -> list[Any]:
     return list(range(array.shape[0]))
 
 
+def _digest(block: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(block).tobytes(), digest_size=16).digest()
+
+
 def _digests(array: np.ndarray) -> list[bytes]:
-    return [hashlib.blake2b(np.ascontiguousarray(array[block]).tobytes(), digest_size=16).digest()
-            for block in _blocks(array)]
+    return [_digest(array[block]) for block in _blocks(array)]
 
 
 class StateStore:
@@ -253,8 +256,13 @@ class StateStore:
         self._journal_end = position
         return meta, arrays
 
-    def save(self, meta: dict[str, Any], parts: dict[str, Part]) -> None:
-        """Persist ``meta`` and every part: a journal record of the changed blocks, or a new base."""
+    def save(self, meta: dict[str, Any], parts: dict[str, Part],
+             changed_blocks: dict[str, set[int]] | None = None) -> None:
+        """Persist ``meta`` and every part: a journal record of the changed blocks, or a new base.
+
+        ``changed_blocks`` may name, for some arrays (``part/name``), the only blocks that can have changed since
+        the last save (a ring's dirty slots): the others are not even compared.
+        """
         arrays = {f"{part}/{name}": array for part, (_, named) in parts.items() for name, array in named.items()}
         document = {"version": FORMAT_VERSION, **meta,
                     "parts": {part: part_meta for part, (part_meta, _) in parts.items()}}
@@ -264,16 +272,22 @@ class StateStore:
             return
         changed: dict[str, np.ndarray] = {}
         on_disk: dict[str, tuple[str, tuple[int, ...], list[bytes]]] = {}
+        hints = changed_blocks or {}
         for name, array in arrays.items():
-            digests = _digests(array)
-            on_disk[name] = (array.dtype.str, array.shape, digests)
             before = self._on_disk.get(name)
             if before is None or before[:2] != (array.dtype.str, array.shape):
                 changed[f"{name}@*"] = array
+                on_disk[name] = (array.dtype.str, array.shape, _digests(array))
                 continue
-            for index, (block, digest) in enumerate(zip(_blocks(array), digests, strict=True)):
-                if digest != before[2][index]:
-                    changed[f"{name}@{index}"] = array[block]
+            blocks = _blocks(array)
+            digests = list(before[2])
+            # A hint names first-axis indexes: blocks of an array of two or more dimensions.
+            for index in sorted(hints[name]) if name in hints and array.ndim >= 2 else range(len(blocks)):
+                digest = _digest(array[blocks[index]])
+                if digest != digests[index]:
+                    digests[index] = digest
+                    changed[f"{name}@{index}"] = array[blocks[index]]
+            on_disk[name] = (array.dtype.str, array.shape, digests)
         document["generation"] = self._generation
         document["removed"] = sorted(set(self._on_disk) - set(arrays))
         changed[_META] = np.frombuffer(json.dumps(document).encode(), np.uint8)

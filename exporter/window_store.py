@@ -149,6 +149,19 @@ class WindowStore:
                 for label, ring in self.rings[segment].items()
                 for name, array in ring.state().items()}
 
+    def dirty(self) -> dict[str, set[int]]:
+        """Per array of :meth:`state`, the slots (first-axis indexes) changed since :meth:`saved`."""
+        return {f"{i}/{label}/{name}": ring.dirty
+                for i, segment in enumerate(self.segment_keys)
+                for label, ring in self.rings[segment].items()
+                for name in ring.state()}
+
+    def saved(self) -> None:
+        """The state was written: no slot has changed since."""
+        for rings in self.rings.values():
+            for ring in rings.values():
+                ring.dirty = set()
+
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
         """Load the rings from :meth:`state`'s arrays; ValueError (nothing changed) when they do not fit."""
         rings = self._new_rings()

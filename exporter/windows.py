@@ -32,6 +32,8 @@ class Ring:
         self.slots = buckets + 1
         self.ids = np.full(self.slots, EMPTY, dtype=np.int64)
         self.data: Summary = layout.empty((self.slots,))
+        #: Slots changed since the state was last saved (the journal writes only those).
+        self.dirty: set[int] = set()
 
     def bucket_of(self, ts: np.ndarray) -> np.ndarray:
         return np.floor(ts / self.width).astype(np.int64)
@@ -63,6 +65,7 @@ class Ring:
             self.ids[slot] = bucket
         for name, value in summary.items():
             self.data[name][slot] += value
+        self.dirty.add(slot)
         return True
 
     def live_mask(self, now: float) -> np.ndarray:
@@ -87,3 +90,4 @@ class Ring:
         self.ids = arrays["ids"].astype(np.int64).copy()
         for name in self.data:
             self.data[name] = arrays[name].astype(self.data[name].dtype).copy()
+        self.dirty = set()
