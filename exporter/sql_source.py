@@ -324,11 +324,19 @@ class SqlSource:
         return frame, new_nulls
 
     def _next(self, connection: Any) -> pd.DataFrame:
+        """The next batch of new rows; SourceError (before anything is consumed) when the timestamps cannot
+        carry a watermark."""
         import sqlalchemy as sa
 
         statement = (sa.select(*(self.narrow or self._columns)).select_from(self._from).where(self._after())
                      .order_by(self.ts, self.key).limit(self.sql.rows_per_query))
-        return self._frame(connection.execute(statement))
+        frame = self._frame(connection.execute(statement))
+        if len(frame):
+            ts = frame[self.ts_name].iloc[-1]
+            if isinstance(ts, str) or not isinstance(ts, (pd.Timestamp, datetime, int, float, Decimal, np.number)):
+                raise SourceError(f"the timestamp column {self.ts_name!r} holds {type(ts).__name__} values: it must "
+                                  "be a SQL timestamp (with or without time zone) or an epoch number")
+        return frame
 
     def _remember(self, frame: pd.DataFrame) -> None:
         """Move the watermark past ``frame``'s rows and remember their keys for the grace period."""
@@ -336,9 +344,6 @@ class SqlSource:
             return
         last = frame.iloc[-1]
         ts = last[self.ts_name]
-        if isinstance(ts, str) or not isinstance(ts, (pd.Timestamp, datetime, int, float, Decimal, np.number)):
-            raise SourceError(f"the timestamp column {self.ts_name!r} holds {type(ts).__name__} values: it must be "
-                              "a SQL timestamp (with or without time zone) or an epoch number")
         self.watermark = Watermark(ts.to_pydatetime() if isinstance(ts, pd.Timestamp) else _plain(ts),
                                    _plain(last[self.key_name]))
         seconds = parse_timestamps(frame[self.ts_name], self.unit)

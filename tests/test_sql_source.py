@@ -267,3 +267,15 @@ def test_backtest_replays_a_pushed_down_table_from_its_full_rows(tmp_path: Path,
                  "--to", str(NOW), "--format", "json"]) == 0
     alerts = json.loads(capsys.readouterr().out)["alerts"]
     assert any(a["alert"] == "ModelFeatureDrift" and a["labels"].get("feature") == "age" for a in alerts), alerts
+
+
+def test_text_timestamps_are_a_read_error_and_nothing_is_counted(tmp_path: Path, caplog) -> None:
+    rows = pd.DataFrame(rows_at(NOW - 10, 5))
+    rows["ts"] = "2026-01-01T00:00:00Z"  # text: its order is not time order, so no watermark can follow it
+    _insert(tmp_path / "preds.db", rows)
+    monitor = _monitor(tmp_path)
+    with caplog.at_level(logging.ERROR):
+        for _ in range(2):
+            snapshot = monitor.update(NOW)
+    assert snapshot.predictions_total == 0 and snapshot.errors == {"read": 2}
+    assert "must be a SQL timestamp" in caplog.text
