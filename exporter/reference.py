@@ -126,6 +126,16 @@ class Reference:
     def feature_names(self) -> list[str]:
         return [f.name for f in self.numeric] + [f.name for f in self.categorical]
 
+    @property
+    def num_bins(self) -> int:
+        """Width of the numeric features' count arrays: the most bins of any numeric feature."""
+        return max((f.n_bins for f in self.numeric), default=1)
+
+    @property
+    def cat_bins(self) -> int:
+        """Width of the categorical features' count arrays: the most slots of any categorical feature."""
+        return max((c.n_bins for c in self.categorical), default=1)
+
     def fingerprint(self) -> str:
         """Identifies the bin layout; persisted state from another layout is not reused."""
         digest = hashlib.sha256()

@@ -22,8 +22,8 @@ class FeatureDrift(Component):
     def __init__(self, reference: Reference, dataset_share: float):
         self.reference = reference
         self.dataset_share = dataset_share
-        self.num_bins = max((f.n_bins for f in reference.numeric), default=1)
-        self.cat_bins = max((f.n_bins for f in reference.categorical), default=1)
+        self.num_bins = reference.num_bins
+        self.cat_bins = reference.cat_bins
         # KS of every ks feature at once: the reference CDFs, padded with 1 beyond each feature's bins.
         self.ks_rows = np.array([i for i, f in enumerate(reference.numeric) if f.method == "ks" and f.usable],
                                 dtype=np.intp)

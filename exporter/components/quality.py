@@ -34,8 +34,8 @@ class FeatureQuality(Component):
         self.numeric_last_bin = np.array([f.n_bins - 1 for f in reference.numeric], dtype=np.int64)[:, None]
         self.unseen_slot = np.array([c.unseen_slot for c in reference.categorical], dtype=np.int64)[:, None]
         # The histogram widths of the drift component's fields, so both share one computation.
-        self.num_bins = max((f.n_bins for f in reference.numeric), default=1)
-        self.cat_bins = max((c.n_bins for c in reference.categorical), default=1)
+        self.num_bins = reference.num_bins
+        self.cat_bins = reference.cat_bins
         self.thresholds = self._thresholds(quality)
         self.alpha = quality.alpha
         # Per (feature, check), in the order of self.thresholds: the floor (the limits above), the
