@@ -75,3 +75,19 @@ def rows_at(ts: float, n: int, seed: int = 1, shift: float = 0.0) -> list[dict[s
 def write_config(path: Path, data: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+#: Series of `check` that differ between any two runs (the clock of the run itself).
+VOLATILE = frozenset({"model_monitor_last_success_timestamp_seconds", "model_monitor_last_run_duration_seconds"})
+
+
+def check_samples(config: Path, now: float, capsys: Any) -> dict[str, Any]:
+    """Every sample `model-monitor check --format json` prints for ``config`` at ``now``, by name and labels
+    (the volatile ones left out), so two ways of computing the same metrics can be compared."""
+    from exporter.cli import main
+
+    capsys.readouterr()
+    assert main(["--log-level", "ERROR", "check", "--config", str(config), "--now", str(now)]) == 0
+    samples = json.loads(capsys.readouterr().out)["metrics"]
+    return {json.dumps([s["name"], sorted(s["labels"].items())]): s["value"] for s in samples
+            if s["name"] not in VOLATILE}

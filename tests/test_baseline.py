@@ -12,10 +12,9 @@ import pytest
 import yaml
 
 from exporter.cli import main
-from tests.helpers import write_config
+from tests.helpers import check_samples, write_config
 
 NOW = 1_800_000_000.0
-VOLATILE = {"model_monitor_last_success_timestamp_seconds", "model_monitor_last_run_duration_seconds"}
 
 
 def _binary(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame:
@@ -51,14 +50,6 @@ CASES: dict[str, tuple[Any, dict[str, Any]]] = {
 }
 
 
-def _check(config: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    capsys.readouterr()
-    assert main(["--log-level", "ERROR", "check", "--config", str(config), "--now", str(NOW)]) == 0
-    samples = json.loads(capsys.readouterr().out)["metrics"]
-    return {json.dumps([s["name"], sorted(s["labels"].items())]): s["value"] for s in samples
-            if s["name"] not in VOLATILE}
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_the_baseline_gives_exactly_the_metrics_of_its_reference(tmp_path: Path, case: str, capsys) -> None:
     make, model = CASES[case]
@@ -74,9 +65,9 @@ def test_the_baseline_gives_exactly_the_metrics_of_its_reference(tmp_path: Path,
     assert main(["baseline", "--config", str(from_reference), "--out", str(tmp_path / "baseline.json")]) == 0
     baseline_entry = {k: v for k, v in entry.items() if k != "reference"} | {"baseline": "baseline.json"}
     from_baseline = write_config(tmp_path / "baseline.yaml", {"models": [baseline_entry]})
-    expected = _check(from_reference, capsys)
+    expected = check_samples(from_reference, NOW, capsys)
     assert len(expected) > 50
-    assert _check(from_baseline, capsys) == expected
+    assert check_samples(from_baseline, NOW, capsys) == expected
 
 
 def test_a_baseline_for_another_configuration_is_refused_saying_what_differs(tmp_path: Path, capsys) -> None:

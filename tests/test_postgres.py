@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from exporter.model import ModelMonitor
-from tests.helpers import model_config, reference_for, rows_at, write_config, write_jsonl
+from tests.helpers import check_samples, model_config, reference_for, rows_at, write_config, write_jsonl
 from tests.postgres import PASSWORD, Cluster
 from tests.processes import free_port, start_exporter, wait_for
 from tests.test_serve import _samples, _value
@@ -191,18 +191,6 @@ def test_pg_late_rows_beyond_the_watermark_are_read_once_with_ties(tmp_path: Pat
     assert totals[-1] == 4500 and np.all(np.diff(totals) <= 400)
 
 
-def _check_samples(config: Path, now: float, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    from exporter.cli import main
-
-    capsys.readouterr()
-    assert main(["--log-level", "ERROR", "check", "--config", str(config), "--now", str(now)]) == 0
-    samples = json.loads(capsys.readouterr().out)["metrics"]
-    volatile = {"model_monitor_last_success_timestamp_seconds", "model_monitor_last_run_duration_seconds",
-                "model_age_seconds"}
-    return {json.dumps([s["name"], sorted(s["labels"].items())]): s["value"] for s in samples
-            if s["name"] not in volatile}
-
-
 @pytest.mark.parametrize("ts_type, methods", [("timestamptz", ("wasserstein", "ks", "psi")),
                                                ("timestamp", ("ks",)), ("bigint", ("psi",))])
 def test_pushdown_gives_exactly_the_metrics_of_the_rows_on_postgres(tmp_path: Path, cluster: Cluster, engine,
@@ -242,10 +230,10 @@ def test_pushdown_gives_exactly_the_metrics_of_the_rows_on_postgres(tmp_path: Pa
                                                                  "id_column": "id"}}]})
 
     for drift in methods:
-        by_rows = _check_samples(config("rows", False, drift), now, capsys)
+        by_rows = check_samples(config("rows", False, drift), now, capsys)
         with monkeypatch.context() as patch:
             patch.setattr(ModelMonitor, "ingest", lambda *_: pytest.fail("a batch was read as rows"))
-            pushed = _check_samples(config("pushed", True, drift), now, capsys)
+            pushed = check_samples(config("pushed", True, drift), now, capsys)
         assert pushed.keys() == by_rows.keys()
         assert pushed == pytest.approx(by_rows, rel=1e-12, abs=1e-15, nan_ok=True)
         violations = json.dumps(["model_data_quality_violations_total",

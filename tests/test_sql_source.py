@@ -16,10 +16,9 @@ from exporter.cli import main
 from exporter.config import ConfigError
 from exporter.model import ModelMonitor, build_monitor
 from exporter.sql_source import Watermark, redacted
-from tests.helpers import model_config, reference_for, reference_frame, rows_at, write_config
+from tests.helpers import check_samples, model_config, reference_for, reference_frame, rows_at, write_config
 
 NOW = 1_790_000_000.0
-VOLATILE = {"model_monitor_last_success_timestamp_seconds", "model_monitor_last_run_duration_seconds"}
 
 
 def _insert(db: Path, frame: pd.DataFrame, table: str = "predictions") -> None:
@@ -97,14 +96,6 @@ def test_rows_without_timestamp_are_counted_once_as_missing_timestamp(tmp_path: 
     assert monitor.update(NOW).rejected["missing_timestamp"] == 5
 
 
-def _check(config: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    capsys.readouterr()
-    assert main(["--log-level", "ERROR", "check", "--config", str(config), "--now", str(NOW)]) == 0
-    samples = json.loads(capsys.readouterr().out)["metrics"]
-    return {json.dumps([s["name"], sorted(s["labels"].items())]): s["value"] for s in samples
-            if s["name"] not in VOLATILE}
-
-
 def test_a_table_gives_exactly_the_metrics_of_the_same_rows_in_files(tmp_path: Path, capsys) -> None:
     reference_frame().to_parquet(tmp_path / "reference.parquet")
     rng = np.random.default_rng(5)
@@ -121,8 +112,10 @@ def test_a_table_gives_exactly_the_metrics_of_the_same_rows_in_files(tmp_path: P
     files = {"path": "logs/*.parquet", "timestamp_column": "ts", "id_column": "id"}
     table = {"sql": {"url": "sqlite:///preds.db", "table": "predictions", "batch_rows": 700},
              "timestamp_column": "ts", "id_column": "id"}
-    by_files = _check(write_config(tmp_path / "files.yaml", {"models": [{**model, "predictions": files}]}), capsys)
-    by_table = _check(write_config(tmp_path / "table.yaml", {"models": [{**model, "predictions": table}]}), capsys)
+    by_files = check_samples(write_config(tmp_path / "files.yaml", {"models": [{**model, "predictions": files}]}),
+                             NOW, capsys)
+    by_table = check_samples(write_config(tmp_path / "table.yaml", {"models": [{**model, "predictions": table}]}),
+                             NOW, capsys)
     # Equal up to the order of floating-point sums (the table is read in timestamp order, the file in
     # file order): 1e-12 relative is a few ulps of the float64 sums behind log loss and Wasserstein.
     assert by_table.keys() == by_files.keys()
@@ -241,10 +234,12 @@ def test_pushdown_gives_exactly_the_metrics_of_the_rows_on_sqlite(tmp_path: Path
         return {"sql": {"url": "sqlite:///preds.db", "table": "predictions", "batch_rows": 900, "pushdown": pushdown},
                 "timestamp_column": "ts", "id_column": "id"}
 
-    rows = _check(write_config(tmp_path / "rows.yaml", {"models": [{**model, "predictions": table(False)}]}), capsys)
+    rows = check_samples(write_config(tmp_path / "rows.yaml", {"models": [{**model, "predictions": table(False)}]}),
+                         NOW, capsys)
     if not duplicates:  # every batch pushed down: reading full rows would fail
         monkeypatch.setattr(ModelMonitor, "ingest", lambda *_: pytest.fail("a batch was read as rows"))
-    pushed = _check(write_config(tmp_path / "push.yaml", {"models": [{**model, "predictions": table(True)}]}), capsys)
+    pushed = check_samples(write_config(tmp_path / "push.yaml", {"models": [{**model, "predictions": table(True)}]}),
+                           NOW, capsys)
     assert pushed.keys() == rows.keys()
     assert pushed == pytest.approx(rows, rel=1e-12, abs=1e-15, nan_ok=True)
     rejected = rows[json.dumps(["model_monitor_rejected_rows_total", [("model", "m"), ("reason", "duplicate_id")]])]
