@@ -182,6 +182,15 @@ def _digests(array: np.ndarray) -> list[bytes]:
     return [_digest(array[block]) for block in _blocks(array)]
 
 
+def _archive(document: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+    """``arrays`` and the JSON ``document`` as one .npz archive with the checksum of both (a base file or a
+    journal record)."""
+    members = {**arrays, _META: np.frombuffer(json.dumps(document).encode(), np.uint8)}
+    buffer = io.BytesIO()
+    np.savez(buffer, **members, **{_CHECKSUM: _checksum(members)})
+    return buffer.getvalue()
+
+
 class StateStore:
     """One model's state as a base file and a journal of changed blocks (see the module's docstring)."""
 
@@ -290,10 +299,7 @@ class StateStore:
             on_disk[name] = (array.dtype.str, array.shape, digests)
         document["generation"] = self._generation
         document["removed"] = sorted(set(self._on_disk) - set(arrays))
-        changed[_META] = np.frombuffer(json.dumps(document).encode(), np.uint8)
-        buffer = io.BytesIO()
-        np.savez(buffer, **changed, **{_CHECKSUM: _checksum(changed)})
-        record = buffer.getvalue()
+        record = _archive(document, changed)
         fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             os.ftruncate(fd, self._journal_end)  # a torn record left by a crash would hide what follows it
@@ -308,10 +314,7 @@ class StateStore:
     def _save_base(self, document: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         document["generation"] = uuid.uuid4().hex
-        members = {**arrays, _META: np.frombuffer(json.dumps(document).encode(), np.uint8)}
-        buffer = io.BytesIO()
-        np.savez(buffer, **members, **{_CHECKSUM: _checksum(members)})
-        data = buffer.getvalue()
+        data = _archive(document, arrays)
         write_atomically(self.path, data)
         # The new generation makes any old record stale; removing the journal only saves reading it.
         self.journal.unlink(missing_ok=True)
