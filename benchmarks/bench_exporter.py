@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import requests
 
+from benchmarks.proc import status_mib
 from exporter.config import parse_config
 from exporter.exposition import SnapshotStore
 from exporter.model import ModelMonitor
@@ -32,11 +33,7 @@ CATEGORIES = [f"c{i}" for i in range(12)]
 
 
 def rss_mib() -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    return status_mib("VmRSS")
 
 
 def workload(

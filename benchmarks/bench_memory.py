@@ -20,17 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.proc import status_mib
+
 CHUNK = 100_000
 #: Distinct files written beforehand (by another process) and copied in turn: the measured process
 #: holds no generated data of its own.
 FILES = 10
-
-
-def _rss() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def make(folder: Path, start: float) -> None:
@@ -46,13 +41,13 @@ def make(folder: Path, start: float) -> None:
 
 def run(models: int, rows: int, source: Path, start: float) -> None:
     """In a fresh process: build ``models`` models and stream ``rows`` rows through each; print RSS stages."""
-    stages = {"start": _rss()}
+    stages = {"start": status_mib()}
     import numpy as np
 
     import exporter.cli  # noqa: F401 - what serve imports
     from benchmarks.bench_exporter import monitor_for
 
-    stages["imports"] = _rss()
+    stages["imports"] = status_mib()
     folder = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     rng = np.random.default_rng(5)
     monitors = []
@@ -60,7 +55,7 @@ def run(models: int, rows: int, source: Path, start: float) -> None:
         (folder / f"logs{k}").mkdir()
         monitor = monitor_for(folder, f"m{k}", str(folder / f"logs{k}" / "*.parquet"), 40, 10, rng)
         monitors.append(monitor)
-    stages["built"] = _rss()
+    stages["built"] = status_mib()
     samples = []
     for done in range(0, rows, CHUNK):
         step = done // CHUNK
@@ -71,8 +66,8 @@ def run(models: int, rows: int, source: Path, start: float) -> None:
             monitor.update(now=at, persist=False)
             path.unlink()
         if (done // CHUNK) % max(1, rows // CHUNK // 10) == 0:
-            samples.append((done + CHUNK, _rss()))
-    stages["streamed"] = _rss()
+            samples.append((done + CHUNK, status_mib()))
+    stages["streamed"] = status_mib()
     rings = sum(a.nbytes for m in monitors for rs in m.store.rings.values() for r in rs.values()
                 for a in r.data.values()) / 2**20
     print(json.dumps({"stages": stages, "samples": samples, "rings_mib": rings}))

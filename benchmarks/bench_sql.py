@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from benchmarks.proc import status_mib
+
 CATEGORIES = [f"c{i}" for i in range(12)]
 #: Rows generated and copied per chunk, so loading 10 M rows stays within a few hundred MiB.
 LOAD_CHUNK = 500_000
@@ -75,14 +77,6 @@ def load(engine: object, rows: int, n_num: int, n_cat: int, now: float) -> float
     return time.perf_counter() - started
 
 
-def _status(field: str) -> float:
-    """A memory figure of this process from /proc/self/status, in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def run_one(config: Path, now: float) -> None:
     """In a fresh process: read every row once and evaluate the windows; print time, peak RSS and metrics."""
     from exporter.config import load_config
@@ -91,7 +85,7 @@ def run_one(config: Path, now: float) -> None:
 
     model = load_config(config).models[0]
     monitor = build_monitor(model, None)  # the reference: the same for both paths
-    before = _status("VmRSS")
+    before = status_mib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM) to the current RSS
     started, cpu = time.perf_counter(), time.process_time()
     snapshot = monitor.update(now, persist=False, budget=None)
@@ -100,7 +94,7 @@ def run_one(config: Path, now: float) -> None:
                for s in families_as_json(build_families([snapshot]))
                if s["name"] not in ("model_monitor_last_success_timestamp_seconds",
                                     "model_monitor_last_run_duration_seconds")}
-    print(json.dumps({"seconds": seconds, "cpu": cpu, "rss_mib": _status("VmHWM") - before,
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "rss_mib": status_mib("VmHWM") - before,
                       "rows": snapshot.predictions_total, "errors": snapshot.errors, "samples": samples}))
 
 
