@@ -326,10 +326,11 @@ class ModelMonitor:
         return accepted
 
     def _accept(self, batch: PreparedBatch, issues: Rejections, frame: pd.DataFrame, now: float,
-                skip: frozenset[str] = frozenset()) -> int:
+                skip: frozenset[str] = frozenset(), no_duplicates: bool = False) -> int:
         """Count ``batch``'s rejections, drop duplicates, join and add the rest to every window (the components
-        in ``skip`` excepted); returns rows accepted."""
-        batch = self._drop_duplicates(batch, issues)
+        in ``skip`` excepted); returns rows accepted. ``no_duplicates``: the caller found none among the ids
+        (:meth:`RecentIds.find`), so they are only remembered."""
+        batch = self._drop_duplicates(batch, issues, no_duplicates)
         self._count(issues, frame)
         if len(batch) == 0:
             return 0
@@ -392,11 +393,15 @@ class ModelMonitor:
                     for i, feature in enumerate(self.reference.numeric):
                         if histograms.num_invalid[i]:
                             issues.violations[(SchemaCheck.DATA_TYPE, feature.name)] += int(histograms.num_invalid[i])
-        return self._accept(prepared, issues, frame, now, skip=frozenset({"drift", "quality"}))
+        return self._accept(prepared, issues, frame, now, skip=frozenset({"drift", "quality"}), no_duplicates=True)
 
-    def _drop_duplicates(self, batch: PreparedBatch, issues: Rejections) -> PreparedBatch:
-        """Reject rows whose id was seen among the last ``max_recent_ids`` ids (or earlier in the batch)."""
+    def _drop_duplicates(self, batch: PreparedBatch, issues: Rejections, none: bool = False) -> PreparedBatch:
+        """Reject rows whose id was seen among the last ``max_recent_ids`` ids (or earlier in the batch);
+        ``none``: they were looked for already and none was found, so the ids are only remembered."""
         if batch.id_hashes is None or batch.id_present is None or len(batch) == 0:
+            return batch
+        if none:
+            self.recent_ids.remember(batch.id_hashes[batch.id_present])
             return batch
         duplicate = self.recent_ids.duplicates(batch.id_hashes, batch.id_present)
         count = int(duplicate.sum())
