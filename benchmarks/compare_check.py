@@ -8,7 +8,8 @@ log, segments, latency and errors, drifting halfway through an hour) and the ben
 --format json --now T`` on each with the working tree and with ``REV`` (checked out with
 ``git worktree``), and compares every sample: same series, same values. Series that only the
 new version has are listed (e.g. new zero-valued counters) and allowed; a changed or missing
-value fails (exit 1). Wall time of each run is printed too. Run on demand, not in the tests.
+value fails (exit 1); values within ``--rtol`` (1e-12 relative: the same sums added in another
+order) are counted apart. Wall time of each run is printed too. Run on demand, not in the tests.
 """
 
 from __future__ import annotations
@@ -79,12 +80,21 @@ def run_check(tree: Path, config: Path) -> tuple[dict[str, float | None], float]
              if s["name"] not in VOLATILE}, elapsed)
 
 
-def compare(name: str, old: dict[str, float | None], new: dict[str, float | None]) -> bool:
-    changed = {k: (old[k], new[k]) for k in old.keys() & new.keys() if old[k] != new[k]}
+def _close(a: float | None, b: float | None, rtol: float) -> bool:
+    if a is None or b is None or a != a or b != b:
+        return a is b or (a != a and b != b)
+    return abs(a - b) <= rtol * max(abs(a), abs(b))
+
+
+def compare(name: str, old: dict[str, float | None], new: dict[str, float | None], rtol: float) -> bool:
+    common = old.keys() & new.keys()
+    changed = {k: (old[k], new[k]) for k in common if not _close(old[k], new[k], rtol)}
+    rounding = sum(1 for k in common if old[k] != new[k] and k not in changed)
     missing = sorted(old.keys() - new.keys())
     added = sorted(new.keys() - old.keys())
-    print(f"{name}: {len(old)} samples before, {len(new)} after; {len(old.keys() & new.keys()) - len(changed)} "
-          f"identical, {len(changed)} changed, {len(missing)} missing, {len(added)} added")
+    print(f"{name}: {len(old)} samples before, {len(new)} after; {len(common) - len(changed) - rounding} "
+          f"identical, {rounding} equal within {rtol:g} relative (summation order), {len(changed)} changed, "
+          f"{len(missing)} missing, {len(added)} added")
     for key, (before, after) in sorted(changed.items())[:20]:
         print(f"  changed {key}: {before} -> {after}")
     for key in missing[:20]:
@@ -99,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", required=True, help="the git revision to compare with")
     parser.add_argument("--rows", type=int, default=200_000, help="rows of the benchmark workload")
     parser.add_argument("--keep", type=Path, help="build the workloads here and keep them")
+    parser.add_argument("--rtol", type=float, default=1e-12,
+                        help="relative difference allowed (sums in another order differ in the last bits)")
     args = parser.parse_args(argv)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="compare-check-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -113,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, config in configs.items():
             old, old_time = run_check(base_tree, config)
             new, new_time = run_check(ROOT, config)
-            same = compare(name, old, new) and same
+            same = compare(name, old, new, args.rtol) and same
             print(f"  wall time of check: {old_time:.2f} s before, {new_time:.2f} s after")
         return 0 if same else 1
     finally:

@@ -9,11 +9,16 @@ import numpy as np
 from exporter.results import Histogram
 
 
+def bucket_index(bounds: tuple[float, ...] | np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Bucket ``(previous bound, bound]`` of each value, the last bucket beyond every bound; -1 where not finite."""
+    index = np.searchsorted(np.asarray(bounds), values, side="left")
+    return np.where(np.isfinite(values), index, -1)
+
+
 def bucket_counts(bounds: tuple[float, ...] | np.ndarray, values: np.ndarray) -> np.ndarray:
     """Finite ``values`` counted per bucket ``(previous bound, bound]``, the last bucket beyond every bound."""
-    finite = values[np.isfinite(values)]
-    index = np.searchsorted(np.asarray(bounds), finite, side="left")
-    return np.bincount(index, minlength=len(bounds) + 1).astype(np.int64)
+    index = bucket_index(bounds, values)
+    return np.bincount(index[index >= 0], minlength=len(bounds) + 1).astype(np.int64)
 
 
 def bucket_quantile(q: float, bounds: tuple[float, ...], counts: np.ndarray) -> float | None:

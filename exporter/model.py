@@ -41,6 +41,7 @@ from exporter.reference import Reference, load_reference
 from exporter.results import ModelSnapshot, Verdict, WindowResult
 from exporter.rows import Rejections
 from exporter.segments import OTHER, segment_values
+from exporter.sketch import ONE_GROUP
 from exporter.sources import Chunk, FileSource, SourceError
 from exporter.tables import InputLimits, normalized
 from exporter.vocabulary import ErrorStage, RejectReason, SchemaCheck
@@ -127,7 +128,7 @@ def realized_performance(config: ModelConfig, reference: Reference, spec: target
     for component in build_components(config, reference, spec, PerformanceBaseline(0.0)):
         metrics = getattr(component, "metrics", None)
         if metrics is not None:
-            return metrics(component.summarize_labels(labelled))
+            return metrics({name: value[0] for name, value in component.summarize_labels(labelled, ONE_GROUP).items()})
     return {}
 
 

@@ -111,18 +111,19 @@ REG_N, REG_ERR, REG_ABS, REG_SQ, REG_APE, REG_Y, REG_Y2 = range(7)
 REGRESSION_SUMS = 7
 
 
-def regression_sums(y_true: np.ndarray, y_pred: np.ndarray, shift: float = 0.0) -> np.ndarray:
+def regression_terms(y_true: np.ndarray, y_pred: np.ndarray, shift: float = 0.0) -> np.ndarray:
+    """Each row's terms of the regression sums, shape ``(n, REGRESSION_SUMS)``: summed, they are the sums."""
     error = y_pred - y_true
     centred = y_true - shift
-    return np.array([
-        y_true.size,
-        error.sum(),
-        np.abs(error).sum(),
-        (error * error).sum(),
-        (np.abs(error) / np.maximum(np.abs(y_true), MAPE_EPS)).sum(),
-        centred.sum(),
-        (centred * centred).sum(),
-    ], dtype=np.float64)
+    return np.column_stack([
+        np.ones(y_true.size),
+        error,
+        np.abs(error),
+        error * error,
+        np.abs(error) / np.maximum(np.abs(y_true), MAPE_EPS),
+        centred,
+        centred * centred,
+    ]).astype(np.float64, copy=False)
 
 
 def regression_metrics(sums: np.ndarray) -> dict[str, float]:

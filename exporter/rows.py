@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from exporter.reference import CategoricalFeature, Reference, bin_index, blank_as_missing, category_strings
-from exporter.sketch import binned_counts
+from exporter.sketch import ONE_GROUP, Groups, grouped_counts
 from exporter.vocabulary import RejectReason, SchemaCheck
 
 
@@ -29,7 +29,8 @@ class FeatureArrays:
     num_missing: np.ndarray  # (numeric features, n) bool
     num_invalid: np.ndarray  # (numeric features, n) bool: present but not a finite number
     cat_index: np.ndarray  # (categorical features, n) category slot, -1 when missing
-    _histograms: dict[tuple[int, int], FeatureHistograms] = field(default_factory=dict, repr=False, compare=False)
+    _histograms: dict[tuple[int, int], tuple[Groups, FeatureHistograms]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     @staticmethod
     def none(n: int) -> FeatureArrays:
@@ -41,18 +42,29 @@ class FeatureArrays:
         return FeatureArrays(self.num_index[:, rows], self.num_values[:, rows], self.num_missing[:, rows],
                              self.num_invalid[:, rows], self.cat_index[:, rows])
 
-    def histograms(self, num_bins: int, cat_bins: int) -> FeatureHistograms:
-        """The rows' :class:`FeatureHistograms` (computed once, for every component that asks)."""
+    def histograms(self, num_bins: int, cat_bins: int, groups: Groups = ONE_GROUP) -> FeatureHistograms:
+        """The rows' :class:`FeatureHistograms`, one per group along a leading axis (computed once, for every
+        component that asks with the same ``groups``)."""
         key = (num_bins, cat_bins)
-        if key not in self._histograms:
-            with np.errstate(over="ignore", invalid="ignore"):
-                # num_values is 0 wherever the value is missing or invalid, so no mask is needed.
-                sums = binned_counts(self.num_index, num_bins, self.num_values)
-            self._histograms[key] = FeatureHistograms(
-                binned_counts(self.num_index, num_bins), sums, self.num_missing.sum(axis=1).astype(np.int64),
-                self.num_invalid.sum(axis=1).astype(np.int64), binned_counts(self.cat_index, cat_bins),
-                (self.cat_index < 0).sum(axis=1).astype(np.int64))
-        return self._histograms[key]
+        cached = self._histograms.get(key)
+        if cached is not None and cached[0] is groups:
+            return cached[1]
+        with np.errstate(over="ignore", invalid="ignore"):
+            # num_values is 0 wherever the value is missing or invalid, so no mask is needed.
+            sums = grouped_counts(self.num_index, num_bins, groups, self.num_values)
+        histograms = FeatureHistograms(
+            grouped_counts(self.num_index, num_bins, groups, None), sums, _flagged(self.num_missing, groups),
+            _flagged(self.num_invalid, groups), grouped_counts(self.cat_index, cat_bins, groups),
+            _flagged(self.cat_index < 0, groups))
+        self._histograms[key] = (groups, histograms)
+        return histograms
+
+
+def _flagged(mask: np.ndarray, groups: Groups) -> np.ndarray:
+    """Per group and row of ``mask`` (k, n), how many of its values are set: ``(groups.count, k)``."""
+    if groups.of_row is None:
+        return mask.sum(axis=1, dtype=np.int64)[None]
+    return grouped_counts(np.where(mask, 0, -1), 1, groups)[:, :, 0]
 
 
 @dataclass(frozen=True)
@@ -60,16 +72,17 @@ class FeatureHistograms:
     """All that drift and data quality need of a group of rows: per feature, the rows in each reference bin
     (numeric: and the sum of their values), and the missing and invalid ones.
 
-    Computed from binned rows (:meth:`FeatureArrays.histograms`) or, with ``sql.pushdown``, by the
-    database (:mod:`exporter.pushdown`): the components summarise both the same way.
+    Computed from binned rows (:meth:`FeatureArrays.histograms`, with a leading axis of groups) or,
+    with ``sql.pushdown``, by the database (:mod:`exporter.pushdown`, one group's, without that axis):
+    the components summarise both the same way.
     """
 
-    num_counts: np.ndarray  # (numeric features, bins) int64
-    num_sums: np.ndarray  # (numeric features, bins) float64
-    num_missing: np.ndarray  # (numeric features,) int64
-    num_invalid: np.ndarray  # (numeric features,) int64: present but not a finite number
-    cat_counts: np.ndarray  # (categorical features, slots) int64
-    cat_missing: np.ndarray  # (categorical features,) int64
+    num_counts: np.ndarray  # ([groups,] numeric features, bins) int64
+    num_sums: np.ndarray  # ([groups,] numeric features, bins) float64
+    num_missing: np.ndarray  # ([groups,] numeric features) int64
+    num_invalid: np.ndarray  # ([groups,] numeric features) int64: present but not a finite number
+    cat_counts: np.ndarray  # ([groups,] categorical features, slots) int64
+    cat_missing: np.ndarray  # ([groups,] categorical features) int64
 
 
 @dataclass

@@ -53,21 +53,67 @@ def merge(a: Summary, b: Summary) -> Summary:
         return {name: a[name] + b[name] for name in a}
 
 
-def binned_counts(index: np.ndarray, n_bins: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """Counts (or sums of ``weights``) per row of ``index`` and bin: shape ``(k, n_bins)``.
+@dataclass(frozen=True)
+class Groups:
+    """The group of each row of a batch: the batch is summarised once, one summary per group.
 
-    ``index`` has shape ``(k, n)``: a bin per value, or -1 to skip it. One
-    ``np.bincount`` over all ``k`` rows at once, with slot 0 of each row as the
-    bin of skipped values.
+    Every field of such a summary has a leading axis of ``count``. The window store puts rows that
+    share a bucket in every window in one group (while tailing a live log, usually all of a batch).
+    """
+
+    #: Group of each row, in ``[0, count)``; None when every row is in group 0.
+    of_row: np.ndarray | None = None
+    count: int = 1
+
+    def take(self, rows: np.ndarray | slice) -> Groups:
+        return self if self.of_row is None else Groups(self.of_row[rows], self.count)
+
+    def rows(self, n: int, where: np.ndarray | None = None) -> np.ndarray:
+        """Rows per group (those where ``where`` holds): shape ``(count,)``, int64."""
+        if self.of_row is None:
+            return np.array([n if where is None else int(np.count_nonzero(where))], dtype=np.int64)
+        groups = self.of_row if where is None else self.of_row[where]
+        return np.bincount(groups, minlength=self.count).astype(np.int64)
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """Sum of ``values`` (one per row, or ``(n, m)`` for ``m`` sums at once) per group: ``(count, ...)``."""
+        if self.of_row is None:
+            return values.sum(axis=0, dtype=np.float64)[None]
+        if values.ndim == 1:
+            return np.bincount(self.of_row, weights=values, minlength=self.count)
+        return np.stack([np.bincount(self.of_row, weights=column, minlength=self.count) for column in values.T],
+                        axis=1)
+
+    def counts(self, index: np.ndarray, n_bins: int, weights: np.ndarray | None = None) -> np.ndarray:
+        """Rows (or sums of ``weights``) per group and bin of ``index`` (a bin per row, -1: skipped):
+        ``(count, n_bins)``."""
+        return grouped_counts(index[None, :], n_bins, self, None if weights is None else weights[None, :])[:, 0]
+
+
+#: Every row in one group.
+ONE_GROUP = Groups()
+
+
+def grouped_counts(index: np.ndarray, n_bins: int, groups: Groups, weights: np.ndarray | None = None) -> np.ndarray:
+    """Counts (or sums of ``weights``) per group, row of ``index`` and bin: shape ``(groups.count, k, n_bins)``.
+
+    ``index`` has shape ``(k, n)``: a bin per value, or -1 to skip it. One ``np.bincount`` over
+    all ``k`` rows and every group at once, with slot 0 of each row as the bin of skipped values.
     """
     k, n = index.shape
     dtype = np.float64 if weights is not None else np.int64
-    if k == 0:
-        return np.zeros((0, n_bins), dtype=dtype)
-    if n == 0:
-        return np.zeros((k, n_bins), dtype=dtype)
+    if k == 0 or n == 0:
+        return np.zeros((groups.count, k, n_bins), dtype=dtype)
     stride = n_bins + 1
-    flat = (index + (np.arange(k, dtype=index.dtype) * stride + 1)[:, None]).ravel()
+    offsets = (np.arange(k, dtype=np.int64) * stride + 1)[:, None]
+    if groups.of_row is not None:
+        offsets = offsets + (groups.of_row.astype(np.int64) * (k * stride))[None, :]
+    flat = (index + offsets).ravel()
     w = None if weights is None else weights.ravel()
-    counts = np.bincount(flat, weights=w, minlength=k * stride).reshape(k, stride)[:, 1:]
-    return counts.astype(dtype, copy=False)
+    counts = np.bincount(flat, weights=w, minlength=groups.count * k * stride)
+    return counts.reshape(groups.count, k, stride)[:, :, 1:].astype(dtype, copy=False)
+
+
+def binned_counts(index: np.ndarray, n_bins: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Counts (or sums of ``weights``) per row of ``index`` and bin, every value in one group: ``(k, n_bins)``."""
+    return grouped_counts(index, n_bins, ONE_GROUP, weights)[0]

@@ -1,8 +1,9 @@
 """The window store: every window of a model and of each of its segments, as rings of bucket summaries.
 
-Rows are summarised once per distinct combination of their buckets in every
-ring (usually one group while tailing a live log) by the components, and each
-summary is added to the buckets it belongs to (:class:`exporter.windows.Ring`).
+Rows are grouped by the combination of their buckets in every ring (usually
+one group while tailing a live log), the components summarise every group at
+once (:class:`~exporter.sketch.Groups`), and each group's summary is added to
+the buckets it belongs to (:class:`exporter.windows.Ring`).
 Rows of a segment go to the whole model's rings and to their segment's rings.
 A window is read back as the element-wise sum of its live buckets. The store
 knows the components only as producers of namespaced fields.
@@ -11,7 +12,6 @@ knows the components only as producers of namespaced fields.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -20,17 +20,45 @@ from exporter.components import Component, HasLabels, namespaced
 from exporter.config import Window
 from exporter.prepare import PreparedBatch, Rows
 from exporter.segments import OTHER, segment_key, segment_keys
-from exporter.sketch import FieldSpec, Layout, Summary, key
+from exporter.sketch import ONE_GROUP, FieldSpec, Groups, Layout, Summary, key
 from exporter.windows import Ring
 
 
-def _group_ids(buckets: list[np.ndarray]) -> np.ndarray | None:
-    """A group id per row, equal for rows in the same bucket of every ring; None if all rows share one."""
+def _groups(buckets: list[np.ndarray]) -> tuple[Groups, list[list[int]]]:
+    """The rows grouped by their bucket in every ring, and each group's bucket in each ring.
+
+    Bucket ids of a batch span a few values per ring, so the combination is a small integer and
+    the groups are found with a table of the combinations seen, without sorting the rows.
+    """
     if all(ids.size == 0 or ids.min() == ids.max() for ids in buckets):
-        return None
-    stacked = np.stack(buckets, axis=1)
-    _, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    return inverse.ravel()
+        return ONE_GROUP, [[int(ids[0]) for ids in buckets]]
+    combined = np.zeros(buckets[0].size, dtype=np.int64)
+    span = 1
+    for ids in buckets:
+        low = int(ids.min())
+        width = int(ids.max()) - low + 1
+        if span * width > DENSE_COMBINATIONS:  # too many to tabulate: number the combinations seen so far
+            _, combined = np.unique(combined, return_inverse=True)
+            span = int(combined.max()) + 1
+        combined = combined * width + (ids - low)
+        span *= width
+    if span <= DENSE_COMBINATIONS:
+        seen = np.zeros(span, dtype=bool)
+        seen[combined] = True
+        number = np.cumsum(seen) - 1
+        of_row = number[combined]
+        count = int(number[-1]) + 1
+    else:
+        _, of_row = np.unique(combined, return_inverse=True)
+        count = int(of_row.max()) + 1
+    first = np.zeros(count, dtype=np.intp)
+    first[of_row[::-1]] = np.arange(of_row.size - 1, -1, -1)  # each group's first row
+    ring_buckets = np.stack([ids[first] for ids in buckets], axis=1).tolist()
+    return Groups(of_row.astype(np.intp), count), ring_buckets
+
+
+#: Most bucket combinations of one batch found with a table (beyond: by sorting).
+DENSE_COMBINATIONS = 1 << 22
 
 
 class WindowStore:
@@ -57,14 +85,14 @@ class WindowStore:
     def add_predictions(self, batch: PreparedBatch, now: float, skip: frozenset[str] = frozenset()) -> None:
         """Add the prediction rows of ``batch`` (and the labels they carry) to every window they belong to;
         the components named in ``skip`` are summarised otherwise (features aggregated by the database)."""
-        def summary(selected: Rows) -> Summary:
-            part = batch.take(selected)
+        def summary(selected: Rows, groups: Groups) -> Summary:
+            part = batch if isinstance(selected, slice) else batch.take(selected)
             out: Summary = {}
             for component in self.components:
                 if component.name in skip:
                     continue
-                out.update(namespaced(component, component.summarize(part)))
-                out.update(namespaced(component, component.summarize_labels(part)))
+                out.update(namespaced(component, component.summarize(part, groups)))
+                out.update(namespaced(component, component.summarize_labels(part, groups)))
             return out
 
         self._add(batch.ts, batch.segments, now, summary)
@@ -72,17 +100,17 @@ class WindowStore:
     def add_labels(self, rows: Any, now: float) -> None:
         """Add what late labels add (``rows``: a :class:`~exporter.prepare.LabelledRows`) to their predictions'
         buckets."""
-        def summary(selected: Rows) -> Summary:
-            part: HasLabels = rows.take(selected)
+        def summary(selected: Rows, groups: Groups) -> Summary:
+            part: HasLabels = rows if isinstance(selected, slice) else rows.take(selected)
             out: Summary = {}
             for component in self.components:
-                out.update(namespaced(component, component.summarize_labels(part)))
+                out.update(namespaced(component, component.summarize_labels(part, groups)))
             return out
 
         self._add(rows.ts, rows.segments, now, summary)
 
     def _add(self, ts: np.ndarray, codes: dict[str, np.ndarray], now: float,
-             make_summary: Callable[[Rows], Summary]) -> None:
+             make_summary: Callable[[Rows, Groups], Summary]) -> None:
         self._add_to_rings(self.rings[""], ts, None, now, make_summary)
         for column, column_codes in codes.items():
             kept = self.segments[column]
@@ -93,8 +121,8 @@ class WindowStore:
 
     @staticmethod
     def _add_to_rings(rings: dict[str, Ring], ts: np.ndarray, subset: np.ndarray | None, now: float,
-                      make_summary: Callable[[Rows], Summary]) -> None:
-        """Summarise the rows once per distinct combination of window buckets and add them to ``rings``.
+                      make_summary: Callable[[Rows, Groups], Summary]) -> None:
+        """Summarise the rows, per distinct combination of window buckets, and add each group to ``rings``.
 
         ``subset`` maps positions in ``ts`` to rows of the batch (None: the same).
         """
@@ -106,25 +134,17 @@ class WindowStore:
             live |= ids >= first
         if not live.any():
             return
-        positions = np.arange(ts.size) if subset is None else subset
+        selected: Rows = slice(None) if subset is None else subset
         if not live.all():
-            positions = positions[live]
+            selected = np.flatnonzero(live) if subset is None else subset[live]
             buckets = [ids[live] for ids in buckets]
-        group = _group_ids(buckets)
-        if group is None:
-            everything = subset is None and live.all()
-            groups: list[tuple[Rows, list[int]]] = [
-                (slice(None) if everything else positions, [int(ids[0]) for ids in buckets])]
-        else:
-            order = np.argsort(group, kind="stable")
-            starts = np.concatenate([[0], np.flatnonzero(np.diff(group[order])) + 1, [order.size]])
-            groups = [(positions[order[a:b]], [int(ids[order[a]]) for ids in buckets])
-                      for a, b in pairwise(starts.tolist())]
-        for selected, ring_buckets in groups:
-            summary = make_summary(selected)
+        groups, group_buckets = _groups(buckets)
+        summary = make_summary(selected, groups)
+        for group, ring_buckets in enumerate(group_buckets):
+            part = {name: array[group] for name, array in summary.items()}
             for ring, bucket, first in zip(ring_list, ring_buckets, oldest, strict=True):
                 if bucket >= first:
-                    ring.add_one(bucket, summary)
+                    ring.add_one(bucket, part)
 
     def add_summary(self, segment: str, buckets: list[int], summary: Summary, now: float) -> None:
         """Add ``summary`` (any subset of the fields) to ``segment``'s rings, bucket ``buckets[i]`` of the i-th

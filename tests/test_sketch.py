@@ -15,7 +15,7 @@ from exporter.components.feature_drift import FeatureDrift
 from exporter.components.volume import Volume
 from exporter.config import Window
 from exporter.prepare import Preparer
-from exporter.sketch import Layout, key, merge
+from exporter.sketch import ONE_GROUP, Layout, key, merge
 from exporter.targets import build_targets
 from exporter.windows import Ring
 from tests.helpers import model_config, reference_for
@@ -51,7 +51,8 @@ def _prepare(setup, frame: pd.DataFrame):
 def _summarize(components, batch) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for component in components:
-        out.update(namespaced(component, component.summarize(batch)))
+        summary = namespaced(component, component.summarize(batch, ONE_GROUP))
+        out.update({name: value[0] for name, value in summary.items()})
     return out
 
 

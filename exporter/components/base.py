@@ -8,7 +8,9 @@ As whylogs' metrics own their state, update, merge and summary, a
     the enabled components' fields, so a window stays one vectorised sum);
 (b) how a prepared batch is summarised into them: :meth:`summarize` for what is
     known when a prediction is logged, :meth:`summarize_labels` for what a
-    label adds whenever it arrives;
+    label adds whenever it arrives; both summarise every group of rows of a
+    batch at once (:class:`~exporter.sketch.Groups`: the rows of each bucket),
+    with vectorised counts, never a pass per group;
 (c) how a merged window becomes results and check verdicts (:meth:`evaluate`);
 (d) its part of the saved state: its ring fields are saved with the rings,
     whatever it keeps outside the rings (cumulative histograms, counters) by
@@ -27,7 +29,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from exporter.results import WindowBuilder
-from exporter.sketch import FieldSpec, Summary
+from exporter.sketch import FieldSpec, Groups, Summary
 from exporter.targets import Targets
 
 
@@ -71,12 +73,13 @@ class Component:
         """The component's fields in one bucket summary."""
         return {}
 
-    def summarize(self, batch: Any) -> Summary:
-        """Fields of the prediction rows of ``batch`` (a :class:`~exporter.prepare.PreparedBatch`)."""
+    def summarize(self, batch: Any, groups: Groups) -> Summary:
+        """Fields of the prediction rows of ``batch`` (a :class:`~exporter.prepare.PreparedBatch`), one summary per
+        group of ``groups`` (a leading axis of ``groups.count`` on every field)."""
         return {}
 
-    def summarize_labels(self, rows: HasLabels) -> Summary:
-        """Fields that the labels of ``rows`` add to their predictions' bucket."""
+    def summarize_labels(self, rows: HasLabels, groups: Groups) -> Summary:
+        """Fields that the labels of ``rows`` add to their predictions' buckets, one summary per group."""
         return {}
 
     def observe(self, batch: Any) -> None:

@@ -19,7 +19,7 @@ from exporter.components.base import Component, WindowContext
 from exporter.components.performance import PerformanceBaseline
 from exporter.prepare import PreparedBatch
 from exporter.results import WindowBuilder
-from exporter.sketch import FieldSpec, Summary
+from exporter.sketch import FieldSpec, Groups, Summary
 from exporter.targets import TargetSpec, auc_index, migrate_score_bins
 
 
@@ -56,29 +56,28 @@ class Cbpe(Component):
                 fields[name] = migrate_score_bins(self.spec, fields[name])
         return fields
 
-    def summarize(self, batch: PreparedBatch) -> Summary:
+    def summarize(self, batch: PreparedBatch, groups: Groups) -> Summary:
         t = batch.outputs
         out: Summary = {}
         if self.binary:
             ok = np.isfinite(t.score)
             calibration = self.spec.calibration
-            p = calibration.calibrator(t.score[ok]) if calibration else np.clip(t.score[ok], 0, 1)
-            index = auc_index(self.spec, t.score[ok])
-            out["pos"] = np.bincount(index, weights=p, minlength=self.auc_bins)
-            out["neg"] = np.bincount(index, weights=1 - p, minlength=self.auc_bins)
-            predicted = t.pred_class[ok]
-            expected = np.zeros((2, 2))
-            for c in (0, 1):
-                chosen = predicted == c
-                expected[1, c] = p[chosen].sum()
-                expected[0, c] = (1 - p[chosen]).sum()
-            out["confusion"] = expected
+            p = np.zeros(t.score.size)
+            p[ok] = calibration.calibrator(t.score[ok]) if calibration else np.clip(t.score[ok], 0, 1)
+            index = auc_index(self.spec, t.score)  # -1 where the score is missing: not counted
+            out["pos"] = groups.counts(index, self.auc_bins, p)
+            out["neg"] = groups.counts(index, self.auc_bins, np.where(ok, 1 - p, 0.0))
+            # Expected confusion [true class, predicted class]: P(1) and P(0) summed per predicted class.
+            predicted = np.where(ok & (t.pred_class >= 0) & (t.pred_class < 2), t.pred_class, -1)
+            out["confusion"] = np.stack([groups.counts(predicted, 2, np.where(ok, 1 - p, 0.0)),
+                                         groups.counts(predicted, 2, p)], axis=1)
         if self.multiclass and t.class_proba is not None:
             ok = (t.pred_class >= 0) & np.isfinite(t.class_proba).all(axis=1)
-            expected = np.zeros((self.k, self.k))
+            predicted = np.where(ok, t.pred_class, -1)
+            proba = np.where(ok[:, None], t.class_proba, 0.0)
+            expected = np.zeros((groups.count, self.k, self.k))
             for true_class in range(t.class_proba.shape[1]):
-                expected[true_class] = np.bincount(t.pred_class[ok], weights=t.class_proba[ok, true_class],
-                                                   minlength=self.k)
+                expected[:, true_class] = groups.counts(predicted, self.k, proba[:, true_class])
             out["class_confusion"] = expected
         return out
 

@@ -13,7 +13,7 @@ from exporter.prepare import PreparedBatch
 from exporter.reference import CategoricalFeature, NumericFeature, Reference
 from exporter.results import Distribution, DriftResult, Threshold, WindowBuilder
 from exporter.rows import FeatureHistograms
-from exporter.sketch import FieldSpec, Summary
+from exporter.sketch import FieldSpec, Groups, Summary
 
 
 class FeatureDrift(Component):
@@ -46,8 +46,8 @@ class FeatureDrift(Component):
             "cat_counts": FieldSpec((n_cat, self.cat_bins), np.int64),
         }
 
-    def summarize(self, batch: PreparedBatch) -> Summary:
-        return self.summarize_histograms(batch.features.histograms(self.num_bins, self.cat_bins))
+    def summarize(self, batch: PreparedBatch, groups: Groups) -> Summary:
+        return self.summarize_histograms(batch.features.histograms(self.num_bins, self.cat_bins, groups))
 
     def summarize_histograms(self, h: FeatureHistograms) -> Summary:
         """The fields of rows summarised as per-feature histograms (by the rows, or by the database)."""

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 
 from exporter.components.base import Component, HasLabels, State, WindowContext
-from exporter.histograms import CumulativeHistogram, bucket_counts, bucket_quantile
+from exporter.histograms import CumulativeHistogram, bucket_index, bucket_quantile
 from exporter.results import WindowBuilder
-from exporter.sketch import FieldSpec, Summary
+from exporter.sketch import FieldSpec, Groups, Summary
 
 #: Upper bounds of ``model_label_delay_seconds``: 1 s to 7 days.
 LABEL_DELAY_BUCKETS = (1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 10800.0, 21600.0, 43200.0, 86400.0, 172800.0,
@@ -29,8 +29,9 @@ class LabelDelay(Component):
     def fields(self) -> dict[str, FieldSpec]:
         return {"counts": FieldSpec((len(LABEL_DELAY_BUCKETS) + 1,), np.int64)}
 
-    def summarize_labels(self, rows: HasLabels) -> Summary:
-        return {"counts": bucket_counts(LABEL_DELAY_BUCKETS, rows.label_delay)}
+    def summarize_labels(self, rows: HasLabels, groups: Groups) -> Summary:
+        index = bucket_index(LABEL_DELAY_BUCKETS, rows.label_delay)
+        return {"counts": groups.counts(index, len(LABEL_DELAY_BUCKETS) + 1)}
 
     def observe_labels(self, rows: HasLabels) -> None:
         self.histogram.observe(rows.label_delay)

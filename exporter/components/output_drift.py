@@ -13,7 +13,7 @@ from exporter.components.base import Component, WindowContext
 from exporter.prepare import PreparedBatch
 from exporter.results import OutputDrift as OutputDriftResult
 from exporter.results import WindowBuilder
-from exporter.sketch import FieldSpec, Summary, binned_counts
+from exporter.sketch import FieldSpec, Groups, Summary
 from exporter.statistics import jensen_shannon
 from exporter.targets import TargetSpec
 
@@ -40,14 +40,14 @@ class OutputDrift(Component):
             fields["class_counts"] = FieldSpec((self.classes,), np.int64)
         return fields
 
-    def summarize(self, batch: PreparedBatch) -> Summary:
+    def summarize(self, batch: PreparedBatch, groups: Groups) -> Summary:
         t = batch.outputs
         out: Summary = {}
         if self.output is not None:
-            out["out_counts"] = binned_counts(t.out_index[None, :], self.output.n_bins)[0]
-            out["out_sums"] = binned_counts(t.out_index[None, :], self.output.n_bins, t.out_value[None, :])[0]
+            out["out_counts"] = groups.counts(t.out_index, self.output.n_bins)
+            out["out_sums"] = groups.counts(t.out_index, self.output.n_bins, t.out_value)
         if self.classes:
-            out["class_counts"] = binned_counts(t.pred_class[None, :], self.classes)[0]
+            out["class_counts"] = groups.counts(t.pred_class, self.classes)
         return out
 
     def migrate_v1(self, old: Summary) -> Summary:

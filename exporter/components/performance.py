@@ -18,7 +18,7 @@ from exporter.classes import migrate_class_axes
 from exporter.components.base import Component, HasLabels, WindowContext
 from exporter.config import DEFAULT_ALPHA
 from exporter.results import WindowBuilder
-from exporter.sketch import FieldSpec, Summary
+from exporter.sketch import FieldSpec, Groups, Summary
 from exporter.targets import TargetSpec, auc_index, migrate_score_bins
 
 
@@ -114,20 +114,22 @@ class Classification(_Realized):
                 fields[name] = migrate_score_bins(self.spec, fields[name])
         return fields
 
-    def summarize_labels(self, rows: HasLabels) -> Summary:
-        t = rows.outputs.take(rows.outputs.labelled())
+    def summarize_labels(self, rows: HasLabels, groups: Groups) -> Summary:
+        labelled = rows.outputs.labelled()
+        t = rows.outputs.take(labelled)
+        groups = groups.take(labelled)
         k = self.k
-        ok = t.pred_class >= 0
-        flat = t.label[ok].astype(np.int64) * k + t.pred_class[ok]
-        out: Summary = {"confusion": np.bincount(flat, minlength=k * k).reshape(k, k).astype(np.int64)}
+        flat = np.where(t.pred_class >= 0, t.label.astype(np.int64) * k + t.pred_class, -1)
+        out: Summary = {"confusion": groups.counts(flat, k * k).reshape(groups.count, k, k)}
         if self.scored:
             scored = np.isfinite(t.score)
-            index = auc_index(self.spec, t.score[scored])
-            labels = t.label[scored]
-            out["auc_pos"] = np.bincount(index[labels == 1], minlength=self.auc_bins).astype(np.int64)
-            out["auc_neg"] = np.bincount(index[labels == 0], minlength=self.auc_bins).astype(np.int64)
-            out["logloss_sum"] = np.array(performance.log_loss_terms(labels, t.score[scored]).sum())
-            out["scored_labelled"] = np.array(int(scored.sum()), dtype=np.int64)
+            index = auc_index(self.spec, t.score)  # -1 where the score is missing: not counted
+            out["auc_pos"] = groups.counts(np.where(t.label == 1, index, -1), self.auc_bins)
+            out["auc_neg"] = groups.counts(np.where(t.label == 0, index, -1), self.auc_bins)
+            terms = np.zeros(t.score.size)
+            terms[scored] = performance.log_loss_terms(t.label[scored], t.score[scored])
+            out["logloss_sum"] = groups.sums(terms)
+            out["scored_labelled"] = groups.rows(t.score.size, scored)
         return out
 
     def metrics(self, merged: Summary) -> dict[str, float]:
@@ -153,10 +155,10 @@ class Regression(_Realized):
     def fields(self) -> dict[str, FieldSpec]:
         return {"sums": FieldSpec((performance.REGRESSION_SUMS,), np.float64)}
 
-    def summarize_labels(self, rows: HasLabels) -> Summary:
-        t = rows.outputs.take(rows.outputs.labelled())
-        ok = np.isfinite(t.pred_value)
-        return {"sums": performance.regression_sums(t.label[ok], t.pred_value[ok], self.shift)}
+    def summarize_labels(self, rows: HasLabels, groups: Groups) -> Summary:
+        ok = rows.outputs.labelled() & np.isfinite(rows.outputs.pred_value)
+        terms = performance.regression_terms(rows.outputs.label[ok], rows.outputs.pred_value[ok], self.shift)
+        return {"sums": groups.take(ok).sums(terms)}
 
     def migrate_v1(self, old: Summary) -> Summary:
         """Release 1 summed the raw target: recentre its sums on the shift."""

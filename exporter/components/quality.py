@@ -13,7 +13,7 @@ from exporter.prepare import PreparedBatch
 from exporter.reference import Reference
 from exporter.results import QualityThreshold, WindowBuilder
 from exporter.rows import FeatureHistograms
-from exporter.sketch import FieldSpec, Summary
+from exporter.sketch import FieldSpec, Groups, Summary
 
 #: The field of FeatureQualityConfig that sets a feature's own limit of each check.
 _OWN_LIMIT = {CheckName.COMPLETENESS: "missing_ratio", CheckName.OUT_OF_RANGE: "out_of_range_ratio",
@@ -98,19 +98,22 @@ class FeatureQuality(Component):
             "cat_new": FieldSpec((n_cat,), np.int64),
         }
 
-    def summarize(self, batch: PreparedBatch) -> Summary:
-        return self.summarize_histograms(batch.features.histograms(self.num_bins, self.cat_bins))
+    def summarize(self, batch: PreparedBatch, groups: Groups) -> Summary:
+        return self.summarize_histograms(batch.features.histograms(self.num_bins, self.cat_bins, groups))
 
     def summarize_histograms(self, h: FeatureHistograms) -> Summary:
-        """The fields of rows summarised as per-feature histograms (by the rows, or by the database)."""
-        below = h.num_counts[:, 0]
-        above = np.take_along_axis(h.num_counts, self.numeric_last_bin, axis=1)[:, 0]
+        """The fields of rows summarised as per-feature histograms (by the rows, or by the database; with or
+        without a leading axis of groups)."""
+        numeric = np.arange(len(self.reference.numeric))
+        categorical = np.arange(len(self.reference.categorical))
+        below = h.num_counts[..., 0]
+        above = h.num_counts[..., numeric, self.numeric_last_bin[:, 0]]
         return {
             "num_missing": h.num_missing,
             "num_invalid": h.num_invalid,
             "num_out_of_range": (below + above).astype(np.int64),
             "cat_missing": h.cat_missing,
-            "cat_new": np.take_along_axis(h.cat_counts, self.unseen_slot, axis=1)[:, 0].astype(np.int64),
+            "cat_new": h.cat_counts[..., categorical, self.unseen_slot[:, 0]].astype(np.int64),
         }
 
     def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:

@@ -8,7 +8,7 @@ from exporter.checks import LABEL_COVERAGE_MIN, CheckName
 from exporter.components.base import Component, HasLabels, WindowContext
 from exporter.prepare import PreparedBatch
 from exporter.results import WindowBuilder
-from exporter.sketch import FieldSpec, Summary
+from exporter.sketch import FieldSpec, Groups, Summary
 
 
 class Volume(Component):
@@ -20,11 +20,11 @@ class Volume(Component):
     def fields(self) -> dict[str, FieldSpec]:
         return {"rows": FieldSpec((), np.int64), "labelled": FieldSpec((), np.int64)}
 
-    def summarize(self, batch: PreparedBatch) -> Summary:
-        return {"rows": np.array(len(batch), dtype=np.int64)}
+    def summarize(self, batch: PreparedBatch, groups: Groups) -> Summary:
+        return {"rows": groups.rows(len(batch))}
 
-    def summarize_labels(self, rows: HasLabels) -> Summary:
-        return {"labelled": np.array(int(rows.outputs.labelled().sum()), dtype=np.int64)}
+    def summarize_labels(self, rows: HasLabels, groups: Groups) -> Summary:
+        return {"labelled": groups.rows(len(rows), rows.outputs.labelled())}
 
     def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
         coverage = ctx.labelled / ctx.rows if ctx.rows and self.expects_labels else None
