@@ -80,7 +80,7 @@ def _at_most(value: Any, thresholds: Sequence[Any], array: Any = None) -> Any:
 
 
 def numeric_bin(value: Any, edges: np.ndarray, postgres: bool) -> Any:
-    """The layout bin of :func:`exporter.reference.bin_index` in SQL; -1 missing (NULL, NaN), -2 invalid (inf).
+    """The layout bin of :func:`exporter.binning.bin_index` in SQL; -1 missing (NULL, NaN), -2 invalid (inf).
 
     ``bin_index`` counts the edges <= v, except that the maximum itself is in the last inner bin:
     that is the count of the inner edges (all but the last) <= v, plus one above the maximum.

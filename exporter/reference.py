@@ -22,10 +22,12 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
+from exporter.binning import EdgeTable
 from exporter.config import (
     NUMERIC_ONLY_METHODS,
     ConfigError,
@@ -73,6 +75,11 @@ class NumericFeature:
     @property
     def n_bins(self) -> int:
         return len(self.edges) + 1
+
+    @cached_property
+    def binner(self) -> EdgeTable:
+        """:func:`~exporter.binning.bin_index` against ``edges``, by table lookup (built on first use)."""
+        return EdgeTable(self.edges)
 
     def coarse(self, counts: np.ndarray) -> np.ndarray:
         """Merge fine-bin ``counts`` (last axis) into the coarse decile layout."""
@@ -186,7 +193,8 @@ def reference_quantiles(ordered: np.ndarray) -> np.ndarray:
 
 
 def sorted_counts(edges: np.ndarray, ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Counts and sums of sorted ``ordered`` in the layout of :func:`bin_index`, without a pass per value."""
+    """Counts and sums of sorted ``ordered`` in the layout of :func:`~exporter.binning.bin_index`, without a pass
+    per value."""
     cuts = np.searchsorted(ordered, edges, side="left")
     cuts[-1] = np.searchsorted(ordered, edges[-1], side="right")  # the last inner bin holds the maximum
     bounds = np.concatenate([[0], cuts, [ordered.size]])
@@ -212,18 +220,6 @@ def discrete_bins(distinct: np.ndarray) -> np.ndarray:
     """
     after = np.nextafter(distinct, np.inf)
     return np.column_stack([distinct, after]).ravel()
-
-
-def bin_index(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Layout index of each finite value: 0 below ``edges[0]``, ``B + 1`` above ``edges[-1]``.
-
-    Inner bins are ``[edges[i-1], edges[i])``; the last inner bin also holds
-    ``edges[-1]`` itself, so the reference maximum is in range.
-    """
-    index = np.searchsorted(edges, values, side="right")
-    last = len(edges) - 1
-    index[values == edges[-1]] = last
-    return index
 
 
 def _coarse_starts(edges: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
@@ -384,7 +380,7 @@ def chunk_medians(feature: NumericFeature | CategoricalFeature, column: pd.Serie
         values, missing, invalid = numeric_values(head)
         valid = ~missing & ~invalid
         index = np.full(len(head), -1, dtype=np.int64)
-        index[valid] = bin_index(feature.edges, values[valid])
+        index[valid] = feature.binner(values[valid])
         values = np.where(valid, values, 0.0)
     else:
         index = feature_codes(head, feature).astype(np.int64)

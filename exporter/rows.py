@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from exporter.reference import CategoricalFeature, Reference, bin_index, blank_as_missing, category_strings
+from exporter.reference import CategoricalFeature, Reference, blank_as_missing, category_strings
 from exporter.sketch import ONE_GROUP, Groups, grouped_counts
 from exporter.vocabulary import RejectReason, SchemaCheck
 
@@ -251,7 +251,7 @@ def bin_features(frame: pd.DataFrame, reference: Reference, issues: Rejections) 
         if invalid.any():
             issues.violations[(SchemaCheck.DATA_TYPE, feature.name)] += int(invalid.sum())
         ok = ~missing & ~invalid
-        num_index[i, ok] = bin_index(feature.edges, values[ok])
+        num_index[i, ok] = feature.binner(values[ok])
         num_values[i, ok] = values[ok]
 
     n_cat = len(reference.categorical)

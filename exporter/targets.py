@@ -13,16 +13,18 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
+from exporter.binning import EdgeTable
 from exporter.calibration import IDENTITY, CalibrationResult, calibrate
 from exporter.classes import ClassRegistry
 from exporter.config import ConfigError, ModelConfig
 from exporter.drift_null import DriftCalibration
 from exporter.drift_null import calibrate as calibrate_drift
-from exporter.reference import DriftSetting, NumericFeature, bin_index, build_numeric, calibrated, category_strings
+from exporter.reference import DriftSetting, NumericFeature, build_numeric, calibrated, category_strings
 from exporter.rows import category_codes, numeric_values
 from exporter.vocabulary import RejectReason
 
@@ -60,6 +62,12 @@ class TargetSpec:
     label_shift: float = 0.0
     #: The calibrated drift rule of the predicted classes (JS); None: the fixed class threshold.
     class_drift: DriftCalibration | None = None
+
+    @cached_property
+    def auc_binner(self) -> EdgeTable:
+        """:func:`~exporter.binning.bin_index` against ``auc_edges``, by table lookup (built on first use)."""
+        assert self.auc_edges is not None
+        return EdgeTable(self.auc_edges)
 
     def legacy_auc_edges(self) -> np.ndarray | None:
         """The score bins of release 1: the reference quantiles alone (for migrating its state)."""
@@ -382,7 +390,7 @@ def prepare(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame,
         values, missing, invalid = numeric_values(raw_output)
         ok = ~missing & ~invalid
         if spec.output is not None:
-            out_index[ok] = bin_index(spec.output.edges, values[ok])
+            out_index[ok] = spec.output.binner(values[ok])
             out_value[ok] = values[ok]
         if spec.task == "regression":
             pred_value[ok] = values[ok]
@@ -439,7 +447,7 @@ def auc_index(spec: TargetSpec, score: np.ndarray) -> np.ndarray:
     assert spec.auc_edges is not None
     index = np.full(score.size, -1, dtype=np.int64)
     ok = np.isfinite(score)
-    index[ok] = bin_index(spec.auc_edges, score[ok])
+    index[ok] = spec.auc_binner(score[ok])
     return index
 
 

@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 
 from exporter import statistics
+from exporter.binning import bin_index
 from exporter.components import PerformanceBaseline, build_components
 from exporter.components.feature_drift import FeatureDrift
 from exporter.label_join import LabelJoiner
 from exporter.prepare import Preparer
-from exporter.reference import Reference, bin_index, build_numeric
+from exporter.reference import Reference, build_numeric
 from exporter.targets import build_targets
 from exporter.window_store import WindowStore
 from tests.helpers import model_config, reference_for, reference_frame

@@ -15,11 +15,11 @@ import pytest
 from scipy.stats import kstwo
 
 from exporter import drift
+from exporter.binning import bin_index
 from exporter.cli import main
 from exporter.drift_null import SIZES, calibrate
 from exporter.reference import (
     DriftSetting,
-    bin_index,
     build_categorical,
     build_numeric,
     calibrated,

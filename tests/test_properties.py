@@ -13,7 +13,8 @@ from scipy.spatial.distance import jensenshannon
 from sklearn import metrics as skm
 
 from exporter import drift, performance
-from exporter.reference import FINE_BINS, bin_index, build_categorical, build_numeric
+from exporter.binning import bin_index
+from exporter.reference import FINE_BINS, build_categorical, build_numeric
 from exporter.rows import feature_codes
 from exporter.targets import binary_codes, canonical_class
 

@@ -14,8 +14,9 @@ from scipy import special, stats
 from scipy.spatial.distance import jensenshannon
 
 from exporter import statistics
+from exporter.binning import bin_index
 from exporter.drift import categorical_score, numeric_score
-from exporter.reference import FINE_BINS, bin_index, build_categorical, build_numeric
+from exporter.reference import FINE_BINS, build_categorical, build_numeric
 from exporter.rows import feature_codes
 
 # Continuous reference/current pairs: no shift, location shift, scale change, other shape.

@@ -1,0 +1,56 @@
+"""The table lookup of :class:`exporter.binning.EdgeTable` bins every value exactly as :func:`bin_index`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exporter.binning import CELLS, EdgeTable, bin_index
+from exporter.reference import build_numeric
+
+DISTRIBUTIONS = {
+    "normal": lambda rng, n: rng.normal(size=n),
+    "lognormal": lambda rng, n: rng.lognormal(0, 2, n),
+    "cauchy": lambda rng, n: rng.standard_cauchy(n),
+    "integers": lambda rng, n: rng.integers(0, 50, n).astype(float),
+    "half zeros": lambda rng, n: np.where(rng.random(n) < 0.5, 0.0, rng.normal(size=n)),
+    "tiny range": lambda rng, n: 1e9 + rng.normal(0, 1e-6, n),
+    "huge range": lambda rng, n: rng.normal(0, 1e300, n),
+}
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")  # the reference std of "huge range" is inf
+@pytest.mark.parametrize("name", sorted(DISTRIBUTIONS))
+def test_table_bins_like_the_exact_rule_on_reference_edges(name: str) -> None:
+    rng = np.random.default_rng(1)
+    draw = DISTRIBUTIONS[name]
+    edges = build_numeric(name, pd.Series(draw(rng, 50_000)), "ks", 0.1).edges
+    values = np.concatenate([
+        draw(rng, 200_000) * rng.choice([1.0, 1.5, -1.0], 200_000),
+        edges, np.nextafter(edges, np.inf), np.nextafter(edges, -np.inf),  # on and beside every edge
+        [np.inf, -np.inf, np.nan, 0.0, -0.0, edges[0], edges[-1], np.finfo(float).max, -np.finfo(float).max],
+    ])
+    table = EdgeTable(edges)
+    np.testing.assert_array_equal(table(values), bin_index(edges, values))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=60, unique=True),
+       st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=64, max_size=300))
+def test_table_bins_like_the_exact_rule_on_any_edges(edges: list[float], values: list[float]) -> None:
+    ordered = np.sort(np.array(edges))
+    if ordered.size == 1:
+        ordered = np.array([ordered[0], ordered[0]])
+    probe = np.array(values + ordered.tolist() + np.nextafter(ordered, np.inf).tolist())
+    np.testing.assert_array_equal(EdgeTable(ordered)(probe), bin_index(ordered, probe))
+
+
+def test_most_values_are_answered_by_the_table() -> None:
+    rng = np.random.default_rng(2)
+    edges = build_numeric("x", pd.Series(rng.normal(size=100_000)), "ks", 0.1).edges
+    table = EdgeTable(edges)
+    assert table.table is not None and table.table.size == CELLS + 2
+    assert (table.table >= 0).mean() > 0.8
