@@ -112,7 +112,7 @@ def _multinomial_quantiles(reference_counts: np.ndarray, method: str, levels: tu
     ``PSI ~ X2 / n`` and ``JS^2 ~ X2 / (8 n)`` (natural log), ``X2`` with one degree of freedom
     fewer than the bins holding reference mass. One row per level, one column per size.
     """
-    from scipy.stats import chi2
+    from exporter.distributions import chi2_ppf
 
     p = reference_counts / reference_counts.sum()
     dof = max(1, int(np.count_nonzero(p)) - 1)
@@ -124,7 +124,7 @@ def _multinomial_quantiles(reference_counts: np.ndarray, method: str, levels: tu
                 statistics.jensen_shannon_rows(reference_counts, draws)
             out[:, k] = np.quantile(scores, [1 - level for level in levels])
         else:
-            x2 = chi2.ppf([1 - level for level in levels], dof)
+            x2 = chi2_ppf([1 - level for level in levels], dof)
             out[:, k] = x2 / n if method == "psi" else np.sqrt(x2 / (8 * n))
     return np.maximum(out, 1e-12)
 

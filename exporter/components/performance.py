@@ -17,6 +17,7 @@ from exporter.checks import CheckName
 from exporter.classes import migrate_class_axes
 from exporter.components.base import Component, HasLabels, WindowContext
 from exporter.config import DEFAULT_ALPHA
+from exporter.distributions import norm_ppf
 from exporter.results import WindowBuilder
 from exporter.sketch import FieldSpec, Groups, Summary
 from exporter.targets import TargetSpec, auc_index, migrate_score_bins
@@ -46,9 +47,7 @@ class PerformanceBaseline:
                 for metric, value in self.reference.items() if metric in performance.HIGHER_IS_BETTER}
 
     def thresholds_at(self, n: int) -> dict[str, float]:
-        from scipy.stats import norm
-
-        z = float(norm.ppf(1 - self.alpha))
+        z = norm_ppf(1 - self.alpha)
         out = {}
         for metric, value in self.reference.items():
             if metric in performance.HIGHER_IS_BETTER:

@@ -9,6 +9,7 @@ import numpy as np
 from exporter.checks import CheckName
 from exporter.components.base import Component, WindowContext
 from exporter.config import QualityConfig
+from exporter.distributions import binom_ppf
 from exporter.prepare import PreparedBatch
 from exporter.reference import Reference
 from exporter.results import QualityThreshold, WindowBuilder
@@ -80,11 +81,9 @@ class FeatureQuality(Component):
     def limits_at(self, rows: int) -> dict[tuple[str, str], float]:
         """Each check's limit in a window of ``rows``: the floor, or the binomial (1 - alpha) quantile of the
         reference's rate at that size when it is higher (model-wide rules only)."""
-        from scipy.stats import binom
-
         limits = self.floors.copy()
         if rows and self.noisy.any():
-            noise = binom.ppf(1 - self.alpha, rows, self.rates[self.noisy]) / rows
+            noise = binom_ppf(1 - self.alpha, rows, self.rates[self.noisy]) / rows
             limits[self.noisy] = np.maximum(limits[self.noisy], np.minimum(1.0, noise))
         return dict(zip(self.keys, limits.tolist(), strict=True))
 

@@ -1,0 +1,39 @@
+"""exporter.distributions gives what scipy.stats gives, without importing it on the serving path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from exporter.distributions import binom_ppf, chi2_ppf, chi2_sf, norm_ppf
+
+RATES = np.array([0.0, 1e-9, 1e-6, 1e-4, 0.001, 0.01, 0.05, 0.1, 0.3, 0.5, 0.7, 0.99, 1 - 1e-9, 1.0])
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 10, 30, 100, 1000, 12345, 10**6])
+@pytest.mark.parametrize("q", [0.9, 0.99, 0.998, 0.999999])
+def test_binomial_quantile_equals_scipy(n: int, q: float) -> None:
+    np.testing.assert_array_equal(binom_ppf(q, n, RATES), stats.binom.ppf(q, n, RATES))
+
+
+def test_binomial_quantile_is_the_smallest_count_whose_cdf_reaches_q() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, p, q = int(rng.integers(1, 5000)), float(rng.random()), float(rng.uniform(0.01, 0.999))
+        k = float(binom_ppf(q, n, np.array([p]))[0])
+        assert stats.binom.cdf(k, n, p) >= q
+        assert k == 0 or stats.binom.cdf(k - 1, n, p) < q
+
+
+@pytest.mark.parametrize("dof", [1, 2, 5, 13, 100, 2500])
+def test_chi_square_quantile_and_tail_equal_scipy(dof: int) -> None:
+    q = np.array([0.5, 0.9, 0.998, 0.999999])
+    np.testing.assert_allclose(chi2_ppf(q, dof), stats.chi2.ppf(q, dof), rtol=1e-14)
+    for x in (0.0, 0.1, 1.0, 10.0, 100.0, 5000.0):
+        assert chi2_sf(x, dof) == pytest.approx(stats.chi2.sf(x, dof), rel=1e-14, abs=1e-300)
+
+
+def test_normal_quantile_equals_scipy() -> None:
+    for q in (0.5, 0.9, 0.95, 0.998, 1 - 1e-9):
+        assert norm_ppf(q) == stats.norm.ppf(q)
