@@ -269,9 +269,8 @@ def build_numeric(name: str, series: pd.Series, method: str, threshold: float) -
 def build_categorical(
     name: str, series: pd.Series, method: str, threshold: float, max_categories: int
 ) -> CategoricalFeature:
-    series = blank_as_missing(series)
-    text = category_strings(series).dropna()
-    frequencies = text.value_counts(sort=True)
+    frequencies, missing = _frequencies(series)
+    present = int(frequencies.sum())
     if len(frequencies) > max_categories:
         log.info("reference column %r has %d categories; drift tracks the %d most frequent and the rest as one "
                  "bin; every one of them is known to the new-category check", name, len(frequencies), max_categories)
@@ -281,13 +280,36 @@ def build_categorical(
     position = {c: i for i, c in enumerate(categories)}
     for category, count in frequencies.items():
         counts[position.get(str(category), len(categories))] += int(count)
-    if text.empty:
+    if not present:
         log.warning("reference column %r has no value: drift is not computed for it", name)
-    missing_ratio = float(series.isna().mean()) if len(series) else 0.0
+    missing_ratio = missing / len(series) if len(series) else 0.0
     known = KnownValues.of(frequencies.index.to_numpy(dtype=object))
-    unseen_rate = float((frequencies == 1).sum() / len(text)) if len(text) else 0.0
-    return CategoricalFeature(name, method, threshold, categories, counts, missing_ratio, usable=not text.empty,
+    unseen_rate = float((frequencies == 1).sum() / present) if present else 0.0
+    return CategoricalFeature(name, method, threshold, categories, counts, missing_ratio, usable=present > 0,
                               known=known, unseen_rate=unseen_rate)
+
+
+def _frequencies(series: pd.Series) -> tuple[pd.Series, int]:
+    """Rows per value (as :func:`category_strings` writes it), most frequent first (equal counts in the
+    values' order), and the missing rows (blank text is missing). Arrow text is counted in Arrow,
+    without a Python string per row."""
+    from exporter.rows import arrow_text
+
+    arrow = arrow_text(series)
+    if arrow is None:
+        counted = category_strings(blank_as_missing(series)).dropna().value_counts(sort=False)
+        values, counts = counted.index.to_numpy(dtype=object), counted.to_numpy(dtype=np.int64)
+    else:
+        import pyarrow.compute as pc
+
+        table = pc.value_counts(arrow)
+        values = table.field("values").to_numpy(zero_copy_only=False).astype(object)
+        counts = table.field("counts").to_numpy().astype(np.int64)
+        keep = np.array([value is not None and bool(value.strip()) for value in values], dtype=bool)
+        values, counts = values[keep], counts[keep]
+    order = np.lexsort((values.astype(str), -counts))
+    frequencies = pd.Series(counts[order], index=pd.Index(values[order], dtype=object), name="count")
+    return frequencies, len(series) - int(counts.sum())
 
 
 def blank_as_missing(series: pd.Series) -> pd.Series:

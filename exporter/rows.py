@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from exporter.reference import CategoricalFeature, Reference, blank_as_missing, category_strings
 from exporter.sketch import ONE_GROUP, Groups, grouped_counts
@@ -161,13 +162,50 @@ def numeric_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarra
 def feature_codes(values: pd.Series, feature: CategoricalFeature) -> np.ndarray:
     """Slot of each value of a categorical feature: its tracked category, the slot of the reference's
     other values, the slot of values the reference never had (new categories), or -1 when missing."""
-    codes = category_codes(blank_as_missing(values), feature.categories)
-    untracked = codes == len(feature.categories)
-    if untracked.any():
-        text = category_strings(values[untracked]).to_numpy(dtype=object)
+    arrow = arrow_text(values)
+    if arrow is not None:
+        codes, untracked_text = _arrow_codes(arrow, feature.categories)
+    else:
+        codes = category_codes(blank_as_missing(values), feature.categories)
+        untracked_text = None
+    untracked = np.flatnonzero(codes == len(feature.categories))
+    if untracked.size:
+        text = untracked_text if untracked_text is not None else \
+            category_strings(values.iloc[untracked]).to_numpy(dtype=object)
         known = feature.known.contains(text) if feature.known is not None else np.zeros(text.size, dtype=bool)
-        codes[np.flatnonzero(untracked)[~known]] = feature.unseen_slot
+        codes[untracked[~known]] = feature.unseen_slot
     return codes
+
+
+def _arrow_codes(arrow: pa.ChunkedArray, categories: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`category_codes` of Arrow text, matched in Arrow (no Python string per value); also the text of
+    the untracked values, in order. Blank text is missing, as :func:`blank_as_missing` makes it."""
+    import pyarrow.compute as pc
+
+    value_set = pa.array(categories, type=arrow.type)
+    codes = pc.fill_null(pc.index_in(arrow, value_set=value_set), -1).to_numpy().astype(np.intp)
+    codes[codes < 0] = len(categories)
+    codes[~pc.is_valid(arrow).to_numpy(zero_copy_only=False)] = -1
+    untracked = np.flatnonzero(codes == len(categories))
+    text = np.empty(0, dtype=object)
+    if untracked.size:  # a blank is never a category (the reference's blanks are missing)
+        text = arrow.take(pa.array(untracked)).to_numpy(zero_copy_only=False).astype(object)
+        blank = np.array([not value.strip() for value in text], dtype=bool)
+        codes[untracked[blank]] = -1
+        text = text[~blank]
+    return codes, text
+
+
+def arrow_text(values: pd.Series) -> pa.ChunkedArray | None:
+    """The Arrow array behind a column of text (pandas' Arrow-backed string dtypes), or None."""
+    dtype = values.dtype
+    pyarrow_text = isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+    if isinstance(dtype, pd.ArrowDtype):
+        pyarrow_text = pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
+    if not pyarrow_text:
+        return None
+    arrow = pa.array(values.array)
+    return arrow if isinstance(arrow, pa.ChunkedArray) else pa.chunked_array([arrow])
 
 
 def category_codes(values: pd.Series, categories: tuple[str, ...]) -> np.ndarray:
