@@ -17,55 +17,51 @@ import pandas as pd
 import pyarrow as pa
 
 from exporter.reference import CategoricalFeature, Reference, blank_as_missing, category_strings
-from exporter.sketch import ONE_GROUP, Groups, grouped_counts
+from exporter.sketch import ONE_GROUP, Groups, grouped_counts, grouped_counts_and_sums
 from exporter.vocabulary import RejectReason, SchemaCheck
 
 
 @dataclass
 class FeatureArrays:
-    """Every feature of a batch binned once: one row per feature, one column per logged row."""
+    """Every feature of a batch binned once: one row per feature, one column per logged row.
 
-    num_index: np.ndarray  # (numeric features, n) layout bin, -1 when missing or invalid
-    num_values: np.ndarray  # (numeric features, n) value, 0 where the index is -1
-    num_missing: np.ndarray  # (numeric features, n) bool
-    num_invalid: np.ndarray  # (numeric features, n) bool: present but not a finite number
-    cat_index: np.ndarray  # (categorical features, n) category slot, -1 when missing
-    _histograms: dict[tuple[int, int], tuple[Groups, FeatureHistograms]] = field(
-        default_factory=dict, repr=False, compare=False)
+    A numeric value's code is its layout bin (``0 .. num_bins - 1``), ``num_bins`` when it is missing
+    and ``num_bins + 1`` when it is present but not a finite number; a categorical value's code is its
+    slot, ``cat_bins`` when missing. So one count per group, feature and code gives the histograms
+    and the missing and invalid counts at once.
+    """
+
+    num_code: np.ndarray  # (numeric features, n) int32
+    num_values: np.ndarray  # (numeric features, n) value, 0 where missing or invalid
+    cat_code: np.ndarray  # (categorical features, n) int32
+    num_bins: int
+    cat_bins: int
+    _histograms: tuple[Groups, FeatureHistograms] | None = field(default=None, repr=False, compare=False)
 
     @staticmethod
     def none(n: int) -> FeatureArrays:
         """``n`` rows without any feature (narrow rows, whose features the database aggregates)."""
         empty = np.zeros((0, n), dtype=np.int32)
-        return FeatureArrays(empty, empty.astype(np.float64), empty.astype(bool), empty.astype(bool), empty)
+        return FeatureArrays(empty, empty.astype(np.float64), empty, 0, 0)
 
     def take(self, rows: np.ndarray | slice) -> FeatureArrays:
-        return FeatureArrays(self.num_index[:, rows], self.num_values[:, rows], self.num_missing[:, rows],
-                             self.num_invalid[:, rows], self.cat_index[:, rows])
+        return FeatureArrays(self.num_code[:, rows], self.num_values[:, rows], self.cat_code[:, rows], self.num_bins,
+                             self.cat_bins)
 
-    def histograms(self, num_bins: int, cat_bins: int, groups: Groups = ONE_GROUP) -> FeatureHistograms:
+    def histograms(self, groups: Groups = ONE_GROUP) -> FeatureHistograms:
         """The rows' :class:`FeatureHistograms`, one per group along a leading axis (computed once, for every
         component that asks with the same ``groups``)."""
-        key = (num_bins, cat_bins)
-        cached = self._histograms.get(key)
-        if cached is not None and cached[0] is groups:
-            return cached[1]
+        if self._histograms is not None and self._histograms[0] is groups:
+            return self._histograms[1]
+        b, c = self.num_bins, self.cat_bins
         with np.errstate(over="ignore", invalid="ignore"):
-            # num_values is 0 wherever the value is missing or invalid, so no mask is needed.
-            sums = grouped_counts(self.num_index, num_bins, groups, self.num_values)
-        histograms = FeatureHistograms(
-            grouped_counts(self.num_index, num_bins, groups, None), sums, _flagged(self.num_missing, groups),
-            _flagged(self.num_invalid, groups), grouped_counts(self.cat_index, cat_bins, groups),
-            _flagged(self.cat_index < 0, groups))
-        self._histograms[key] = (groups, histograms)
+            # num_values is 0 wherever the value is missing or invalid: their sums are 0.
+            counts, sums = grouped_counts_and_sums(self.num_code, b + 2, groups, self.num_values)
+        cat = grouped_counts(self.cat_code, c + 1, groups)
+        histograms = FeatureHistograms(counts[..., :b], sums[..., :b], counts[..., b], counts[..., b + 1],
+                                       cat[..., :c], cat[..., c])
+        self._histograms = (groups, histograms)
         return histograms
-
-
-def _flagged(mask: np.ndarray, groups: Groups) -> np.ndarray:
-    """Per group and row of ``mask`` (k, n), how many of its values are set: ``(groups.count, k)``."""
-    if groups.of_row is None:
-        return mask.sum(axis=1, dtype=np.int64)[None]
-    return grouped_counts(np.where(mask, 0, -1), 1, groups)[:, :, 0]
 
 
 @dataclass(frozen=True)
@@ -272,32 +268,34 @@ def validate_timestamps(
 def bin_features(frame: pd.DataFrame, reference: Reference, issues: Rejections) -> FeatureArrays:
     """Bin every feature of ``frame`` against ``reference``; missing columns and bad types are counted."""
     n = len(frame)
-    n_num = len(reference.numeric)
-    num_index = np.full((n_num, n), -1, dtype=np.int32)
-    num_values = np.zeros((n_num, n))
-    num_missing = np.zeros((n_num, n), dtype=bool)
-    num_invalid = np.zeros((n_num, n), dtype=bool)
+    num_bins, cat_bins = reference.num_bins, reference.cat_bins
+    missing_code, invalid_code = num_bins, num_bins + 1
+    num_code = np.empty((len(reference.numeric), n), dtype=np.int32)
+    num_values = np.zeros((len(reference.numeric), n))
     for i, feature in enumerate(reference.numeric):
         if feature.name not in frame.columns:
-            num_missing[i] = True
+            num_code[i] = missing_code
             if n:
                 issues.violations[(SchemaCheck.MISSING_COLUMN, feature.name)] += n
             continue
         values, missing, invalid = numeric_values(frame[feature.name])
-        num_missing[i] = missing
-        num_invalid[i] = invalid
+        if not (missing.any() or invalid.any()):
+            num_code[i] = feature.binner(values)
+            num_values[i] = values
+            continue
         if invalid.any():
             issues.violations[(SchemaCheck.DATA_TYPE, feature.name)] += int(invalid.sum())
         ok = ~missing & ~invalid
-        num_index[i, ok] = feature.binner(values[ok])
+        num_code[i] = np.where(missing, missing_code, invalid_code)
+        num_code[i, ok] = feature.binner(values[ok])
         num_values[i, ok] = values[ok]
 
-    n_cat = len(reference.categorical)
-    cat_index = np.full((n_cat, n), -1, dtype=np.int32)
+    cat_code = np.full((len(reference.categorical), n), cat_bins, dtype=np.int32)
     for j, cat in enumerate(reference.categorical):
         if cat.name not in frame.columns:
             if n:
                 issues.violations[(SchemaCheck.MISSING_COLUMN, cat.name)] += n
             continue
-        cat_index[j] = feature_codes(frame[cat.name], cat)
-    return FeatureArrays(num_index, num_values, num_missing, num_invalid, cat_index)
+        codes = feature_codes(frame[cat.name], cat)
+        cat_code[j] = np.where(codes < 0, cat_bins, codes)
+    return FeatureArrays(num_code, num_values, cat_code, num_bins, cat_bins)

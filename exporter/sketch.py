@@ -94,6 +94,23 @@ class Groups:
 ONE_GROUP = Groups()
 
 
+def _flat_index(index: np.ndarray, n_bins: int, groups: Groups) -> np.ndarray:
+    """Each value's position in a ``(groups, k, n_bins + 1)`` array; slot 0 of each row takes the skipped (-1)."""
+    k, _ = index.shape
+    stride = n_bins + 1
+    offsets = (np.arange(k, dtype=np.int64) * stride + 1)[:, None]
+    if groups.of_row is not None:
+        offsets = offsets + (groups.of_row.astype(np.int64) * (k * stride))[None, :]
+    return (index + offsets).ravel()
+
+
+def _counted(flat: np.ndarray, shape: tuple[int, int, int], weights: np.ndarray | None) -> np.ndarray:
+    g, k, n_bins = shape
+    counts = np.bincount(flat, weights=None if weights is None else weights.ravel(), minlength=g * k * (n_bins + 1))
+    dtype = np.float64 if weights is not None else np.int64
+    return counts.reshape(g, k, n_bins + 1)[:, :, 1:].astype(dtype, copy=False)
+
+
 def grouped_counts(index: np.ndarray, n_bins: int, groups: Groups, weights: np.ndarray | None = None) -> np.ndarray:
     """Counts (or sums of ``weights``) per group, row of ``index`` and bin: shape ``(groups.count, k, n_bins)``.
 
@@ -101,17 +118,20 @@ def grouped_counts(index: np.ndarray, n_bins: int, groups: Groups, weights: np.n
     all ``k`` rows and every group at once, with slot 0 of each row as the bin of skipped values.
     """
     k, n = index.shape
-    dtype = np.float64 if weights is not None else np.int64
     if k == 0 or n == 0:
-        return np.zeros((groups.count, k, n_bins), dtype=dtype)
-    stride = n_bins + 1
-    offsets = (np.arange(k, dtype=np.int64) * stride + 1)[:, None]
-    if groups.of_row is not None:
-        offsets = offsets + (groups.of_row.astype(np.int64) * (k * stride))[None, :]
-    flat = (index + offsets).ravel()
-    w = None if weights is None else weights.ravel()
-    counts = np.bincount(flat, weights=w, minlength=groups.count * k * stride)
-    return counts.reshape(groups.count, k, stride)[:, :, 1:].astype(dtype, copy=False)
+        return np.zeros((groups.count, k, n_bins), dtype=np.float64 if weights is not None else np.int64)
+    return _counted(_flat_index(index, n_bins, groups), (groups.count, k, n_bins), weights)
+
+
+def grouped_counts_and_sums(index: np.ndarray, n_bins: int, groups: Groups,
+                            weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`grouped_counts` without and with ``weights``, placing the values once."""
+    k, n = index.shape
+    if k == 0 or n == 0:
+        return grouped_counts(index, n_bins, groups), grouped_counts(index, n_bins, groups, weights)
+    flat = _flat_index(index, n_bins, groups)
+    shape = (groups.count, k, n_bins)
+    return _counted(flat, shape, None), _counted(flat, shape, weights)
 
 
 def binned_counts(index: np.ndarray, n_bins: int, weights: np.ndarray | None = None) -> np.ndarray:

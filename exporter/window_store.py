@@ -140,11 +140,13 @@ class WindowStore:
             buckets = [ids[live] for ids in buckets]
         groups, group_buckets = _groups(buckets)
         summary = make_summary(selected, groups)
-        for group, ring_buckets in enumerate(group_buckets):
-            part = {name: array[group] for name, array in summary.items()}
-            for ring, bucket, first in zip(ring_list, ring_buckets, oldest, strict=True):
-                if bucket >= first:
-                    ring.add_one(bucket, part)
+        for ring, ring_buckets, first in zip(ring_list, np.array(group_buckets, dtype=np.int64).T, oldest,
+                                             strict=True):
+            live_groups = ring_buckets >= first
+            if live_groups.all():
+                ring.add(ring_buckets, summary)
+            elif live_groups.any():
+                ring.add(ring_buckets[live_groups], {name: array[live_groups] for name, array in summary.items()})
 
     def add_summary(self, segment: str, buckets: list[int], summary: Summary, now: float) -> None:
         """Add ``summary`` (any subset of the fields) to ``segment``'s rings, bucket ``buckets[i]`` of the i-th

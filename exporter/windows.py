@@ -42,16 +42,39 @@ class Ring:
         return math.floor((now - self.window.seconds) / self.width) + 1
 
     def add(self, bucket_ids: np.ndarray, summary: Summary) -> int:
-        """Add per-bucket ``summary`` (leading axis matches ``bucket_ids``); returns buckets dropped as too old.
+        """Add each summary of ``summary`` (leading axis matches ``bucket_ids``, which may repeat) to its bucket;
+        returns how many were dropped as too old.
 
-        A slot holding an older bucket is reset before the newer one is added.
-        A bucket older than the one a slot holds already has left the ring.
+        A slot holding an older bucket is reset before the newer one is added. A bucket older than
+        the one its slot holds (already, or after this call) has left the ring.
         """
-        dropped = 0
-        for position, bucket in enumerate(bucket_ids.tolist()):
-            if not self.add_one(bucket, {name: array[position] for name, array in summary.items()}):
-                dropped += 1
-        return dropped
+        bucket_ids = np.asarray(bucket_ids, dtype=np.int64)
+        if not bucket_ids.size:
+            return 0
+        slots = bucket_ids % self.slots
+        newest = self.ids.copy()
+        np.maximum.at(newest, slots, bucket_ids)
+        renewed = np.flatnonzero(newest != self.ids)
+        if renewed.size:
+            for array in self.data.values():
+                array[renewed] = 0
+            self.ids = newest
+        keep = bucket_ids == newest[slots]
+        if not keep.all():
+            slots = slots[keep]
+            summary = {name: array[keep] for name, array in summary.items()}
+        unique = np.unique(slots)
+        if unique.size < slots.size:  # several summaries for one slot: sum them first (np.add.at is slow)
+            order = np.argsort(slots, kind="stable")
+            starts = np.searchsorted(slots[order], unique)
+            summary = {name: np.add.reduceat(array[order], starts, axis=0) for name, array in summary.items()}
+            slots = unique
+        with np.errstate(over="ignore"):  # absurd values (1e308) may sum to inf, which is what they are
+            for name, values in summary.items():
+                self.data[name][slots] += values
+        self.dirty.update(slots.tolist())
+        self.dirty.update(renewed.tolist())
+        return int((~keep).sum())
 
     def add_one(self, bucket: int, summary: Summary) -> bool:
         """Add one bucket's ``summary`` (any subset of the fields); False when the bucket has left the ring."""

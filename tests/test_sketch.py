@@ -128,3 +128,21 @@ def test_ring_state_round_trips(setup) -> None:
     other = Ring(Window("1h", 3600.0), layout, buckets=60)
     other.restore(ring.state())
     assert other.merged(NOW)["volume/rows"] == 7
+
+
+def test_ring_adds_many_summaries_as_it_adds_them_one_by_one(setup) -> None:
+    layout = setup[2]
+    window = Window("5m", 300.0)
+    rng = np.random.default_rng(3)
+    together, alone = Ring(window, layout, buckets=10), Ring(window, layout, buckets=10)
+    for _ in range(5):
+        buckets = rng.integers(1000, 1030, 40)  # repeated buckets, and buckets sharing a slot
+        summary = {name: rng.integers(0, 9, (40, *spec.shape)).astype(spec.dtype)
+                   for name, spec in layout.fields.items()}
+        together.add(buckets, summary)
+        for bucket in np.unique(buckets):  # oldest first: a newer bucket then evicts an older one's slot
+            for position in np.flatnonzero(buckets == bucket):
+                alone.add_one(int(bucket), {name: array[position] for name, array in summary.items()})
+        np.testing.assert_array_equal(together.ids, alone.ids)
+        for name in layout.fields:
+            np.testing.assert_array_equal(together.data[name], alone.data[name], err_msg=name)

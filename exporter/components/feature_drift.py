@@ -47,7 +47,7 @@ class FeatureDrift(Component):
         }
 
     def summarize(self, batch: PreparedBatch, groups: Groups) -> Summary:
-        return self.summarize_histograms(batch.features.histograms(self.num_bins, self.cat_bins, groups))
+        return self.summarize_histograms(batch.features.histograms(groups))
 
     def summarize_histograms(self, h: FeatureHistograms) -> Summary:
         """The fields of rows summarised as per-feature histograms (by the rows, or by the database)."""
