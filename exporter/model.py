@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 #: Bytes of each log one update reads at most: a backlog is worked off over several updates.
 UPDATE_BYTES = 256 * 1024 * 1024
 #: Rows prepared at once: the working memory of an update is about this many rows' arrays.
-INGEST_ROWS = 20_000
+INGEST_ROWS = 65_536
 
 
 def build_monitor(config: ModelConfig, state_dir: Path | None, where: str = "config") -> ModelMonitor:

@@ -34,7 +34,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from exporter.tables import DEFAULT_LIMITS, InputLimits, format_of, parse_csv, parse_jsonl, read_table
+from exporter.tables import DEFAULT_LIMITS, InputLimits, format_of, parse_csv, parse_jsonl
 from exporter.vocabulary import RejectReason
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,18 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 #: Bytes at the start of a file that identify it (Filebeat's default too).
 FINGERPRINT_BYTES = 1024
+#: Rows of a Parquet file read at once (a record batch): memory stays bounded whatever its row groups.
+PARQUET_BATCH_ROWS = 65_536
+
+
+@dataclass
+class _OpenParquet:
+    """A Parquet file being read batch by batch: which version of it, the batches, and the rows read."""
+
+    identity: tuple[str, int, int, int]
+    total: int
+    batches: Iterator[pa.RecordBatch]
+    position: int
 
 
 @dataclass
@@ -70,6 +82,8 @@ class Cursor:
     fp_len: int = 0
     #: The format of the file when it was first read (rotated names like ``app.jsonl.1`` have none).
     kind: str = ""
+    #: Parquet: the rows read so far while the file is read in batches; -1 once all of it is read.
+    rows: int = -1
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -147,6 +161,7 @@ class FileSource:
         self._truncated: set[str] = set()
         self._waiting_logged = False
         self._failed: dict[str, tuple[int, int, int]] = {}
+        self._parquet: dict[str, _OpenParquet] = {}
 
     @property
     def folder(self) -> Path:
@@ -387,26 +402,68 @@ class FileSource:
                       f.real, f.stat.st_dev, fp, fp_len, cursor.kind)
 
     def _read_parquet(self, f: _File, cursor: Cursor | None, key: str) -> Chunk | None:
+        """The next batch of rows of a Parquet file (:data:`PARQUET_BATCH_ROWS`), ``more`` until its last.
+
+        The cursor counts the rows read, so an update that stops between batches (the byte budget,
+        a restart) goes on from the next row. A file whose size or time changes is read again from
+        its first row, as new rows (Parquet files are written whole, not appended to).
+        """
         stat = f.stat
-        if cursor is not None and cursor.size == stat.st_size:
-            return None  # the same content (renamed, or untouched)
+        if cursor is not None and cursor.size == stat.st_size and cursor.rows < 0:
+            return None  # the same content (renamed, or untouched), read to its end
         failed = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         if self._failed.get(f.real) == failed:
             return None
+        start = 0
+        if cursor is not None:
+            if cursor.rows >= 0 and (cursor.size, cursor.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+                start = cursor.rows
+            else:
+                log.warning("%s changed after it was read; reading the new version as new rows", f.path)
         fp_len = min(FINGERPRINT_BYTES, stat.st_size)
         new_cursor = Cursor(stat.st_ino, stat.st_size, stat.st_size, stat.st_mtime_ns, path=f.real,
                             device=stat.st_dev, fp=_fingerprint(f.prefix(fp_len)), fp_len=fp_len, kind="parquet")
         try:
-            frame = read_table(f.real, "parquet")
+            reader = self._parquet_at(f, start)
+            batch = next(reader.batches, None)
         except (pa.ArrowException, OSError, ValueError) as error:
             # Maybe still being written: retried when the file changes.
+            self._parquet.pop(f.real, None)
             self._failed[f.real] = failed
             log.warning("%s: cannot read Parquet file (%s); retrying when it changes", f.path, error)
             return Chunk(f.path, pd.DataFrame(), new_cursor, Counter({RejectReason.UNREADABLE_FILE: 1}), key=key)
         self._failed.pop(f.real, None)
-        if cursor is not None:
-            log.warning("%s changed after it was read; reading the new version as new rows", f.path)
-        return Chunk(f.path, frame, new_cursor, nbytes=stat.st_size, key=key)
+        rows = 0 if batch is None else batch.num_rows
+        reader.position += rows
+        more = batch is not None and reader.position < reader.total
+        if not more:
+            self._parquet.pop(f.real, None)
+        frame = batch.to_pandas() if batch is not None else pd.DataFrame()
+        new_cursor.rows = reader.position if more else -1
+        nbytes = max(1, stat.st_size * rows // max(reader.total, 1)) if rows else 0
+        return Chunk(f.path, frame, new_cursor, nbytes=nbytes, key=key, more=more)
+
+    def _parquet_at(self, f: _File, start: int) -> _OpenParquet:
+        """The batches of ``f`` from row ``start`` on: the reader left open by the last batch when it is
+        there, else the file opened again and read on from the row group holding ``start``."""
+        identity = (f.real, f.stat.st_ino, f.stat.st_size, f.stat.st_mtime_ns)
+        reader = self._parquet.get(f.real)
+        if reader is not None and reader.identity == identity and reader.position == start:
+            return reader
+        import pyarrow.parquet as pq
+
+        # A small read buffer and no pre-buffering: a batch holds its rows, not its whole row group.
+        parquet = pq.ParquetFile(f.real, buffer_size=1 << 20, pre_buffer=False)
+        meta = parquet.metadata
+        first, skipped = 0, 0
+        while first < meta.num_row_groups and skipped + meta.row_group(first).num_rows <= start:
+            skipped += meta.row_group(first).num_rows
+            first += 1
+        batches = parquet.iter_batches(PARQUET_BATCH_ROWS, row_groups=range(first, meta.num_row_groups),
+                                       use_threads=False)
+        reader = _OpenParquet(identity, meta.num_rows, _skip_rows(batches, start - skipped), start)
+        self._parquet[f.real] = reader
+        return reader
 
     def _read_lines(self, f: _File, kind: str, cursor: Cursor) -> Chunk | None:
         rejected: Counter[str] = Counter()
@@ -446,6 +503,16 @@ class FileSource:
         else:
             frame = parse_csv(header or "", complete, rejected, self.text_columns)
         return Chunk(f.path, frame, new_cursor, rejected, more=len(data) >= self.max_bytes, nbytes=end + 1)
+
+
+def _skip_rows(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """``batches`` without their first ``rows`` rows."""
+    for batch in batches:
+        if rows >= batch.num_rows:
+            rows -= batch.num_rows
+            continue
+        yield batch.slice(rows) if rows else batch
+        rows = 0
 
 
 def replace_cursor(cursor: Cursor, **changes: object) -> Cursor:

@@ -6,6 +6,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import example, given, settings
@@ -177,3 +178,33 @@ def test_fuzz_nested_and_wide_lines_are_parsed_or_counted(lines: list[str]) -> N
     assert set(rejected) <= {"malformed_json", "too_complex"}
     too_deep = sum(1 for line in lines if line.startswith('{"a":' * (DEFAULT_LIMITS.max_depth + 1)))
     assert rejected["too_complex"] >= too_deep
+
+
+def _drain_ids(source: FileSource, budget: int | None) -> list[int]:
+    ids: list[int] = []
+    source.drain(lambda chunk: ids.extend(chunk.frame["id"].tolist()), budget)
+    return ids
+
+
+@pytest.mark.parametrize("row_group_size", [70_000, 1_000_000])
+def test_a_large_parquet_file_is_read_in_batches_once_through_budgets_and_restarts(
+        tmp_path: Path, row_group_size: int) -> None:
+    from exporter.sources import PARQUET_BATCH_ROWS
+
+    n = 3 * PARQUET_BATCH_ROWS + 123
+    pd.DataFrame({"id": np.arange(n), "x": np.random.default_rng(0).normal(size=n)}).to_parquet(
+        tmp_path / "big.parquet", row_group_size=row_group_size)
+    pattern = str(tmp_path / "*.parquet")
+    source = FileSource(pattern)
+    sizes: list[int] = []
+    source.drain(lambda chunk: sizes.append(len(chunk.frame)), budget=1)  # one batch, then stop
+    assert sizes == [PARQUET_BATCH_ROWS]
+    ids = list(range(PARQUET_BATCH_ROWS))
+    ids += _drain_ids(source, budget=1)  # goes on with the reader left open
+    restarted = FileSource(pattern)  # a restart: the saved cursor says how many rows were read
+    restarted.restore({key: cursor.to_json() for key, cursor in source.cursors.items()})
+    ids += _drain_ids(restarted, budget=None)
+    assert ids == list(range(n))
+    assert _drain_ids(restarted, budget=None) == []  # read to its end: nothing more
+    pd.DataFrame({"id": [-1, -2]}).to_parquet(tmp_path / "big.parquet")  # replaced: its rows are new
+    assert _drain_ids(restarted, budget=None) == [-1, -2]
