@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -36,7 +37,7 @@ from exporter.config import (
 )
 from exporter.drift_null import DriftCalibration, calibrate
 from exporter.known_values import KnownValues
-from exporter.tables import normalized, read_table
+from exporter.tables import format_of, normalized, read_table
 
 log = logging.getLogger(__name__)
 
@@ -457,11 +458,37 @@ def calibrated(feature: NumericFeature | CategoricalFeature, setting: DriftSetti
 
 def build_reference(model: ModelConfig, frame: pd.DataFrame, where: str = "config") -> Reference:
     """Decide the features of ``model`` and fix their bins from the reference ``frame``."""
-    prefix = f"{where}: models[{model.name}]"
-    if frame.empty:
-        raise ConfigError(f"{prefix}.reference: {model.reference} has no rows")
-    columns = set(map(str, frame.columns))
     frame = normalized(frame)
+    return build_reference_columns(model, frame.iloc[:0], len(frame), lambda name: frame[name], where)
+
+
+def build_reference_columns(model: ModelConfig, schema: pd.DataFrame, rows: int,
+                            column: Callable[[str], pd.Series], where: str = "config") -> Reference:
+    """:func:`build_reference` from the reference's columns, read one at a time by ``column``: ``schema`` has
+    the reference's columns and types (no rows are needed), ``rows`` its size."""
+    prefix = f"{where}: models[{model.name}]"
+    if not rows:
+        raise ConfigError(f"{prefix}.reference: {model.reference} has no rows")
+    numeric, categorical = feature_columns(model, schema, where)
+    numeric_features = []
+    for name in numeric:
+        values = column(name)
+        setting = resolve_method(model, name, "numeric", rows, f"{prefix}.drift")
+        numeric_features.append(calibrated(build_numeric(name, values, setting.method, setting.threshold),
+                                           setting, values))
+    categorical_features = []
+    for name in categorical:
+        values = column(name)
+        setting = resolve_method(model, name, "categorical", rows, f"{prefix}.drift")
+        feature = build_categorical(name, values, setting.method, setting.threshold, model.max_categories)
+        categorical_features.append(calibrated(feature, setting, values))
+    return Reference(tuple(numeric_features), tuple(categorical_features), rows)
+
+
+def feature_columns(model: ModelConfig, schema: pd.DataFrame, where: str = "config") -> tuple[list[str], list[str]]:
+    """The numeric and the categorical features of ``model``, from its reference's columns and types."""
+    prefix = f"{where}: models[{model.name}]"
+    columns = set(map(str, schema.columns))
     named = {
         "prediction_column": model.prediction_column,
         "score_column": model.score_column,
@@ -484,10 +511,10 @@ def build_reference(model: ModelConfig, frame: pd.DataFrame, where: str = "confi
     else:
         roles = _roles(model)
         numeric, categorical = [], []
-        for column in frame.columns:
+        for column in map(str, schema.columns):
             if column in roles:
                 continue
-            dtype = frame[column].dtype
+            dtype = schema[column].dtype
             if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
                 numeric.append(column)
             else:
@@ -500,24 +527,43 @@ def build_reference(model: ModelConfig, frame: pd.DataFrame, where: str = "confi
     unknown = sorted(set(model.feature_importance) - set(numeric) - set(categorical))
     if unknown:
         raise ConfigError(f"{prefix}.feature_importance: {unknown} are not features of this model")
-    rows = len(frame)
-    numeric_features = []
-    for name in numeric:
-        setting = resolve_method(model, name, "numeric", rows, f"{prefix}.drift")
-        numeric_features.append(calibrated(build_numeric(name, frame[name], setting.method, setting.threshold),
-                                           setting, frame[name]))
-    categorical_features = []
-    for name in categorical:
-        setting = resolve_method(model, name, "categorical", rows, f"{prefix}.drift")
-        feature = build_categorical(name, frame[name], setting.method, setting.threshold, model.max_categories)
-        categorical_features.append(calibrated(feature, setting, frame[name]))
-    return Reference(tuple(numeric_features), tuple(categorical_features), rows)
+    return numeric, categorical
 
 
 def load_reference(model: ModelConfig, where: str = "config") -> tuple[Reference, pd.DataFrame]:
-    """Read the reference file of ``model`` once and build its bins; returns the frame too."""
+    """Read the reference file of ``model`` and build its bins; returns the frame of its other columns too.
+
+    A Parquet reference is read a column at a time: only one feature's values are in memory at once,
+    whatever the reference's size. The frame returned holds every column but the features (those
+    with another role too, such as segments and class scores, included): the outputs, labels and
+    segments the rest of the baseline is computed from.
+    """
+    path = model.reference
     try:
-        frame = read_table(model.reference, text_columns=text_columns(model))
+        if format_of(path) == "parquet":
+            return _load_parquet_reference(model, where)
+        frame = read_table(path, text_columns=text_columns(model))
+    except ConfigError:
+        raise
     except Exception as error:  # noqa: BLE001 - any reader failure is a configuration problem to report
-        raise ConfigError(f"{where}: models[{model.name}].reference: cannot read {model.reference}: {error}") from None
+        raise ConfigError(f"{where}: models[{model.name}].reference: cannot read {path}: {error}") from None
     return build_reference(model, frame, where), frame
+
+
+def _load_parquet_reference(model: ModelConfig, where: str) -> tuple[Reference, pd.DataFrame]:
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(model.reference, buffer_size=1 << 20, pre_buffer=False)
+    schema = normalized(parquet.schema_arrow.empty_table().to_pandas())
+
+    def column(name: str) -> pd.Series:
+        return parquet.read(columns=[name], use_threads=False).to_pandas()[name]
+
+    reference = build_reference_columns(model, schema, parquet.metadata.num_rows, column, where)
+    used = _roles(model) | set(model.segments) | set(model.class_score_columns.values()) | \
+        {c for c in (model.latency_column, model.error_column) if c}
+    features = set(reference.feature_names) - used
+    rest = [name for name in map(str, schema.columns) if name not in features]
+    frame = normalized(parquet.read(columns=rest).to_pandas()) if rest else \
+        pd.DataFrame(index=pd.RangeIndex(parquet.metadata.num_rows))
+    return reference, frame
