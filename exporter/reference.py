@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -392,7 +393,7 @@ def chunk_medians(feature: NumericFeature | CategoricalFeature, column: pd.Serie
     At most 50 chunks per size, from the start of the column; binned once, counted per chunk in one
     ``bincount``, scored as production scores a window.
     """
-    from exporter import drift, statistics
+    from exporter import statistics
     from exporter.rows import feature_codes, numeric_values
 
     sizes = [size for size in CHUNK_SIZES if len(column) // size >= MIN_CHUNKS]
@@ -423,7 +424,9 @@ def chunk_medians(feature: NumericFeature | CategoricalFeature, column: pd.Serie
         method = feature.method
         if isinstance(feature, NumericFeature) and method == "wasserstein":
             sums = np.bincount(flat, weights=values[rows][keep], minlength=chunks * bins).reshape(chunks, bins)[full]
-            scores = [drift.numeric_score(feature, c, s) for c, s in zip(counts, sums, strict=True)]
+            scores = statistics.wasserstein_normed_rows(feature.edges, feature.reference_counts,
+                                                        feature.reference_sums, counts, sums,
+                                                        feature.reference_std).tolist()
         elif method == "ks":
             reference = np.cumsum(feature.reference_counts / feature.reference_counts.sum())
             cdf = np.cumsum(counts / counts.sum(axis=1, keepdims=True), axis=1)
@@ -470,19 +473,25 @@ def build_reference_columns(model: ModelConfig, schema: pd.DataFrame, rows: int,
     if not rows:
         raise ConfigError(f"{prefix}.reference: {model.reference} has no rows")
     numeric, categorical = feature_columns(model, schema, where)
-    numeric_features = []
-    for name in numeric:
+
+    def build(name: str) -> NumericFeature | CategoricalFeature:
         values = column(name)
-        setting = resolve_method(model, name, "numeric", rows, f"{prefix}.drift")
-        numeric_features.append(calibrated(build_numeric(name, values, setting.method, setting.threshold),
-                                           setting, values))
-    categorical_features = []
-    for name in categorical:
-        values = column(name)
+        if name in numeric_set:
+            setting = resolve_method(model, name, "numeric", rows, f"{prefix}.drift")
+            return calibrated(build_numeric(name, values, setting.method, setting.threshold), setting, values)
         setting = resolve_method(model, name, "categorical", rows, f"{prefix}.drift")
         feature = build_categorical(name, values, setting.method, setting.threshold, model.max_categories)
-        categorical_features.append(calibrated(feature, setting, values))
-    return Reference(tuple(numeric_features), tuple(categorical_features), rows)
+        return calibrated(feature, setting, values)
+
+    numeric_set = set(numeric)
+    # Features are built two at a time: sorting, counting and reading columns release the GIL.
+    with ThreadPoolExecutor(max_workers=BUILD_THREADS) as pool:
+        features = list(pool.map(build, numeric + categorical))
+    return Reference(tuple(features[: len(numeric)]), tuple(features[len(numeric):]), rows)  # type: ignore[arg-type]
+
+
+#: Features of a reference built at once.
+BUILD_THREADS = 2
 
 
 def feature_columns(model: ModelConfig, schema: pd.DataFrame, where: str = "config") -> tuple[list[str], list[str]]:

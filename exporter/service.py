@@ -13,8 +13,6 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from apscheduler.schedulers.background import BackgroundScheduler
-
 from exporter.config import Config, ConfigError
 from exporter.exposition import SnapshotStore
 from exporter.http import metrics_app, serve
@@ -45,6 +43,8 @@ class Exporter:
         self.config = config
         self.monitors = monitors
         self.store = SnapshotStore()
+        from apscheduler.schedulers.background import BackgroundScheduler  # serve only: check needs no scheduler
+
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._server = None
         self.stopped = threading.Event()

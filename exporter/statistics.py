@@ -103,24 +103,38 @@ def wasserstein_normed(
     their CDFs cross there, it can be off by a little: see the README's accuracy table for the
     bound measured on a battery of distributions (and tested in tests/test_properties.py).
     """
-    n_r = float(reference_counts.sum())
-    n_c = float(current_counts.sum())
-    if n_r <= 0 or n_c <= 0:
+    if float(reference_counts.sum()) <= 0 or float(current_counts.sum()) <= 0:
         raise ValueError("cannot compute a distance with zero observations")
+    rows = wasserstein_normed_rows(edges, reference_counts, reference_sums, current_counts[None, :],
+                                   current_sums[None, :], reference_std)
+    return float(rows[0])
+
+
+def wasserstein_normed_rows(
+    edges: np.ndarray,
+    reference_counts: np.ndarray,
+    reference_sums: np.ndarray,
+    current_counts: np.ndarray,
+    current_sums: np.ndarray,
+    reference_std: float,
+) -> np.ndarray:
+    """:func:`wasserstein_normed` of each row of ``current_counts`` and ``current_sums`` (windows by bins)."""
+    n_r = float(reference_counts.sum())
+    n_c = current_counts.sum(axis=-1, keepdims=True).astype(np.float64)
     lo, hi = float(edges[0]), float(edges[-1])
     # Below the reference minimum: F_ref = 0.
-    below = (current_counts[0] * lo - current_sums[0]) / n_c
+    below = (current_counts[:, :1] * lo - current_sums[:, :1]) / n_c
     # Above the reference maximum: F_ref = 1.
-    above = (current_sums[-1] - current_counts[-1] * hi) / n_c
+    above = (current_sums[:, -1:] - current_counts[:, -1:] * hi) / n_c
     left, right = edges[:-1], edges[1:]
     # CDF at each bin's left edge (everything in earlier bins, under-bin included), and each bin's mass.
     f_r = np.cumsum(reference_counts[:-1])[:-1] / n_r
-    f_c = np.cumsum(current_counts[:-1])[:-1] / n_c
+    f_c = np.cumsum(current_counts[:, :-1], axis=-1)[:, :-1] / n_c
     p = reference_counts[1:-1] / n_r
-    q = current_counts[1:-1] / n_c
+    q = current_counts[:, 1:-1] / n_c
     with np.errstate(invalid="ignore", divide="ignore"):
         m_r = np.clip(np.where(p > 0, reference_sums[1:-1] / reference_counts[1:-1], left), left, right)
-        m_c = np.clip(np.where(q > 0, current_sums[1:-1] / current_counts[1:-1], left), left, right)
+        m_c = np.clip(np.where(q > 0, current_sums[:, 1:-1] / current_counts[:, 1:-1], left), left, right)
     # Both CDFs as steps at their bin means: |F_ref - F_cur| before, between and after the two steps.
     first, second = np.minimum(m_r, m_c), np.maximum(m_r, m_c)
     d_before = f_r - f_c
@@ -128,7 +142,7 @@ def wasserstein_normed(
     d_after = f_r + p - f_c - q
     inner = (np.abs(d_before) * (first - left) + np.abs(d_between) * (second - first)
              + np.abs(d_after) * (right - second))
-    distance = float(abs(below) + abs(above) + np.sum(inner))
+    distance = np.abs(below[:, 0]) + np.abs(above[:, 0]) + np.sum(inner, axis=-1)
     return distance / max(reference_std, MIN_REFERENCE_STD)
 
 
