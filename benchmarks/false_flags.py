@@ -35,8 +35,9 @@ import numpy as np
 import pandas as pd
 
 from exporter import drift
+from exporter.binning import bin_index
 from exporter.config import DEFAULT_THRESHOLDS, parse_config
-from exporter.reference import CategoricalFeature, NumericFeature, Reference, bin_index, build_reference
+from exporter.reference import CategoricalFeature, NumericFeature, Reference, build_reference
 from exporter.rows import feature_codes, numeric_values
 
 SIZES = (100, 300, 1000, 3000)
