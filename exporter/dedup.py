@@ -30,7 +30,11 @@ class RecentIds:
         _, first = np.unique(masked, return_index=True)
         repeated = np.ones(hashes.size, dtype=bool)
         repeated[first] = False
-        return present & (repeated | np.isin(hashes, seen))
+        # Looked up in the sorted ring (np.isin would sort the batch and the ring together again).
+        if seen.size:
+            at = np.minimum(np.searchsorted(seen, hashes), seen.size - 1)
+            repeated |= seen[at] == hashes
+        return present & repeated
 
     def remember(self, new: np.ndarray) -> None:
         """Add the hashes of new ids to the ring (the oldest are overwritten)."""
