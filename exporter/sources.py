@@ -35,6 +35,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -54,16 +55,34 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 FINGERPRINT_BYTES = 1024
 #: Rows of a Parquet file read at once (a record batch): memory stays bounded whatever its row groups.
 PARQUET_BATCH_ROWS = 65_536
+#: The thread that decodes the next Parquet batch while the current one is summarised.
+_DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet")
 
 
 @dataclass
 class _OpenParquet:
-    """A Parquet file being read batch by batch: which version of it, the batches, and the rows read."""
+    """A Parquet file being read batch by batch: which version of it, the batches, and the rows read.
+
+    The next batch is decoded (and made a DataFrame) in a thread of its own while the caller
+    summarises the current one: Arrow releases the GIL while it decodes.
+    """
 
     identity: tuple[str, int, int, int]
     total: int
     batches: Iterator[pa.RecordBatch]
     position: int
+    ahead: Future[pd.DataFrame | None] | None = None
+
+    def next_frame(self) -> pd.DataFrame | None:
+        """The next batch's rows (None at the end), the one after it started decoding; read errors are raised
+        here."""
+        frame = self.ahead.result() if self.ahead is not None else self._decode()
+        self.ahead = _DECODER.submit(self._decode) if frame is not None else None
+        return frame
+
+    def _decode(self) -> pd.DataFrame | None:
+        batch = next(self.batches, None)
+        return None if batch is None else batch.to_pandas()
 
 
 @dataclass
@@ -425,7 +444,7 @@ class FileSource:
                             device=stat.st_dev, fp=_fingerprint(f.prefix(fp_len)), fp_len=fp_len, kind="parquet")
         try:
             reader = self._parquet_at(f, start)
-            batch = next(reader.batches, None)
+            frame = reader.next_frame()
         except (pa.ArrowException, OSError, ValueError) as error:
             # Maybe still being written: retried when the file changes.
             self._parquet.pop(f.real, None)
@@ -433,12 +452,12 @@ class FileSource:
             log.warning("%s: cannot read Parquet file (%s); retrying when it changes", f.path, error)
             return Chunk(f.path, pd.DataFrame(), new_cursor, Counter({RejectReason.UNREADABLE_FILE: 1}), key=key)
         self._failed.pop(f.real, None)
-        rows = 0 if batch is None else batch.num_rows
+        rows = 0 if frame is None else len(frame)
         reader.position += rows
-        more = batch is not None and reader.position < reader.total
+        more = frame is not None and reader.position < reader.total
         if not more:
             self._parquet.pop(f.real, None)
-        frame = batch.to_pandas() if batch is not None else pd.DataFrame()
+        frame = frame if frame is not None else pd.DataFrame()
         new_cursor.rows = reader.position if more else -1
         nbytes = max(1, stat.st_size * rows // max(reader.total, 1)) if rows else 0
         return Chunk(f.path, frame, new_cursor, nbytes=nbytes, key=key, more=more)
