@@ -57,8 +57,10 @@ log = logging.getLogger(__name__)
 
 #: Bytes of each log one update reads at most: a backlog is worked off over several updates.
 UPDATE_BYTES = 256 * 1024 * 1024
-#: Rows prepared at once: the working memory of an update is about this many rows' arrays.
+#: Rows prepared at once at most: the working memory of an update is about this many rows' arrays. Models
+#: with many features prepare fewer rows at once: about INGEST_VALUES feature values.
 INGEST_ROWS = 65_536
+INGEST_VALUES = 1_500_000
 
 
 def build_monitor(config: ModelConfig, state_dir: Path | None, where: str = "config") -> ModelMonitor:
@@ -320,8 +322,9 @@ class ModelMonitor:
         if len(frame) == 0:  # not frame.empty: rows without any column are rows, and get rejected
             return 0
         accepted = 0
-        for start in range(0, len(frame), INGEST_ROWS):
-            part = frame.iloc[start:start + INGEST_ROWS] if len(frame) > INGEST_ROWS else frame
+        step = min(INGEST_ROWS, max(1024, INGEST_VALUES // max(1, len(self.reference.feature_names))))
+        for start in range(0, len(frame), step):
+            part = frame.iloc[start:start + step] if len(frame) > step else frame
             batch, issues = self.preparer.prepare(part, now, with_ids=self.label_source is not None)
             accepted += self._accept(batch, issues, part, now)
         return accepted

@@ -53,8 +53,10 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 #: Bytes at the start of a file that identify it (Filebeat's default too).
 FINGERPRINT_BYTES = 1024
-#: Rows of a Parquet file read at once (a record batch): memory stays bounded whatever its row groups.
+#: Rows of a Parquet file read at once (a record batch) at most: memory stays bounded whatever its row
+#: groups. Wide files are read in fewer rows: about PARQUET_BATCH_VALUES values per batch.
 PARQUET_BATCH_ROWS = 65_536
+PARQUET_BATCH_VALUES = 1_500_000
 #: The thread that decodes the next Parquet batch while the current one is summarised.
 _DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet")
 
@@ -336,7 +338,9 @@ class FileSource:
                 continue
             del self.cursors[key]
             unread = max(0, cursor.size - cursor.offset) if cursor.kind != "parquet" else 0
-            truncated = key in self._truncated
+            # A Parquet file is written whole: gone after it was read to its end, nothing of it is lost (its
+            # inode taken by a new file is no truncation); gone half read, its other rows are.
+            truncated = key in self._truncated if cursor.kind != "parquet" else cursor.rows >= 0
             if unread or truncated:
                 self.lost_bytes += unread
                 self.lost_files += 1
@@ -478,8 +482,8 @@ class FileSource:
         while first < meta.num_row_groups and skipped + meta.row_group(first).num_rows <= start:
             skipped += meta.row_group(first).num_rows
             first += 1
-        batches = parquet.iter_batches(PARQUET_BATCH_ROWS, row_groups=range(first, meta.num_row_groups),
-                                       use_threads=False)
+        rows = min(PARQUET_BATCH_ROWS, max(1024, PARQUET_BATCH_VALUES // max(1, meta.num_columns)))
+        batches = parquet.iter_batches(rows, row_groups=range(first, meta.num_row_groups), use_threads=False)
         reader = _OpenParquet(identity, meta.num_rows, _skip_rows(batches, start - skipped), start)
         self._parquet[f.real] = reader
         return reader

@@ -208,3 +208,23 @@ def test_a_large_parquet_file_is_read_in_batches_once_through_budgets_and_restar
     assert _drain_ids(restarted, budget=None) == []  # read to its end: nothing more
     pd.DataFrame({"id": [-1, -2]}).to_parquet(tmp_path / "big.parquet")  # replaced: its rows are new
     assert _drain_ids(restarted, budget=None) == [-1, -2]
+
+
+def test_parquet_files_removed_once_read_are_not_lost_but_half_read_ones_are(tmp_path: Path) -> None:
+    from exporter.sources import PARQUET_BATCH_ROWS
+
+    source = FileSource(str(tmp_path / "*.parquet"))
+    read: list[int] = []
+    for step in range(4):  # consumed, removed, the next one written (often on the same inode)
+        path = tmp_path / f"{step}.parquet"
+        pd.DataFrame({"id": range(step * 10, step * 10 + 10)}).to_parquet(path)
+        read += _drain_ids(source, budget=None)
+        path.unlink()
+    _drain_ids(source, budget=None)
+    assert read == list(range(40)) and source.lost_files == 0
+    big = tmp_path / "big.parquet"
+    pd.DataFrame({"id": np.arange(2 * PARQUET_BATCH_ROWS)}).to_parquet(big)
+    assert len(_drain_ids(source, budget=1)) == PARQUET_BATCH_ROWS  # half read
+    big.unlink()
+    _drain_ids(source, budget=None)
+    assert source.lost_files == 1
