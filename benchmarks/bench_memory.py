@@ -46,6 +46,9 @@ def run(models: int, rows: int, source: Path, start: float) -> None:
 
     import exporter.cli  # noqa: F401 - what serve imports
     from benchmarks.bench_exporter import monitor_for
+    from exporter.memory import lean_allocators
+
+    lean_allocators()  # as serve does
 
     stages["imports"] = status_mib()
     folder = Path(tempfile.mkdtemp(prefix="bench-memory-"))

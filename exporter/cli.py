@@ -142,6 +142,9 @@ def cmd_serve(config_path: Path, port: int | None, web_config: Path | None = Non
     if web_config is not None and not web_config.is_file():
         raise ConfigError(f"web config file not found: {web_config}")
     lock = _lock_state_dir(config.state_dir)
+    from exporter.memory import lean_allocators
+
+    lean_allocators()  # a long-running process: give freed memory back
     monitors = build_monitors(config, str(config_path))
     exporter = Exporter(config, monitors)
     try:
