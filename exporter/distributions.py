@@ -31,13 +31,28 @@ def norm_ppf(q: float) -> float:
 def binom_ppf(q: float, n: int, p: np.ndarray) -> np.ndarray:
     """``scipy.stats.binom.ppf(q, n, p)`` for ``0 < q < 1``: the smallest ``k`` with ``P(X <= k) >= q``.
 
-    ``bdtrik`` inverts the binomial CDF continuously; its ceiling or the integer below it is the
-    answer, whichever is the smallest whose CDF reaches ``q`` (as scipy's own binomial quantile
-    did before it moved to Boost).
+    Started from the normal approximation and moved one count at a time by the exact CDF
+    (``bdtr``) until ``k`` is that smallest count; the few that do not settle in a handful of steps
+    (small, skewed binomials) are found from ``bdtrik``, the continuous inverse of the CDF, as
+    scipy's own binomial quantile did before it moved to Boost.
     """
     p = np.asarray(p, dtype=np.float64)
     if not 0 < q < 1:
         raise ValueError(f"q must be in (0, 1), not {q}")
+    sd = np.sqrt(n * p * (1 - p))
+    k = np.clip(np.floor(n * p + special.ndtri(q) * sd), 0, n)
+    for _ in range(8):
+        up = (k < n) & (special.bdtr(k, n, p) < q)
+        down = (k > 0) & ~up & (special.bdtr(k - 1, n, p) >= q)
+        if not (up.any() or down.any()):
+            return k
+        k = k + up - down
+    unsettled = (k < n) & (special.bdtr(k, n, p) < q) | (k > 0) & (special.bdtr(k - 1, n, p) >= q)
+    k[unsettled] = _binom_ppf_by_inverse(q, n, p[unsettled])
+    return k
+
+
+def _binom_ppf_by_inverse(q: float, n: int, p: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         vals = np.ceil(special.bdtrik(q, n, p))
     vals = np.where(np.isnan(vals), np.where(p >= 1, n, 0), vals)  # p = 0 or 1: no spread

@@ -37,3 +37,11 @@ def test_chi_square_quantile_and_tail_equal_scipy(dof: int) -> None:
 def test_normal_quantile_equals_scipy() -> None:
     for q in (0.5, 0.9, 0.95, 0.998, 1 - 1e-9):
         assert norm_ppf(q) == stats.norm.ppf(q)
+
+
+@pytest.mark.parametrize("n", [1, 7, 1000, 10**6])
+@pytest.mark.parametrize("q", [0.9, 0.998, 0.999999])
+def test_the_inverse_fallback_equals_scipy_too(n: int, q: float) -> None:
+    from exporter.distributions import _binom_ppf_by_inverse
+
+    np.testing.assert_array_equal(_binom_ppf_by_inverse(q, n, RATES), stats.binom.ppf(q, n, RATES))
