@@ -39,7 +39,8 @@ def binom_ppf(q: float, n: int, p: np.ndarray) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64)
     if not 0 < q < 1:
         raise ValueError(f"q must be in (0, 1), not {q}")
-    sd = np.sqrt(n * p * (1 - p))
+    with np.errstate(invalid="ignore"):  # a rate outside [0, 1] (or NaN) has no quantile: NaN, as in scipy
+        sd = np.sqrt(n * p * (1 - p))
     k = np.clip(np.floor(n * p + special.ndtri(q) * sd), 0, n)
     for _ in range(8):
         up = (k < n) & (special.bdtr(k, n, p) < q)

@@ -45,3 +45,8 @@ def test_the_inverse_fallback_equals_scipy_too(n: int, q: float) -> None:
     from exporter.distributions import _binom_ppf_by_inverse
 
     np.testing.assert_array_equal(_binom_ppf_by_inverse(q, n, RATES), stats.binom.ppf(q, n, RATES))
+
+
+def test_a_rate_outside_zero_one_has_no_binomial_quantile_as_in_scipy() -> None:
+    rates = np.array([np.nan, -0.5, 2.0, 0.5])
+    np.testing.assert_array_equal(binom_ppf(0.998, 100, rates), stats.binom.ppf(0.998, 100, rates))
