@@ -132,8 +132,3 @@ def grouped_counts_and_sums(index: np.ndarray, n_bins: int, groups: Groups,
     flat = _flat_index(index, n_bins, groups)
     shape = (groups.count, k, n_bins)
     return _counted(flat, shape, None), _counted(flat, shape, weights)
-
-
-def binned_counts(index: np.ndarray, n_bins: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """Counts (or sums of ``weights``) per row of ``index`` and bin, every value in one group: ``(k, n_bins)``."""
-    return grouped_counts(index, n_bins, ONE_GROUP, weights)[0]
