@@ -28,6 +28,7 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from exporter.binning import EdgeTable
 from exporter.config import (
@@ -295,8 +296,6 @@ def _frequencies(series: pd.Series) -> tuple[pd.Series, int]:
     """Rows per value (as :func:`category_strings` writes it), most frequent first (equal counts in the
     values' order), and the missing rows (blank text is missing). Arrow text is counted in Arrow,
     without a Python string per row."""
-    from exporter.rows import arrow_text
-
     arrow = arrow_text(series)
     if arrow is None:
         counted = category_strings(blank_as_missing(series)).dropna().value_counts(sort=False)
@@ -312,6 +311,18 @@ def _frequencies(series: pd.Series) -> tuple[pd.Series, int]:
     order = np.lexsort((values.astype(str), -counts))
     frequencies = pd.Series(counts[order], index=pd.Index(values[order], dtype=object), name="count")
     return frequencies, len(series) - int(counts.sum())
+
+
+def arrow_text(values: pd.Series) -> pa.ChunkedArray | None:
+    """The Arrow array behind a column of text (pandas' Arrow-backed string dtypes), or None."""
+    dtype = values.dtype
+    pyarrow_text = isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+    if isinstance(dtype, pd.ArrowDtype):
+        pyarrow_text = pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
+    if not pyarrow_text:
+        return None
+    arrow = pa.array(values.array)
+    return arrow if isinstance(arrow, pa.ChunkedArray) else pa.chunked_array([arrow])
 
 
 def blank_as_missing(series: pd.Series) -> pd.Series:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from exporter.reference import CategoricalFeature, Reference, blank_as_missing, category_strings
+from exporter.reference import CategoricalFeature, Reference, arrow_text, blank_as_missing, category_strings
 from exporter.sketch import ONE_GROUP, Groups, grouped_counts, grouped_counts_and_sums
 from exporter.vocabulary import RejectReason, SchemaCheck
 
@@ -190,18 +190,6 @@ def _arrow_codes(arrow: pa.ChunkedArray, categories: tuple[str, ...]) -> tuple[n
         codes[untracked[blank]] = -1
         text = text[~blank]
     return codes, text
-
-
-def arrow_text(values: pd.Series) -> pa.ChunkedArray | None:
-    """The Arrow array behind a column of text (pandas' Arrow-backed string dtypes), or None."""
-    dtype = values.dtype
-    pyarrow_text = isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
-    if isinstance(dtype, pd.ArrowDtype):
-        pyarrow_text = pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
-    if not pyarrow_text:
-        return None
-    arrow = pa.array(values.array)
-    return arrow if isinstance(arrow, pa.ChunkedArray) else pa.chunked_array([arrow])
 
 
 def category_codes(values: pd.Series, categories: tuple[str, ...]) -> np.ndarray:

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exporter.reference import build_categorical
-from exporter.rows import arrow_text, feature_codes
+from exporter.reference import arrow_text, build_categorical
+from exporter.rows import feature_codes
 
 VALUES = [f"c{i}" for i in range(120)] + ["", " ", "\t", None, "Ünïcode", "c1 "]
 
