@@ -1,31 +1,64 @@
-"""Quantiles and tail probabilities of the binomial, chi-square and normal laws, from ``scipy.special``.
+"""Quantiles and tail probabilities of the binomial, chi-square and normal laws, without ``scipy.stats``.
 
 ``scipy.stats`` takes about 0.7 s and 40 MiB to import, more than binning a million rows, and the
 monitor needs four of its functions. These are the same special functions ``scipy.stats`` itself
-calls for them (its ``chi2._ppf``, ``chi2._sf``, ``norm._ppf``; the binomial quantile as ``binom.ppf``
-defines it: the smallest ``k`` with ``P(X <= k) >= q``), checked against ``scipy.stats`` in
-``tests/test_distributions.py``.
+calls for them (its ``chi2._ppf``, ``chi2._sf``; the binomial quantile as ``binom.ppf`` defines it:
+the smallest ``k`` with ``P(X <= k) >= q``), checked against ``scipy.stats`` in
+``tests/test_distributions.py``. Even ``scipy.special`` costs about 0.2 s and 15 MiB to import, so it
+is imported only where a function needs it: the normal quantile comes from the standard library, and
+:func:`binom_quantile_at_most` tells, by a Chernoff bound, where a binomial quantile is certainly below
+a limit and need not be computed at all (the data-quality limits of every window large enough for
+its noise not to matter).
 """
 
 from __future__ import annotations
 
+import math
+import statistics
+from types import ModuleType
+
 import numpy as np
-from scipy import special
+
+
+def _special() -> ModuleType:
+    from scipy import special
+
+    return special
 
 
 def chi2_ppf(q: float | np.ndarray, dof: float) -> np.ndarray:
     """``scipy.stats.chi2.ppf(q, dof)``."""
-    return 2 * special.gammaincinv(dof / 2, np.asarray(q, dtype=np.float64))
+    return 2 * _special().gammaincinv(dof / 2, np.asarray(q, dtype=np.float64))
 
 
 def chi2_sf(x: float, dof: float) -> float:
     """``scipy.stats.chi2.sf(x, dof)``: the chance of a chi-square of ``dof`` degrees above ``x``."""
-    return float(special.chdtrc(dof, x))
+    return float(_special().chdtrc(dof, x))
 
 
 def norm_ppf(q: float) -> float:
-    """``scipy.stats.norm.ppf(q)``."""
-    return float(special.ndtri(q))
+    """``scipy.stats.norm.ppf(q)``, to a few units in the last place: the standard library's
+    ``NormalDist.inv_cdf`` (Wichura's AS241, where scipy's ``ndtri`` is Cephes' rational approximation)."""
+    return statistics.NormalDist().inv_cdf(q)
+
+
+def binom_quantile_at_most(q: float, n: int, p: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Where the ``q`` quantile of ``Binomial(n, p)`` is certainly at most ``k`` (False: it may not be).
+
+    The quantile is at most ``k`` when ``P(X > k) <= 1 - q``; by the Chernoff bound
+    ``P(X >= t) <= exp(-n D(t/n || p))`` (D the Kullback-Leibler divergence of two Bernoulli laws, for
+    ``t/n > p``) that holds whenever ``n D((k + 1)/n || p) >= -log(1 - q)``. A small margin keeps
+    rounding on the safe side. Cheap, and no special function: for a rate well below a limit in a
+    large window, the answer without the quantile.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    k = np.broadcast_to(np.asarray(k, dtype=np.float64), p.shape)
+    a = (k + 1) / n
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        tail_a = np.where(a < 1, (1 - a) * (np.log1p(-a) - np.log1p(-p)), 0.0)
+        divergence = a * (np.log(a) - np.log(p)) + tail_a
+        certain = (a > p) & (p >= 0) & (n * divergence >= -math.log1p(-q) * (1 + 1e-9) + 1e-12)
+    return (k >= n) & (p >= 0) & (p <= 1) | certain
 
 
 def binom_ppf(q: float, n: int, p: np.ndarray) -> np.ndarray:
@@ -39,9 +72,10 @@ def binom_ppf(q: float, n: int, p: np.ndarray) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64)
     if not 0 < q < 1:
         raise ValueError(f"q must be in (0, 1), not {q}")
+    special = _special()
     with np.errstate(invalid="ignore"):  # a rate outside [0, 1] (or NaN) has no quantile: NaN, as in scipy
         sd = np.sqrt(n * p * (1 - p))
-    k = np.clip(np.floor(n * p + special.ndtri(q) * sd), 0, n)
+    k = np.clip(np.floor(n * p + statistics.NormalDist().inv_cdf(q) * sd), 0, n)
     for _ in range(8):
         up = (k < n) & (special.bdtr(k, n, p) < q)
         down = (k > 0) & ~up & (special.bdtr(k - 1, n, p) >= q)
@@ -54,6 +88,7 @@ def binom_ppf(q: float, n: int, p: np.ndarray) -> np.ndarray:
 
 
 def _binom_ppf_by_inverse(q: float, n: int, p: np.ndarray) -> np.ndarray:
+    special = _special()
     with np.errstate(invalid="ignore"):
         vals = np.ceil(special.bdtrik(q, n, p))
     vals = np.where(np.isnan(vals), np.where(p >= 1, n, 0), vals)  # p = 0 or 1: no spread

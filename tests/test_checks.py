@@ -132,6 +132,25 @@ def test_quality_limits_grow_with_the_sampling_noise_of_small_windows(tmp_path: 
     assert expected == pytest.approx(0.15)  # large windows: the model-wide limit
 
 
+def test_quality_limits_are_the_floor_or_the_binomial_quantile_whichever_is_higher(tmp_path: Path) -> None:
+    """At every window size: the bound that skips the quantile where it is below the floor changes nothing."""
+    from scipy.stats import binom
+
+    from exporter.components.quality import FeatureQuality
+    from exporter.config import QualityConfig
+    from tests.helpers import model_config, reference_for, reference_frame
+
+    frame = reference_frame(4000)
+    frame.loc[frame.index % 10 == 0, "age"] = None
+    frame.loc[frame.index % 97 == 0, "country"] = None
+    frame.to_parquet(tmp_path / "reference.parquet")
+    quality = FeatureQuality(reference_for(model_config(tmp_path)), QualityConfig(out_of_range_ratio=0.0))
+    assert quality.rates.max() > 0.09 and quality.noisy.all()
+    for rows in (1, 2, 7, 20, 99, 100, 1000, 4321, 10**5, 10**6, 10**8):
+        exact = np.maximum(quality.floors, np.minimum(1.0, binom.ppf(1 - quality.alpha, rows, quality.rates) / rows))
+        assert list(quality.limits_at(rows).values()) == exact.tolist(), rows
+
+
 def test_performance_thresholds_widen_by_the_metric_s_noise_in_small_windows(tmp_path: Path) -> None:
     """Accuracy's noise measured on the reference matches the binomial's, and sets small windows' thresholds."""
     from scipy.stats import norm

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from exporter.distributions import binom_ppf, chi2_ppf, chi2_sf, norm_ppf
+from exporter.distributions import binom_ppf, binom_quantile_at_most, chi2_ppf, chi2_sf, norm_ppf
 
 RATES = np.array([0.0, 1e-9, 1e-6, 1e-4, 0.001, 0.01, 0.05, 0.1, 0.3, 0.5, 0.7, 0.99, 1 - 1e-9, 1.0])
 
@@ -35,8 +35,32 @@ def test_chi_square_quantile_and_tail_equal_scipy(dof: int) -> None:
 
 
 def test_normal_quantile_equals_scipy() -> None:
-    for q in (0.5, 0.9, 0.95, 0.998, 1 - 1e-9):
-        assert norm_ppf(q) == stats.norm.ppf(q)
+    # Two algorithms (AS241 in the standard library, Cephes' ndtri in scipy): equal to a few units in the
+    # last place, which is 2.2e-16 relative at most; 1e-15 leaves room for four of them.
+    qs = np.concatenate([[0.5, 0.9, 0.95, 0.998, 1 - 1e-9, 1e-300],
+                         np.random.default_rng(1).uniform(1e-6, 1 - 1e-6, 2000)])
+    np.testing.assert_allclose([norm_ppf(q) for q in qs], stats.norm.ppf(qs), rtol=1e-15, atol=0)
+    assert norm_ppf(0.5) == 0.0
+
+
+def test_the_chernoff_bound_never_says_a_quantile_is_at_most_k_when_it_is_not() -> None:
+    """Sound on random binomials (compared with scipy's quantile), and decisive where it is meant to be."""
+    rng = np.random.default_rng(2)
+    decided = 0
+    for _ in range(400):
+        n = int(10 ** rng.uniform(0, 7))
+        q = float(rng.choice([0.9, 0.99, 0.998, 0.999999]))
+        p = np.concatenate([[0.0, 1.0, np.nan, 2 / (n + 1)], 10 ** rng.uniform(-9, 0, 16)])
+        exact = stats.binom.ppf(q, n, p)
+        for k in (np.zeros(p.size), np.maximum(exact - 1, 0), exact, np.floor(rng.uniform(0, 3) * exact),
+                  np.full(p.size, float(n))):
+            at_most = binom_quantile_at_most(q, n, p, k)
+            assert not (at_most & ~(exact <= k)).any(), (n, q, p[at_most & ~(exact <= k)])
+            decided += int(at_most.sum())
+    assert decided > 4000
+    # A rate of 1e-4 in a million rows against a 1% limit, 2 / (m + 1) against a limit of 0.
+    assert binom_quantile_at_most(0.998, 10**6, np.array([1e-4]), np.array([10_000.0]))[0]
+    assert binom_quantile_at_most(0.998, 10**6, np.array([2 / (10**6 + 1)]), np.array([20.0]))[0]
 
 
 @pytest.mark.parametrize("n", [1, 7, 1000, 10**6])

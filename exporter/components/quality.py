@@ -9,7 +9,7 @@ import numpy as np
 from exporter.checks import CheckName
 from exporter.components.base import Component, WindowContext
 from exporter.config import QualityConfig
-from exporter.distributions import binom_ppf
+from exporter.distributions import binom_ppf, binom_quantile_at_most
 from exporter.prepare import PreparedBatch
 from exporter.reference import Reference
 from exporter.results import QualityThreshold, WindowBuilder
@@ -83,8 +83,15 @@ class FeatureQuality(Component):
         reference's rate at that size when it is higher (model-wide rules only)."""
         limits = self.floors.copy()
         if rows and self.noisy.any():
-            noise = binom_ppf(1 - self.alpha, rows, self.rates[self.noisy]) / rows
-            limits[self.noisy] = np.maximum(limits[self.noisy], np.minimum(1.0, noise))
+            # The quantile is needed only where it may be above the floor: the largest count whose share
+            # of the window is within the floor (in floating point, as the share is computed) bounds it.
+            floor_count = np.floor(self.floors * rows)
+            floor_count -= floor_count / rows > self.floors
+            at_most = binom_quantile_at_most(1 - self.alpha, rows, self.rates, floor_count)
+            needed = self.noisy & ~at_most
+            if needed.any():
+                noise = binom_ppf(1 - self.alpha, rows, self.rates[needed]) / rows
+                limits[needed] = np.maximum(limits[needed], np.minimum(1.0, noise))
         return dict(zip(self.keys, limits.tolist(), strict=True))
 
     def fields(self) -> dict[str, FieldSpec]:
