@@ -584,6 +584,6 @@ def _load_parquet_reference(model: ModelConfig, where: str) -> tuple[Reference, 
         {c for c in (model.latency_column, model.error_column) if c}
     features = set(reference.feature_names) - used
     rest = [name for name in map(str, schema.columns) if name not in features]
-    frame = normalized(parquet.read(columns=rest).to_pandas()) if rest else \
+    frame = normalized(parquet.read(columns=rest).to_pandas(split_blocks=True)) if rest else \
         pd.DataFrame(index=pd.RangeIndex(parquet.metadata.num_rows))
     return reference, frame

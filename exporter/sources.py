@@ -84,7 +84,7 @@ class _OpenParquet:
 
     def _decode(self) -> pd.DataFrame | None:
         batch = next(self.batches, None)
-        return None if batch is None else batch.to_pandas()
+        return None if batch is None else batch.to_pandas(split_blocks=True)
 
 
 @dataclass

@@ -57,7 +57,7 @@ def read_table(path: str | Path, fmt: str | None = None, text_columns: frozenset
     reference and a log are read alike (empty cells missing, ``text_columns`` as text)."""
     kind = format_of(path, fmt)
     if kind == "parquet":
-        return pq.read_table(path).to_pandas()
+        return pq.read_table(path).to_pandas(split_blocks=True)
     if kind == "csv":
         data = Path(path).read_bytes()
         header, _, rows = data.partition(b"\n")
@@ -166,7 +166,7 @@ def parse_jsonl(data: bytes, rejected: Counter[str], limits: InputLimits = DEFAU
     try:
         table = pajson.read_json(io.BytesIO(data), read_options=pajson.ReadOptions(block_size=1 << 24))
         if not any(pa.types.is_nested(t) for t in table.schema.types):
-            return table.to_pandas()
+            return table.to_pandas(split_blocks=True)
     except (pa.ArrowException, ValueError):
         pass
     records = []
@@ -214,7 +214,7 @@ def parse_csv(header: str, data: bytes, rejected: Counter[str],
             convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in text_columns},
                                                  strings_can_be_null=True),
         )
-        frame = table.to_pandas()
+        frame = table.to_pandas(split_blocks=True)
     except (pa.ArrowException, ValueError, UnicodeDecodeError):
         frame = _parse_csv_slowly(header, data, rejected, text_columns)
         return frame
