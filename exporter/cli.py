@@ -218,7 +218,7 @@ def cmd_check(config_path: Path, fmt: str, fail_on_alert: bool, now: float | Non
         raise ConfigError(f"model {chosen.name} has no window {window!r} "
                           f"(windows: {', '.join(w.label for w in chosen.windows)})")
     monitors = build_monitors(config, str(config_path), persist=False)
-    snapshots = [m.update(now=now, persist=False, budget=None) for m in monitors]
+    snapshots = [m.update(now=now, persist=False, budget=None, once=True) for m in monitors]
     failed = [line for s in snapshots for line in failed_checks(s)]
     if fmt == "json":
         families = build_families(snapshots)
@@ -282,7 +282,7 @@ def cmd_report(config_path: Path, model_name: str | None, window: str | None, no
         raise ConfigError(f"model {model.name} has no window {window!r} (windows: {', '.join(labels)})")
     window = window or max(model.windows, key=lambda w: w.seconds).label
     [monitor] = build_monitors(config.model_copy(update={"models": [model]}), str(config_path), persist=False)
-    snapshot = monitor.update(now=now, persist=False, budget=None)
+    snapshot = monitor.update(now=now, persist=False, budget=None, once=True)
     _emit(render_report(snapshot, window, now), out)
     print(f"model-monitor: wrote the report of model {model.name}, window {window}, to {out}", flush=True)
     return 0

@@ -462,14 +462,19 @@ class ModelMonitor:
     # -- one update ---------------------------------------------------------------------------
 
     def update(self, now: float | None = None, persist: bool = True,
-               budget: int | None = UPDATE_BYTES) -> ModelSnapshot:
+               budget: int | None = UPDATE_BYTES, once: bool = False) -> ModelSnapshot:
         """Read new rows and labels, recompute every window and return the snapshot. Never raises.
 
         One update reads at most about ``budget`` bytes of each log (None: everything), so a
         backlog is worked off over several updates, each of which publishes fresh numbers.
+        ``once``: this monitor's only update (``check``, ``report``), its windows read at ``now`` and
+        never saved (see :attr:`WindowStore.read_once_at`); not with ``persist``.
         """
+        if once and persist:
+            raise ValueError("an update read once is never saved: pass persist=False")
         started = time.time()
         now = started if now is None else now
+        self.store.read_once_at = now if once else None
         ok = self._read(self.source, ErrorStage.READ, self.ingest, now, budget)
         if self.label_source is not None:
             ok = self._read(self.label_source, ErrorStage.LABELS, self.ingest_labels, now, budget) and ok

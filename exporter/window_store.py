@@ -76,6 +76,11 @@ class WindowStore:
             fields.update({key(component.name, name): spec for name, spec in component.fields().items()})
         self.layout = Layout(fields)
         self.rings = self._new_rings()
+        #: Set for a one-shot evaluation (``check``, ``report``) whose windows are read once, at this instant,
+        #: and never saved: a row live at that instant goes to its window's newest bucket. A batch whose rows
+        #: spread over every bucket of a window (a file not in time order) is then summarised as a few
+        #: groups instead of one per bucket combination; the windows read at that instant are the same.
+        self.read_once_at: float | None = None
 
     def _new_rings(self) -> dict[str, dict[str, Ring]]:
         return {k: {w.label: Ring(w, self.layout, self.buckets) for w in self.windows} for k in self.segment_keys}
@@ -111,6 +116,8 @@ class WindowStore:
 
     def _add(self, ts: np.ndarray, codes: dict[str, np.ndarray], now: float,
              make_summary: Callable[[Rows, Groups], Summary]) -> None:
+        if self.read_once_at is not None and now != self.read_once_at:
+            raise ValueError(f"rows added at {now} to windows that are read once, at {self.read_once_at}")
         self._add_to_rings(self.rings[""], ts, None, now, make_summary)
         for column, column_codes in codes.items():
             kept = self.segments[column]
@@ -119,8 +126,7 @@ class WindowStore:
                 rows_of_code = np.flatnonzero(column_codes == code)
                 self._add_to_rings(self.rings[segment], ts[rows_of_code], rows_of_code, now, make_summary)
 
-    @staticmethod
-    def _add_to_rings(rings: dict[str, Ring], ts: np.ndarray, subset: np.ndarray | None, now: float,
+    def _add_to_rings(self, rings: dict[str, Ring], ts: np.ndarray, subset: np.ndarray | None, now: float,
                       make_summary: Callable[[Rows, Groups], Summary]) -> None:
         """Summarise the rows, per distinct combination of window buckets, and add each group to ``rings``.
 
@@ -129,6 +135,10 @@ class WindowStore:
         ring_list = list(rings.values())
         buckets = [ring.bucket_of(ts) for ring in ring_list]
         oldest = [ring.oldest_live_bucket(now) for ring in ring_list]
+        if self.read_once_at is not None:
+            for ids, first, ring in zip(buckets, oldest, ring_list, strict=True):
+                newest = ring.newest_bucket(now)
+                ids[(ids >= first) & (ids <= newest)] = newest
         live = np.zeros(ts.size, dtype=bool)
         for ids, first in zip(buckets, oldest, strict=True):
             live |= ids >= first

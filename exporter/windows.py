@@ -91,10 +91,11 @@ class Ring:
         self.dirty.add(slot)
         return True
 
+    def newest_bucket(self, now: float) -> int:
+        return math.floor(now / self.width)
+
     def live_mask(self, now: float) -> np.ndarray:
-        newest = math.floor(now / self.width)
-        oldest = self.oldest_live_bucket(now)
-        return (self.ids >= oldest) & (self.ids <= newest)
+        return (self.ids >= self.oldest_live_bucket(now)) & (self.ids <= self.newest_bucket(now))
 
     def merged(self, now: float) -> Summary:
         """The summary of the window ending at ``now``."""
