@@ -114,7 +114,7 @@ def time_groups(ts: np.ndarray, rings: list[Ring], now: float) -> Groups:
     """Split sorted epoch seconds ``ts`` where any ring's live bucket changes (as the window store groups rows)."""
     ids = []
     for ring in rings:
-        bucket = ring.bucket_of(ts)
+        bucket = ring.buckets_at(ts, now)
         ids.append(np.where(bucket >= ring.oldest_live_bucket(now), bucket, -1))
     stacked = np.stack(ids, axis=1) if ids else np.zeros((ts.size, 0), dtype=np.int64)
     change = np.ones(ts.size, dtype=bool)

@@ -133,12 +133,11 @@ class WindowStore:
         ``subset`` maps positions in ``ts`` to rows of the batch (None: the same).
         """
         ring_list = list(rings.values())
-        buckets = [ring.bucket_of(ts) for ring in ring_list]
+        buckets = [ring.buckets_at(ts, now) for ring in ring_list]
         oldest = [ring.oldest_live_bucket(now) for ring in ring_list]
         if self.read_once_at is not None:
             for ids, first, ring in zip(buckets, oldest, ring_list, strict=True):
-                newest = ring.newest_bucket(now)
-                ids[(ids >= first) & (ids <= newest)] = newest
+                ids[ids >= first] = ring.newest_bucket(now)
         live = np.zeros(ts.size, dtype=bool)
         for ids, first in zip(buckets, oldest, strict=True):
             live |= ids >= first

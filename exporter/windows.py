@@ -38,6 +38,12 @@ class Ring:
     def bucket_of(self, ts: np.ndarray) -> np.ndarray:
         return np.floor(ts / self.width).astype(np.int64)
 
+    def buckets_at(self, ts: np.ndarray, now: float) -> np.ndarray:
+        """The bucket each row is added to at ``now``: its own, but the newest for a row stamped ahead of
+        ``now`` (accepted within ``max_clock_skew``). A bucket after the newest would take the slot of a
+        live one, and the window would lose that bucket's rows while it still spans them."""
+        return np.minimum(self.bucket_of(ts), self.newest_bucket(now))
+
     def oldest_live_bucket(self, now: float) -> int:
         return math.floor((now - self.window.seconds) / self.width) + 1
 

@@ -113,3 +113,31 @@ def test_rows_added_to_windows_read_once_at_another_instant_are_refused(tmp_path
     frame.insert(0, "ts", NOW - 1)
     with pytest.raises(ValueError, match="read once"):
         monitor.ingest(frame, NOW + 1)
+
+
+@pytest.mark.parametrize("once", [False, True])
+def test_rows_stamped_ahead_of_the_clock_count_now_and_take_no_live_bucket_s_place(tmp_path: Path, once: bool) -> None:
+    """A row up to max_clock_skew ahead goes to the newest bucket. In its own bucket it took the ring slot of
+    a live bucket of the 5m window (61 slots of 5 s), and the window lost that bucket's rows."""
+    import pandas as pd
+
+    make, model = CASES["regression"]
+    rng = np.random.default_rng(5)
+    make(rng, 1000).to_parquet(tmp_path / "reference.parquet")
+    (tmp_path / "logs").mkdir()
+    entry = {"name": "r", "reference": str(tmp_path / "reference.parquet"),
+             "predictions": {"path": str(tmp_path / "logs/*.parquet")}, "windows": ["5m", "1h"], **model}
+    monitor = build_monitor(parse_config({"models": [entry]}).models[0], None)
+    live = make(rng, 600)
+    live.insert(0, "ts", NOW - np.linspace(1, 280, 600))
+    ahead = make(rng, 50)
+    ahead.insert(0, "ts", NOW + np.linspace(10, 240, 50))  # within the default max_clock_skew of 5m
+    pd.concat([live, ahead]).to_parquet(tmp_path / "logs" / "a.parquet")
+    snapshot = monitor.update(now=NOW, persist=False, budget=None, once=once)
+    rows = {w.window: w.rows for w in snapshot.windows if not w.segment}
+    assert rows == {"5m": 650, "1h": 650}
+    if not once:  # a minute on, the rows from ahead are still in the window; the live ones past 4 minutes old not
+        later = {w.window: w.rows for w in monitor.update(now=NOW + 60, persist=False).windows if not w.segment}
+        assert later["1h"] == 650
+        # The 5m window spans between 5m less a bucket (5 s) and 5m.
+        assert (live["ts"] > NOW + 60 - 295).sum() <= later["5m"] - 50 <= (live["ts"] > NOW + 60 - 300).sum()
