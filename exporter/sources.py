@@ -54,9 +54,11 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 #: Bytes at the start of a file that identify it (Filebeat's default too).
 FINGERPRINT_BYTES = 1024
 #: Rows of a Parquet file read at once (a record batch) at most: memory stays bounded whatever its row
-#: groups. Wide files are read in fewer rows: about PARQUET_BATCH_VALUES values per batch.
+#: groups. Wide files are read in fewer rows: about PARQUET_BATCH_VALUES values per batch. A batch's
+#: fixed costs (a few ms) favour large batches, memory small ones: 1M values (37,000 rows of 27 columns)
+#: peaks about 35 MiB lower than 1.5M in the large check, 5% slower (benchmarks/RESULTS.md).
 PARQUET_BATCH_ROWS = 65_536
-PARQUET_BATCH_VALUES = 1_500_000
+PARQUET_BATCH_VALUES = 1_000_000
 #: The thread that decodes the next Parquet batch while the current one is summarised.
 _DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet")
 
