@@ -1,14 +1,17 @@
 """Quantiles and tail probabilities of the binomial, chi-square and normal laws, without ``scipy.stats``.
 
 ``scipy.stats`` takes about 0.7 s and 40 MiB to import, more than binning a million rows, and the
-monitor needs four of its functions. These are the same special functions ``scipy.stats`` itself
-calls for them (its ``chi2._ppf``, ``chi2._sf``; the binomial quantile as ``binom.ppf`` defines it:
-the smallest ``k`` with ``P(X <= k) >= q``), checked against ``scipy.stats`` in
-``tests/test_distributions.py``. Even ``scipy.special`` costs about 0.2 s and 15 MiB to import, so it
-is imported only where a function needs it: the normal quantile comes from the standard library, and
-:func:`binom_quantile_at_most` tells, by a Chernoff bound, where a binomial quantile is certainly below
-a limit and need not be computed at all (the data-quality limits of every window large enough for
-its noise not to matter).
+monitor needs four of its functions; even ``scipy.special`` costs about 0.2 s and 15 MiB. So:
+
+- the normal quantile comes from the standard library (``statistics.NormalDist``);
+- the chi-square's upper quantiles for whole degrees of freedom (the drift calibration's) from its
+  closed-form tail; other chi-square quantiles and the tail probability from the special functions
+  ``scipy.stats`` itself calls (``gammaincinv``, ``chdtrc``), imported where needed;
+- the binomial quantile as ``binom.ppf`` defines it (the smallest ``k`` with ``P(X <= k) >= q``) from
+  ``bdtr``; :func:`binom_quantile_at_most` tells by a Chernoff bound where it is certainly below a
+  limit and need not be computed at all (the data-quality limits of every large window).
+
+Each is checked against ``scipy.stats`` in ``tests/test_distributions.py``.
 """
 
 from __future__ import annotations
