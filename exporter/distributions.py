@@ -126,7 +126,7 @@ def binom_ppf(q: float, n: int, p: np.ndarray) -> np.ndarray:
     special = _special()
     with np.errstate(invalid="ignore"):  # a rate outside [0, 1] (or NaN) has no quantile: NaN, as in scipy
         sd = np.sqrt(n * p * (1 - p))
-    k = np.clip(np.floor(n * p + statistics.NormalDist().inv_cdf(q) * sd), 0, n)
+    k = np.clip(np.floor(n * p + norm_ppf(q) * sd), 0, n)
     for _ in range(8):
         up = (k < n) & (special.bdtr(k, n, p) < q)
         down = (k > 0) & ~up & (special.bdtr(k - 1, n, p) >= q)

@@ -116,6 +116,7 @@ def _multinomial_quantiles(reference_counts: np.ndarray, method: str, levels: tu
 
     p = reference_counts / reference_counts.sum()
     dof = max(1, int(np.count_nonzero(p)) - 1)
+    x2 = chi2_ppf([1 - level for level in levels], dof)  # the same at every size beyond the simulated ones
     out = np.zeros((len(levels), SIZES.size))
     for k, n in enumerate(SIZES.astype(np.int64)):
         if n <= SIMULATED_UP_TO:
@@ -124,7 +125,6 @@ def _multinomial_quantiles(reference_counts: np.ndarray, method: str, levels: tu
                 statistics.jensen_shannon_rows(reference_counts, draws)
             out[:, k] = np.quantile(scores, [1 - level for level in levels])
         else:
-            x2 = chi2_ppf([1 - level for level in levels], dof)
             out[:, k] = x2 / n if method == "psi" else np.sqrt(x2 / (8 * n))
     return np.maximum(out, 1e-12)
 
