@@ -42,7 +42,7 @@ from exporter.results import ModelSnapshot, Verdict, WindowResult
 from exporter.rows import Rejections
 from exporter.segments import OTHER, segment_values
 from exporter.sketch import ONE_GROUP
-from exporter.sources import Chunk, FileSource, SourceError
+from exporter.sources import Chunk, FileSource, SourceError, rows_at_once
 from exporter.tables import InputLimits, normalized
 from exporter.vocabulary import ErrorStage, RejectReason, SchemaCheck
 from exporter.window_store import WindowStore
@@ -322,7 +322,7 @@ class ModelMonitor:
         if len(frame) == 0:  # not frame.empty: rows without any column are rows, and get rejected
             return 0
         accepted = 0
-        step = min(INGEST_ROWS, max(1024, INGEST_VALUES // max(1, len(self.reference.feature_names))))
+        step = rows_at_once(INGEST_ROWS, INGEST_VALUES, len(self.reference.feature_names))
         for start in range(0, len(frame), step):
             part = frame.iloc[start:start + step] if len(frame) > step else frame
             batch, issues = self.preparer.prepare(part, now, with_ids=self.label_source is not None)

@@ -487,7 +487,7 @@ class FileSource:
         while first < meta.num_row_groups and skipped + meta.row_group(first).num_rows <= start:
             skipped += meta.row_group(first).num_rows
             first += 1
-        rows = min(PARQUET_BATCH_ROWS, max(1024, PARQUET_BATCH_VALUES // max(1, meta.num_columns)))
+        rows = rows_at_once(PARQUET_BATCH_ROWS, PARQUET_BATCH_VALUES, meta.num_columns)
         batches = parquet.iter_batches(rows, row_groups=range(first, meta.num_row_groups), use_threads=False)
         reader = _OpenParquet(identity, meta.num_rows, _skip_rows(batches, start - skipped), start)
         self._parquet[f.real] = reader
@@ -531,6 +531,12 @@ class FileSource:
         else:
             frame = parse_csv(header or "", complete, rejected, self.text_columns)
         return Chunk(f.path, frame, new_cursor, rejected, more=len(data) >= self.max_bytes, nbytes=end + 1)
+
+
+def rows_at_once(max_rows: int, max_values: int, columns: int) -> int:
+    """Rows to read or prepare at once: ``max_rows``, fewer for wide data (about ``max_values`` values of
+    ``columns`` columns), 1,024 at least."""
+    return min(max_rows, max(1024, max_values // max(1, columns)))
 
 
 def _skip_rows(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
