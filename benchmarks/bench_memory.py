@@ -4,7 +4,8 @@
 
 Each measurement runs in a fresh process (this one spawns them), so it sees only what serving costs:
 the imports, the models built from their references, then updates that read Parquet files (100,000
-rows each) as `serve` does, with the state saved through the journal. Prints RSS after each stage,
+rows each) as `serve` does, each followed by serve's trim of freed memory. Prints RSS after each
+stage and the process's peak (an update's working memory on top of what it keeps),
 and what the window rings themselves hold, so the rest (libraries, the heap the allocator keeps) is
 visible. Run on demand.
 """
@@ -46,7 +47,7 @@ def run(models: int, rows: int, source: Path, start: float) -> None:
 
     import exporter.cli  # noqa: F401 - what serve imports
     from benchmarks.bench_exporter import monitor_for
-    from exporter.memory import lean_allocators
+    from exporter.memory import lean_allocators, release_free_memory
 
     lean_allocators()  # as serve does
 
@@ -67,10 +68,12 @@ def run(models: int, rows: int, source: Path, start: float) -> None:
             path = folder / f"logs{k}" / f"{step}.parquet"
             shutil.copyfile(source / f"{step % FILES}.parquet", path)
             monitor.update(now=at, persist=False)
+            release_free_memory()  # as serve does after each update
             path.unlink()
         if (done // CHUNK) % max(1, rows // CHUNK // 10) == 0:
             samples.append((done + CHUNK, status_mib()))
     stages["streamed"] = status_mib()
+    stages["peak during updates (VmHWM)"] = status_mib("VmHWM")
     rings = sum(a.nbytes for m in monitors for rs in m.store.rings.values() for r in rs.values()
                 for a in r.data.values()) / 2**20
     print(json.dumps({"stages": stages, "samples": samples, "rings_mib": rings}))

@@ -1,16 +1,23 @@
 """Allocator settings for a long-running exporter: give freed memory back instead of keeping it.
 
 An update allocates and frees tens of megabytes of arrays (a batch's columns, its bins, its
-counts). glibc's malloc keeps freed heap memory for reuse and grows its threshold for serving
-large blocks from the heap, so a serving process's resident memory drifts up to its largest past
-update, and a little beyond, by fragmentation. Arrow's default pool (mimalloc) keeps per-thread
-heaps. For ``serve`` (not for one-shot commands, where speed matters more than what is kept):
+counts, the Parquet reader's pages). glibc's malloc keeps freed heap memory for reuse and grows
+its threshold for serving large blocks from the heap, so a serving process's resident memory drifts
+up to its largest past update, and a little beyond, by fragmentation. Arrow's default pool
+(mimalloc) keeps per-thread heaps, and its jemalloc pool was measured keeping ~60 MiB of a
+50-feature model's update even told to decay at once. For ``serve`` (not for one-shot commands,
+where speed matters more than what is kept):
 
 - blocks of 1 MiB and more are mapped and unmapped directly (``M_MMAP_THRESHOLD``), and the
   heap is trimmed when 8 MiB are free at its top (``M_TRIM_THRESHOLD``);
-- Arrow allocates from jemalloc, told to return freed pages at once, where the wheel has it.
+- Arrow allocates from the system allocator (glibc), so that what an update freed is one heap;
+- after each update, :func:`release_free_memory` returns the free pages of every glibc arena to
+  the system (``malloc_trim``), not only those at the top of the main heap: the Parquet reader's
+  threads allocate from arenas of their own, whose free pages glibc never trims by itself.
 
-Measured in benchmarks/RESULTS.md (resident memory of a serving process).
+Measured in benchmarks/RESULTS.md (resident memory of a serving process): a 50-feature model
+settles ~60 MiB lower than with jemalloc, and the ingest is no slower; a trim costs ~5 ms after an
+update of a million rows.
 """
 
 from __future__ import annotations
@@ -24,25 +31,37 @@ log = logging.getLogger(__name__)
 #: mallopt parameters (glibc's malloc.h).
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 
+#: glibc, once lean_allocators found it; release_free_memory does nothing without it.
+_glibc: ctypes.CDLL | None = None
+
 
 def lean_allocators() -> list[str]:
     """Apply the settings above where this platform has them; returns what was applied."""
+    global _glibc
     applied = []
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None
-        if libc is not None and hasattr(libc, "mallopt") and libc.mallopt(M_MMAP_THRESHOLD, 1 << 20) and \
-                libc.mallopt(M_TRIM_THRESHOLD, 8 << 20):
+        if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") and \
+                libc.mallopt(M_MMAP_THRESHOLD, 1 << 20) and libc.mallopt(M_TRIM_THRESHOLD, 8 << 20):
+            _glibc = libc
             applied.append("glibc")
     except OSError:
         pass
-    try:
-        import pyarrow as pa
+    if _glibc is not None:  # Arrow's buffers on glibc's heap only where release_free_memory can trim it
+        try:
+            import pyarrow as pa
 
-        pa.jemalloc_set_decay_ms(0)
-        pa.set_memory_pool(pa.jemalloc_memory_pool())
-        applied.append("arrow-jemalloc")
-    except (ImportError, NotImplementedError, AttributeError):
-        pass
+            pa.set_memory_pool(pa.system_memory_pool())
+            applied.append("arrow-system")
+        except (ImportError, AttributeError):
+            pass
     log.debug("allocator settings: %s", ", ".join(applied) or "none")
     return applied
+
+
+def release_free_memory() -> None:
+    """Give the free pages of every malloc arena back to the system (after an update); a no-op unless
+    :func:`lean_allocators` found glibc."""
+    if _glibc is not None:
+        _glibc.malloc_trim(0)

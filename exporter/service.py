@@ -16,6 +16,7 @@ from pathlib import Path
 from exporter.config import Config, ConfigError
 from exporter.exposition import SnapshotStore
 from exporter.http import metrics_app, serve
+from exporter.memory import release_free_memory
 from exporter.model import ModelMonitor, build_monitor
 from exporter.webconfig import BasicAuth, load_web_config, ssl_context
 
@@ -54,6 +55,7 @@ class Exporter:
 
     def run_once(self, monitor: ModelMonitor) -> None:
         self.store.publish(monitor.update())
+        release_free_memory()  # what the update freed, back to the system (see exporter.memory)
 
     def start(self, host: str, port: int, web_config: Path | None = None) -> int:
         """Start serving and updating; returns the bound port (useful with port 0).
