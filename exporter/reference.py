@@ -232,6 +232,19 @@ def _coarse_starts(edges: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
     return np.unique(starts).astype(np.intp)
 
 
+#: Beyond this magnitude a value's square overflows float64 (1.8e308), and np.std with it.
+_SQUARE_SAFE = 1e150
+
+
+def population_std(values: np.ndarray) -> float:
+    """np.std of finite ``values``, also where their squares overflow (values beyond 1e150 are scaled by
+    the largest magnitude first, so a reference of huge numbers normalises its drift by a finite std)."""
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    if largest <= _SQUARE_SAFE:
+        return float(np.std(values))
+    return float(np.std(values / largest)) * largest
+
+
 def build_numeric(name: str, series: pd.Series, method: str, threshold: float) -> NumericFeature:
     series = blank_as_missing(series)
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
@@ -263,7 +276,7 @@ def build_numeric(name: str, series: pd.Series, method: str, threshold: float) -
         coarse_starts=coarse,
         reference_counts=counts,
         reference_sums=sums,
-        reference_std=float(np.std(finite)),
+        reference_std=population_std(finite),
         missing_ratio=missing_ratio,
         usable=True,
     )

@@ -7,6 +7,8 @@ and the score from :mod:`exporter.drift`.
 
 from __future__ import annotations
 
+import statistics as pystats
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -73,6 +75,20 @@ def test_wasserstein_exact_outside_reference_range() -> None:
     feature, counts, sums = _binned(reference, current, "wasserstein")
     exact = stats.wasserstein_distance(reference, current) / np.std(reference)
     assert numeric_score(feature, counts, sums) == pytest.approx(exact, rel=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e200, 1e300])
+def test_wasserstein_normalised_by_a_finite_std_at_any_scale(scale: float) -> None:
+    """A reference of huge numbers (squares beyond float64) still has its std, so the normalised
+    distance is what it is at scale 1: the distance is scale-free, as scipy's is (down to the floor of
+    MIN_REFERENCE_STD, an absolute std below which a reference counts as constant)."""
+    rng = np.random.default_rng(17)
+    reference, current = rng.normal(0, 1, 4000) * scale, rng.normal(0.5, 1, 1000) * scale
+    feature, counts, sums = _binned(reference, current, "wasserstein")
+    # statistics.pstdev sums the squares exactly (as fractions): a reference free of overflow.
+    assert feature.reference_std == pytest.approx(pystats.pstdev(reference.tolist()), rel=1e-12)
+    exact = stats.wasserstein_distance(reference / scale, current / scale) / np.std(reference / scale)
+    assert abs(numeric_score(feature, counts, sums) - exact) <= 0.01
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
