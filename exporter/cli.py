@@ -19,6 +19,7 @@ from pathlib import Path
 from exporter.checks import failed_checks
 from exporter.config import Config, ConfigError, ModelConfig, load_config
 from exporter.exposition import SnapshotStore, build_families, families_as_json
+from exporter.memory import fast_allocators
 from exporter.service import Exporter, build_monitors
 from exporter.state import StateDirLock, StateDirLockedError, write_atomically
 from exporter.webconfig import load_web_config
@@ -218,6 +219,7 @@ def cmd_check(config_path: Path, fmt: str, fail_on_alert: bool, now: float | Non
         raise ConfigError(f"model {chosen.name} has no window {window!r} "
                           f"(windows: {', '.join(w.label for w in chosen.windows)})")
     monitors = build_monitors(config, str(config_path), persist=False)
+    fast_allocators()  # for the ingest (not the reference build, whose large sorts it would keep)
     snapshots = [m.update(now=now, persist=False, budget=None, once=True) for m in monitors]
     failed = [line for s in snapshots for line in failed_checks(s)]
     if fmt == "json":
@@ -282,6 +284,7 @@ def cmd_report(config_path: Path, model_name: str | None, window: str | None, no
         raise ConfigError(f"model {model.name} has no window {window!r} (windows: {', '.join(labels)})")
     window = window or max(model.windows, key=lambda w: w.seconds).label
     [monitor] = build_monitors(config.model_copy(update={"models": [model]}), str(config_path), persist=False)
+    fast_allocators()  # as check
     snapshot = monitor.update(now=now, persist=False, budget=None, once=True)
     _emit(render_report(snapshot, window, now), out)
     print(f"model-monitor: wrote the report of model {model.name}, window {window}, to {out}", flush=True)

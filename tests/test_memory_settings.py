@@ -49,3 +49,31 @@ def test_release_free_memory_returns_freed_arena_pages(action: str) -> None:
         assert before - after >= 100  # of the 128 MiB freed
     else:  # the control: without the trim the pages stay resident, so the case above tests the trim
         assert before - after < 20
+
+
+# Three 20 MiB arrays made and freed six times; prints the page faults of each round.
+_REUSE = """
+import resource, sys
+import numpy as np
+from exporter.memory import fast_allocators
+if sys.argv[1] == 'fast':
+    fast_allocators()
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(6):
+    before = faults()
+    arrays = [np.ones(20 << 17) for _ in range(3)]
+    del arrays
+    print(faults() - before)
+"""
+
+
+@pytest.mark.parametrize("mode", ["fast", "default"])
+def test_fast_allocators_reuse_freed_memory(mode: str) -> None:
+    rounds = [int(v) for v in subprocess.run([sys.executable, "-c", _REUSE, mode], capture_output=True, text=True,
+                                             check=True).stdout.split()]
+    later = sum(rounds[1:])  # the first round faults its pages in, in both modes
+    if mode == "fast":
+        assert later < 100
+    else:  # the control: glibc's defaults give the pages back and fault them in again
+        assert later > 1000
