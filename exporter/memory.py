@@ -1,4 +1,4 @@
-"""Allocator settings for a long-running exporter: give freed memory back instead of keeping it.
+"""Allocator settings: a long-running exporter gives freed memory back, a one-shot command keeps it.
 
 An update allocates and frees tens of megabytes of arrays (a batch's columns, its bins, its
 counts, the Parquet reader's pages). glibc's malloc keeps freed heap memory for reuse and grows
@@ -31,41 +31,42 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
+import sys
 
 log = logging.getLogger(__name__)
 
 #: mallopt parameters (glibc's malloc.h).
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 
-#: glibc, once lean_allocators found it; release_free_memory does nothing without it.
-_glibc: ctypes.CDLL | None = None
-
-
-def _tuned_glibc(mmap_threshold: int, trim_threshold: int) -> ctypes.CDLL | None:
-    """glibc with its mmap and trim thresholds set; None where the C library is not glibc."""
+@functools.cache
+def _glibc_library() -> ctypes.CDLL | None:
+    """The C library when it is glibc (it has ``mallopt`` and ``malloc_trim``), else None."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None
     except OSError:
         return None
-    if libc is None or not (hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim")):
-        return None
-    ok = libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold) and libc.mallopt(M_TRIM_THRESHOLD, trim_threshold)
-    return libc if ok else None
+    return libc if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+
+
+def _tuned_glibc(mmap_threshold: int, trim_threshold: int) -> bool:
+    """Whether glibc is the C library and took these mmap and trim thresholds."""
+    libc = _glibc_library()
+    return libc is not None and bool(libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and \
+        bool(libc.mallopt(M_TRIM_THRESHOLD, trim_threshold))
 
 
 def fast_allocators() -> list[str]:
     """For a one-shot command: glibc keeps freed memory for reuse (see above); returns what was applied."""
-    return ["glibc"] if _tuned_glibc(32 << 20, 512 << 20) is not None else []
+    return ["glibc"] if _tuned_glibc(32 << 20, 512 << 20) else []
 
 
 def lean_allocators() -> list[str]:
     """Apply serve's settings above where this platform has them; returns what was applied."""
-    global _glibc
     applied = []
-    _glibc = _tuned_glibc(1 << 20, 8 << 20)
-    if _glibc is not None:  # Arrow's buffers on glibc's heap only where release_free_memory can trim it
+    if _tuned_glibc(1 << 20, 8 << 20):  # Arrow's buffers on glibc's heap only where it can be trimmed
         applied.append("glibc")
         try:
             import pyarrow as pa
@@ -79,7 +80,20 @@ def lean_allocators() -> list[str]:
 
 
 def release_free_memory() -> None:
-    """Give the free pages of every malloc arena back to the system (after an update); a no-op unless
-    :func:`lean_allocators` found glibc."""
-    if _glibc is not None:
-        _glibc.malloc_trim(0)
+    """Give back to the system what the allocators keep of freed memory: Arrow's pool's cache (unless the
+    pool is glibc's own) and the free pages of every glibc arena. After each update in ``serve``, and once a
+    reference is built (its columns, sorted copies and calibration draws are garbage by then)."""
+    release_arrow_cache()
+    libc = _glibc_library()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+def release_arrow_cache() -> None:
+    """Give back what Arrow's pool keeps of freed buffers (mimalloc keeps them per thread: call it in the
+    thread that freed them); nothing when the pool is glibc's own, or before pyarrow is imported."""
+    pa = sys.modules.get("pyarrow")
+    if pa is not None:
+        pool = pa.default_memory_pool()
+        if pool.backend_name != "system":
+            pool.release_unused()

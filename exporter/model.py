@@ -36,6 +36,7 @@ from exporter.config import ConfigError, ModelConfig, text_columns
 from exporter.counters import Counters
 from exporter.dedup import RecentIds
 from exporter.label_join import LabelJoiner
+from exporter.memory import release_free_memory
 from exporter.prepare import LabelledRows, PreparedBatch, Preparer
 from exporter.reference import Reference, load_reference
 from exporter.results import ModelSnapshot, Verdict, WindowResult
@@ -65,8 +66,11 @@ INGEST_VALUES = 1_500_000
 
 def build_monitor(config: ModelConfig, state_dir: Path | None, where: str = "config") -> ModelMonitor:
     """Build ``config``'s monitor from its baseline file or its reference; ConfigError on any problem."""
-    base = read_baseline(config.baseline, config, where) if config.baseline is not None else \
-        baseline_of_reference(config, where)
+    if config.baseline is not None:
+        base = read_baseline(config.baseline, config, where)
+    else:
+        base = baseline_of_reference(config, where)
+        release_free_memory()  # the reference's columns, before the windows' arrays are made
     reference = base.reference
     if config.constraints is not None:
         from exporter.sagemaker import apply_constraints, read_constraints

@@ -21,13 +21,13 @@ def test_lean_allocators_apply_in_a_fresh_process() -> None:
 
 # A thread (its own malloc arena) fills 128 MiB in blocks below the mmap threshold and frees all but
 # the last: glibc keeps the freed pages (only a heap's top is trimmed by itself). Prints RSS in MiB
-# after the free, then after release_free_memory (or after nothing, with "keep").
+# after the free, then after release_free_memory (or after nothing, with "keep"). No allocator
+# settings first: check and serve both release memory, with their own settings.
 _FRAGMENTED = """
 import sys, threading
-from exporter.memory import lean_allocators, release_free_memory
+from exporter.memory import release_free_memory
 def rss():
     return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS')) // 1024
-lean_allocators()
 held = []
 def fill():
     blocks = [bytearray(b'x' * (64 << 10)) for _ in range(2048)]
