@@ -8,13 +8,16 @@ data-quality check fails.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import NoReturn
 
 from exporter.checks import failed_checks
 from exporter.config import Config, ConfigError, ModelConfig, load_config
@@ -331,13 +334,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
         writer.stop()
 
 
+#: Commands that end by themselves: run as a program, they exit without the interpreter's teardown.
+ONE_SHOT_COMMANDS = frozenset({"check", "baseline", "backtest", "report"})
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process with ``code`` once its output is flushed, skipping the interpreter's teardown
+    (freeing every module, array and thread pool one by one: about 0.13 s of a 1.5 s check, for
+    nothing; every file the command wrote is closed already)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to say to it
+            stream.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The command line; ``argv`` None (the program itself): a one-shot command exits the process when done."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     # An update longer than the interval makes APScheduler skip a run; model_monitor_last_run_duration_seconds
     # shows it, so its per-run warning is noise.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    code = _run(args)
+    if argv is None and args.command in ONE_SHOT_COMMANDS:
+        _exit_now(code)
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "serve":
             return cmd_serve(args.config, args.port, args.web_config, args.shard)
