@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import multiprocessing
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -50,15 +52,23 @@ print(len(drifted), "drift verdicts", file=sys.stderr)
 """
 
 
+def write_files(reference: Path, current: Path, rows: int) -> None:
+    generate(rows, 1, False).drop(columns=["label"]).to_parquet(reference, index=False)
+    frame = generate(rows, 2, True).drop(columns=["label"])
+    frame.insert(0, "ts", NOW - 3000 + np.random.default_rng(3).uniform(0, 3000, rows))
+    frame.to_parquet(current, index=False)
+
+
 def workload(folder: Path, rows: int) -> Path:
     """The two Parquet files and the config (written once per folder and size)."""
     folder.mkdir(parents=True, exist_ok=True)
     reference, current = folder / f"reference-{rows}.parquet", folder / f"current-{rows}.parquet"
     if not current.exists():
-        generate(rows, 1, False).drop(columns=["label"]).to_parquet(reference, index=False)
-        frame = generate(rows, 2, True).drop(columns=["label"])
-        frame.insert(0, "ts", NOW - 3000 + np.random.default_rng(3).uniform(0, 3000, rows))
-        frame.to_parquet(current, index=False)
+        # In a child process: a forked child's peak RSS (ru_maxrss) starts from its parent's
+        # high-water mark (Linux keeps it across exec), so a parent that had built 2M rows in memory
+        # would inflate every timed check's peak.
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pool.submit(write_files, reference, current, rows).result()
     config = folder / f"monitor-{rows}.yaml"
     config.write_text(yaml.safe_dump({"models": [{
         "name": "large", "task": "binary_classification", "reference": reference.name,

@@ -358,9 +358,15 @@ def main(argv: list[str] | None = None) -> int:
     # shows it, so its per-run warning is noise.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     code = _run(args)
-    if argv is None and args.command in ONE_SHOT_COMMANDS:
+    if argv is None and args.command in ONE_SHOT_COMMANDS and not _watched():
         _exit_now(code)
     return code
+
+
+def _watched() -> bool:
+    """Whether a profiler or tracer (cProfile, coverage, a debugger) runs in this process: they write
+    what they saw at the interpreter's teardown, which a fast exit would skip."""
+    return sys.getprofile() is not None or sys.gettrace() is not None
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pstats
 import subprocess
 import sys
 import time
@@ -147,3 +148,19 @@ def test_check_command_prints_json_and_fails_on_alert(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "exporter.cli", "check", "--config", str(path)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
+
+
+def test_check_under_a_profiler_ends_with_the_profile_written(tmp_path: Path) -> None:
+    """A one-shot command exits without the interpreter's teardown, except under a profiler, whose
+    output is written at that teardown."""
+    now = time.time()
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows_at(now - 5, 50))
+    config = model_config(tmp_path)
+    data = {"state_dir": str(tmp_path / "state"), "models": [json.loads(config.model_dump_json())]}
+    path = write_config(tmp_path / "monitor.yaml", data)
+    stats = tmp_path / "check.pstats"
+    result = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(stats), "-m", "exporter.cli", "check",
+                             "--config", str(path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    profiled = pstats.Stats(str(stats))
+    assert any(name == "cmd_check" for _, _, name in profiled.stats)  # type: ignore[attr-defined]
