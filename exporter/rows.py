@@ -141,6 +141,9 @@ def numeric_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarra
     """Values, missing mask and invalid mask (present but not a finite number) of ``series``.
 
     Empty or blank text is missing, as an empty CSV cell is."""
+    if series.dtype == np.float64:  # the usual column (NumPy floats): NaN is missing, an infinity invalid
+        values = series.to_numpy(copy=True)
+        return values, np.isnan(values), np.isinf(values)
     series = blank_as_missing(series)
     missing = series.isna().to_numpy()
     if pd.api.types.is_bool_dtype(series.dtype):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from exporter.binning import CELLS, EdgeTable, bin_index
 from exporter.reference import build_numeric
+from exporter.rows import numeric_values
 
 DISTRIBUTIONS = {
     "normal": lambda rng, n: rng.normal(size=n),
@@ -54,3 +55,18 @@ def test_most_values_are_answered_by_the_table() -> None:
     table = EdgeTable(edges)
     assert table.table is not None and table.table.size == CELLS + 2
     assert (table.table >= 0).mean() > 0.8
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), max_size=50))
+def test_float_columns_read_as_every_other_dtype_reads_them(values: list[float]) -> None:
+    """NumPy float columns (the usual case) take a short path: same values, missing and invalid masks as
+    the general path gives the same numbers held as Python objects or as pandas' nullable floats."""
+    floats = pd.Series(values, dtype=np.float64)
+    fast = numeric_values(floats)
+    for other in (pd.Series(values, dtype=object), floats.astype("Float64")):
+        for got, want in zip(fast, numeric_values(other), strict=True):
+            np.testing.assert_array_equal(got, want)
+    fast[0][:] = 7.0  # the values are the caller's own copy
+    assert floats.isna().sum() == int(fast[1].sum())
+    np.testing.assert_array_equal(floats.to_numpy(), np.array(values, dtype=np.float64))
