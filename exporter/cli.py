@@ -17,15 +17,18 @@ import sys
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from exporter.checks import failed_checks
 from exporter.config import Config, ConfigError, ModelConfig, load_config
 from exporter.exposition import SnapshotStore, build_families, families_as_json
-from exporter.memory import fast_allocators
+from exporter.memory import build_allocators, fast_allocators
 from exporter.service import Exporter, build_monitors
 from exporter.state import StateDirLock, StateDirLockedError, write_atomically
 from exporter.webconfig import load_web_config
+
+if TYPE_CHECKING:
+    from exporter.model import ModelMonitor
 
 log = logging.getLogger("model_monitor")
 
@@ -210,6 +213,16 @@ def _emit(text: str, out: Path | None) -> None:
         raise ConfigError(f"cannot write {out}: {error.strerror or error}") from None
 
 
+def _one_shot_monitors(config: Config, source: str) -> list[ModelMonitor]:
+    """The monitors of ``check`` and ``report``, which read their logs once and keep no state; glibc's
+    allocator set for each phase (exporter.memory): the reference build gives each column back, the
+    ingest keeps what it frees for its next batch."""
+    build_allocators()
+    monitors = build_monitors(config, source, persist=False)
+    fast_allocators()
+    return monitors
+
+
 def cmd_check(config_path: Path, fmt: str, fail_on_alert: bool, now: float | None, model_name: str | None = None,
               window: str | None = None, out: Path | None = None, shard: str | None = None) -> int:
     config = _sharded(_load(config_path), shard)
@@ -221,8 +234,7 @@ def cmd_check(config_path: Path, fmt: str, fail_on_alert: bool, now: float | Non
     if chosen is not None and window is not None and window not in [w.label for w in chosen.windows]:
         raise ConfigError(f"model {chosen.name} has no window {window!r} "
                           f"(windows: {', '.join(w.label for w in chosen.windows)})")
-    monitors = build_monitors(config, str(config_path), persist=False)
-    fast_allocators()  # for the ingest (not the reference build, whose large sorts it would keep)
+    monitors = _one_shot_monitors(config, str(config_path))
     snapshots = [m.update(now=now, persist=False, budget=None, once=True) for m in monitors]
     failed = [line for s in snapshots for line in failed_checks(s)]
     if fmt == "json":
@@ -286,8 +298,7 @@ def cmd_report(config_path: Path, model_name: str | None, window: str | None, no
     if window is not None and window not in labels:
         raise ConfigError(f"model {model.name} has no window {window!r} (windows: {', '.join(labels)})")
     window = window or max(model.windows, key=lambda w: w.seconds).label
-    [monitor] = build_monitors(config.model_copy(update={"models": [model]}), str(config_path), persist=False)
-    fast_allocators()  # as check
+    [monitor] = _one_shot_monitors(config.model_copy(update={"models": [model]}), str(config_path))
     snapshot = monitor.update(now=now, persist=False, budget=None, once=True)
     _emit(render_report(snapshot, window, now), out)
     print(f"model-monitor: wrote the report of model {model.name}, window {window}, to {out}", flush=True)
