@@ -109,19 +109,28 @@ def _blank(data: bytes) -> bool:
     return not data or data.isspace()
 
 
-def _guarded_lines(data: bytes, limits: InputLimits) -> np.ndarray:
+#: Bytes :func:`_guarded_lines` scans at once (its scratch array stays in the CPU's cache).
+GUARD_BLOCK = 1 << 20
+
+
+def _guarded_lines(data: bytes, limits: InputLimits, block_size: int = GUARD_BLOCK) -> np.ndarray:
     """Indexes of the lines that the fast parser must not see: more opening brackets than ``max_depth``
     (they may nest deeper: a parser written in C recursing 100,000 deep crashes the process) or long
     enough to hold more than ``max_keys`` keys. Found without parsing, in time linear in the bytes."""
     raw = np.frombuffer(data, dtype=np.uint8)
-    # One scratch array for every pass over the bytes: each new array of a 64 MiB chunk's size would
-    # cost its page faults (a third of the scan).
-    scratch = np.empty(raw.size, dtype=np.uint8)
-    mask = scratch.view(bool)
-    newlines = np.flatnonzero(np.equal(raw, 10, out=mask))
-    # { (0x7B) and [ (0x5B) are the only bytes that bit 0x20 makes 0x7B: one comparison finds both.
-    np.bitwise_or(raw, 0x20, out=scratch)
-    brackets = np.flatnonzero(np.equal(scratch, 0x7B, out=mask))
+    # Block by block through one small scratch array: arrays the size of a 64 MiB chunk would each
+    # cost their page faults, more than the comparisons themselves.
+    scratch = np.empty(min(raw.size, block_size), dtype=np.uint8)
+    found_newlines, found_brackets = [np.zeros(0, dtype=np.intp)], [np.zeros(0, dtype=np.intp)]
+    for start in range(0, raw.size, block_size):
+        block = raw[start:start + block_size]
+        work = scratch[:block.size]
+        mask = work.view(bool)
+        found_newlines.append(np.flatnonzero(np.equal(block, 10, out=mask)) + start)
+        # { (0x7B) and [ (0x5B) are the only bytes that bit 0x20 makes 0x7B: one comparison finds both.
+        np.bitwise_or(block, 0x20, out=work)
+        found_brackets.append(np.flatnonzero(np.equal(work, 0x7B, out=mask)) + start)
+    newlines, brackets = np.concatenate(found_newlines), np.concatenate(found_brackets)
     per_line = np.bincount(np.searchsorted(newlines, brackets), minlength=newlines.size + 1)
     lengths = np.diff(np.concatenate([[-1], newlines, [raw.size]]))
     return np.flatnonzero((per_line > limits.max_depth) | (lengths > 4 * limits.max_keys))

@@ -184,20 +184,20 @@ def test_fuzz_nested_and_wide_lines_are_parsed_or_counted(lines: list[str]) -> N
 @given(st.lists(st.binary(max_size=120) | st.builds(lambda n, c: c * n, st.integers(0, 80),
                                                      st.sampled_from([b"{", b"[", b"{[", b"\x5b\x7b\xfb\xdb"])),
                 max_size=12),
-       st.integers(0, 70), st.integers(1, 40))
-def test_guarded_lines_are_those_over_the_limits(lines: list[bytes], max_depth: int, max_keys: int) -> None:
+       st.integers(0, 70), st.integers(1, 40), st.sampled_from([1, 7, 64, 1 << 20]))
+def test_guarded_lines_are_those_over_the_limits(lines: list[bytes], max_depth: int, max_keys: int,
+                                                 block_size: int) -> None:
     """The byte scan that keeps lines from the fast parser finds exactly the lines with more opening
     brackets than ``max_depth`` or longer, with their newline, than 4 x ``max_keys`` (such a line may hold
-    more keys), counted line by line in Python. The exact parser then applies the limits themselves."""
+    more keys), counted line by line in Python, whatever the blocks the bytes are scanned in. The exact
+    parser then applies the limits themselves."""
     from exporter.tables import InputLimits, _guarded_lines
 
     data = b"".join(lines)
-    if not data:
-        return
     limits = InputLimits(max_depth=max_depth, max_keys=max_keys)
     expected = [i for i, line in enumerate(data.split(b"\n"))
                 if line.count(b"{") + line.count(b"[") > max_depth or len(line) + 1 > 4 * max_keys]
-    assert _guarded_lines(data, limits).tolist() == expected
+    assert _guarded_lines(data, limits, block_size).tolist() == expected
 
 
 def _drain_ids(source: FileSource, budget: int | None) -> list[int]:
