@@ -103,9 +103,14 @@ class InputLimits:
 DEFAULT_LIMITS = InputLimits()
 
 
-def _blank(data: bytes) -> bool:
+def _blank(data: bytes | memoryview) -> bool:
     """Whether ``data`` holds only whitespace; unlike ``not data.strip()``, stops at the first other byte
     and copies nothing (a chunk of JSON Lines is tens of megabytes)."""
+    if isinstance(data, memoryview):
+        # A view of a chunk: its first bytes almost always decide; copied whole only when they are blank.
+        if len(data) and not bytes(data[:256]).isspace():
+            return False
+        data = bytes(data)
     return not data or data.isspace()
 
 
@@ -166,13 +171,15 @@ def _parse_line(line: bytes, rejected: Counter[str], limits: InputLimits) -> dic
     return value
 
 
-def parse_jsonl(data: bytes, rejected: Counter[str], limits: InputLimits = DEFAULT_LIMITS) -> pd.DataFrame:
-    """Rows of JSON Lines ``data``; lines that are not a JSON object, or beyond ``limits``, are counted in
-    ``rejected``. Lines that could be beyond the limits never reach the fast parser."""
+def parse_jsonl(data: bytes | memoryview, rejected: Counter[str], limits: InputLimits = DEFAULT_LIMITS) -> pd.DataFrame:
+    """Rows of JSON Lines ``data`` (bytes, or a view of a chunk's complete lines: no copy); lines that are not
+    a JSON object, or beyond ``limits``, are counted in ``rejected``. Lines that could be beyond the limits
+    never reach the fast parser."""
     if _blank(data):
         return pd.DataFrame()
     guarded = _guarded_lines(data, limits)
     if guarded.size:
+        data = bytes(data)  # lines set apart: bytes' own methods (no copy when it is bytes already)
         lines = data.split(b"\n")
         keep = np.ones(len(lines), dtype=bool)
         keep[guarded] = False
@@ -185,13 +192,13 @@ def parse_jsonl(data: bytes, rejected: Counter[str], limits: InputLimits = DEFAU
         frames = [f for f in frames if len(f) or len(f.columns)]  # a row with no field is a row (rejected later)
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else (frames[0] if frames else pd.DataFrame())
     try:
-        table = pajson.read_json(io.BytesIO(data), read_options=pajson.ReadOptions(block_size=1 << 24))
+        table = pajson.read_json(pa.BufferReader(data), read_options=pajson.ReadOptions(block_size=1 << 24))
         if not any(pa.types.is_nested(t) for t in table.schema.types):
             return table.to_pandas(split_blocks=True)
     except (pa.ArrowException, ValueError):
         pass
     records = []
-    for line in data.split(b"\n"):
+    for line in bytes(data).split(b"\n"):
         if not _blank(line) and (record := _parse_line(line, rejected, limits)) is not None:
             records.append(record)
     return _records_frame(records)

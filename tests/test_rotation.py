@@ -97,6 +97,37 @@ def test_every_row_is_read_once_whatever_the_rotation(tmp_path: Path, style: str
     assert source.lost_files == 0 and source.lost_bytes == 0
 
 
+@pytest.mark.parametrize("style", sorted(GLOBS))
+def test_a_rotation_between_two_chunks_of_a_long_read_loses_and_doubles_nothing(tmp_path: Path, style: str) -> None:
+    """A long log is read in chunks, the next one read and parsed ahead while the current one is
+    ingested: a rotation during that ingest must neither double the chunk read ahead nor lose rows."""
+    writer = Writer(tmp_path)
+    if style == "symlink":
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "app-0.jsonl").touch()
+        writer.path.symlink_to(tmp_path / "data" / "app-0.jsonl")
+    source = FileSource(str(tmp_path / GLOBS[style]), max_bytes=3000)  # about 35 rows a chunk
+    seen: Counter[int] = Counter()
+    chunks = []
+
+    def consume(chunk) -> None:
+        chunks.append(len(chunk.frame))
+        seen.update(chunk.frame["id"].astype(int).tolist() if len(chunk.frame) else [])
+        if len(chunks) in (1, 4):  # the next chunk is being read ahead now
+            writer.write(60)
+            writer.rotate(style)
+            writer.write(30)
+
+    writer.write(400)
+    assert source.drain(consume, None) == []
+    writer.write(10)
+    _read(source, seen)
+    assert len(chunks) > 8
+    assert sorted(seen) == list(range(writer.next_id)), "rows lost"
+    assert max(seen.values()) == 1, "rows read twice"
+    assert source.lost_files == 0 and source.lost_bytes == 0
+
+
 def test_a_rotated_file_that_is_followed_to_its_end_is_not_read_again(tmp_path: Path) -> None:
     writer = Writer(tmp_path)
     source = FileSource(str(tmp_path / "app.jsonl*"))

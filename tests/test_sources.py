@@ -173,6 +173,10 @@ def test_fuzz_nested_and_wide_lines_are_parsed_or_counted(lines: list[str]) -> N
     data = "\n".join(line.replace("\n", " ") for line in lines).encode("utf-8", "replace") + b"\n"
     rejected: Counter[str] = Counter()
     frame = parse_jsonl(data, rejected)
+    # A source hands over a view of a chunk's complete lines, not a copy: the same rows and rejections.
+    from_view: Counter[str] = Counter()
+    pd.testing.assert_frame_equal(parse_jsonl(memoryview(data + b'{"partial": ')[: len(data)], from_view), frame)
+    assert from_view == rejected
     non_blank = sum(1 for line in data.split(b"\n") if line.strip())
     assert len(frame) + sum(rejected.values()) == non_blank
     assert set(rejected) <= {"malformed_json", "too_complex"}
@@ -204,6 +208,33 @@ def _drain_ids(source: FileSource, budget: int | None) -> list[int]:
     ids: list[int] = []
     source.drain(lambda chunk: ids.extend(chunk.frame["id"].tolist()), budget)
     return ids
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv"])
+def test_a_long_text_log_is_read_once_in_order_through_budgets_and_restarts(tmp_path: Path, kind: str) -> None:
+    """Chunk after chunk, the next read and parsed ahead: a budget that stops the read between two chunks
+    drops the chunk read ahead (its memory is not held until the next update), and the next read, or a
+    restart from the saved cursors, goes on from the first row not yet ingested."""
+    n = 2_000
+    frame = pd.DataFrame({"id": np.arange(n), "x": np.random.default_rng(0).normal(size=n)})
+    path = tmp_path / f"big.{kind}"
+    if kind == "jsonl":
+        frame.to_json(path, orient="records", lines=True)
+    else:
+        frame.to_csv(path, index=False)
+    pattern = str(tmp_path / f"*.{kind}")
+    source = FileSource(pattern, max_bytes=5_000)  # about 120 rows a chunk
+    ids = _drain_ids(source, budget=12_000)  # stops after the third chunk or so, the next read ahead
+    assert 0 < len(ids) < n
+    assert not source._lines_ahead  # dropped with the budget
+    ids += _drain_ids(source, budget=12_000)
+    restarted = FileSource(pattern, max_bytes=5_000)
+    restarted.restore({key: cursor.to_json() for key, cursor in source.cursors.items()})
+    ids += _drain_ids(restarted, budget=None)
+    assert ids == list(range(n))
+    with open(path, "a") as handle:  # appended to after its end was read
+        handle.write('{"id": 2000, "x": 1.0}\n' if kind == "jsonl" else "2000,1.0\n")
+    assert _drain_ids(restarted, budget=None) == [n]
 
 
 @pytest.mark.parametrize("row_group_size", [70_000, 1_000_000])
