@@ -367,6 +367,10 @@ class FileSource:
             if chunk is not None:
                 chunks.append(chunk)
                 consumed += chunk.nbytes
+                if f.real in self._parquet:
+                    # A Parquet file half read: its reader keeps a read buffer, a page and a dictionary per
+                    # column (about 1.7 MiB each), so the next file is opened once this one is read through.
+                    break
         return chunks, errors
 
     def _follow(self, orphans: set[str], in_glob: set[str]) -> list[tuple[_File, str]]:
