@@ -28,7 +28,7 @@ sorts of whole columns, kept in the heap, would cost 140 MiB more at the peak. W
 is built, :func:`build_allocators` maps blocks of 4 MiB and more directly instead of letting glibc
 raise its threshold to the size of the first column freed (its default): the columns' copies are
 not left in the build threads' arenas, and the large check starts its ingest 15-30 MiB lower (peak
-295-310 -> 289-292 MiB from a reference file, about 2% slower).
+295-310 -> 285-292 MiB from a reference file, 2-5% slower: each column's pages are faulted in afresh).
 """
 
 from __future__ import annotations

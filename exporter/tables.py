@@ -123,7 +123,7 @@ def _guarded_lines(data: bytes, limits: InputLimits, block_size: int = GUARD_BLO
     (they may nest deeper: a parser written in C recursing 100,000 deep crashes the process) or long
     enough to hold more than ``max_keys`` keys. Found without parsing, in time linear in the bytes."""
     raw = np.frombuffer(data, dtype=np.uint8)
-    # Block by block through one small scratch array: arrays the size of a 64 MiB chunk would each
+    # Block by block through one small scratch array: arrays the size of a chunk (tens of MiB) would each
     # cost their page faults, more than the comparisons themselves.
     scratch = np.empty(min(raw.size, block_size), dtype=np.uint8)
     found_newlines, found_brackets = [np.zeros(0, dtype=np.intp)], [np.zeros(0, dtype=np.intp)]
