@@ -63,6 +63,14 @@ PARQUET_BATCH_ROWS = 65_536
 PARQUET_BATCH_VALUES = 1_000_000
 #: Bytes read from a Parquet file at once for each column.
 PARQUET_READ_BUFFER = 1 << 16
+#: Parquet files of at most this many rows are read a whole column at a time, one column after the
+#: other, then served batch by batch: a reader streaming batches keeps, for every column at once, its
+#: buffers, a page and the dictionary page (pandas writes floats dictionary-encoded up to 1 MiB), about
+#: 1.6 MiB a column, more than a whole column of 131,072 numbers (1 MiB). Their batches are of about
+#: PARQUET_WHOLE_BATCH_VALUES values: the columns are in memory already, so smaller batches cost nothing
+#: in reading and halve the working arrays of a batch.
+PARQUET_WHOLE_COLUMN_ROWS = 131_072
+PARQUET_WHOLE_BATCH_VALUES = 500_000
 #: The thread that decodes the next Parquet batch while the current one is summarised.
 _DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet")
 
@@ -539,8 +547,17 @@ class FileSource:
         while first < meta.num_row_groups and skipped + meta.row_group(first).num_rows <= start:
             skipped += meta.row_group(first).num_rows
             first += 1
-        rows = rows_at_once(PARQUET_BATCH_ROWS, PARQUET_BATCH_VALUES, meta.num_columns)
-        batches = parquet.iter_batches(rows, row_groups=range(first, meta.num_row_groups), use_threads=False)
+        schema = parquet.schema_arrow
+        if meta.num_rows <= PARQUET_WHOLE_COLUMN_ROWS and len(set(schema.names)) == len(schema.names):
+            # Each column read whole, one after the other: one column's reader state at a time.
+            table = pa.Table.from_arrays([parquet.read(columns=[name], use_threads=False).column(0)
+                                          for name in schema.names], schema=schema)
+            rows = rows_at_once(PARQUET_BATCH_ROWS, PARQUET_WHOLE_BATCH_VALUES, meta.num_columns)
+            batches: Iterator[pa.RecordBatch] = iter(table.to_batches(max_chunksize=rows))
+            first, skipped = 0, 0
+        else:
+            rows = rows_at_once(PARQUET_BATCH_ROWS, PARQUET_BATCH_VALUES, meta.num_columns)
+            batches = parquet.iter_batches(rows, row_groups=range(first, meta.num_row_groups), use_threads=False)
         reader = _OpenParquet(identity, meta.num_rows, _skip_rows(batches, start - skipped), start)
         self._parquet[f.real] = reader
         return reader

@@ -261,6 +261,36 @@ def test_a_large_parquet_file_is_read_in_batches_once_through_budgets_and_restar
     assert _drain_ids(restarted, budget=None) == [-1, -2]
 
 
+@pytest.mark.parametrize("whole_column_rows", [0, 1_000_000])
+def test_a_small_parquet_file_read_a_column_at_a_time_gives_the_rows_of_a_streamed_one(
+        tmp_path: Path, whole_column_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files of up to PARQUET_WHOLE_COLUMN_ROWS rows are read a whole column at a time (less memory than
+    a streaming reader's state for every column): the same frames, index and types as streamed batches,
+    through budgets and a restart in the middle of the file."""
+    import exporter.sources as sources
+
+    monkeypatch.setattr(sources, "PARQUET_BATCH_ROWS", 1_000)  # several batches either way
+    monkeypatch.setattr(sources, "PARQUET_WHOLE_COLUMN_ROWS", whole_column_rows)
+    n = 3_500
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({
+        "id": np.arange(n), "x": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+        "c": rng.choice(np.array(["a", "b", None], dtype=object), n), "flag": rng.random(n) < 0.5,
+        "when": pd.Timestamp("2026-12-05", tz="UTC") + pd.to_timedelta(np.arange(n), unit="s"),
+    }, index=pd.Index(np.arange(n) * 2, name="row"))  # an index kept as a column, as pandas writes it
+    frame.to_parquet(tmp_path / "a.parquet", row_group_size=1_200)
+    pattern = str(tmp_path / "*.parquet")
+    source = FileSource(pattern)
+    frames: list[pd.DataFrame] = []
+    source.drain(lambda chunk: frames.append(chunk.frame), budget=1)  # one batch, then stop
+    restarted = FileSource(pattern)
+    restarted.restore({key: cursor.to_json() for key, cursor in source.cursors.items()})
+    restarted.drain(lambda chunk: frames.append(chunk.frame), budget=None)
+    assert len(frames) > 2
+    read = pd.concat(frames)
+    pd.testing.assert_frame_equal(read, frame)
+
+
 def test_a_backlog_of_parquet_files_is_read_one_file_at_a_time(tmp_path: Path) -> None:
     """Each open Parquet reader keeps per-column state (about 1.7 MiB a column), so a backlog of files is
     read through one file after the other, every row once, not a batch of every file at a time."""
