@@ -119,22 +119,36 @@ class _LinesAhead:
     future: Future[_ReadLines | None]
 
 
+def _read_bytes(path: str, gz: bool, offset: int, max_bytes: int, inode: int | None = None) -> bytes | None:
+    """At most ``max_bytes`` of ``path`` from ``offset``; None when ``inode`` is given and ``path`` is no
+    longer that file (rotated meanwhile)."""
+    with (gzip.open if gz else open)(path, "rb") as handle:
+        if inode is not None and os.fstat(handle.fileno()).st_ino != inode:
+            return None
+        handle.seek(offset)
+        return handle.read(max_bytes)
+
+
+def _parse_lines(complete: bytes | memoryview, kind: str, header: str | None, limits: InputLimits,
+                 text_columns: frozenset[str], rejected: Counter[str]) -> pd.DataFrame:
+    """The rows of complete JSON Lines or CSV lines (CSV under ``header``); rejections counted in ``rejected``."""
+    if kind == "jsonl":
+        return parse_jsonl(complete, rejected, limits)
+    return parse_csv(header or "", bytes(complete), rejected, text_columns)
+
+
 def _read_and_parse(path: str, inode: int, gz: bool, offset: int, max_bytes: int, kind: str, header: str | None,
                     limits: InputLimits, text_columns: frozenset[str]) -> _ReadLines | None:
     """At most ``max_bytes`` of ``path`` from ``offset``, and the rows of their complete lines; None when
     ``path`` is no longer the file ``inode`` (rotated meanwhile)."""
-    with (gzip.open if gz else open)(path, "rb") as handle:
-        if os.fstat(handle.fileno()).st_ino != inode:
-            return None
-        handle.seek(offset)
-        data = handle.read(max_bytes)
+    data = _read_bytes(path, gz, offset, max_bytes, inode)
+    if data is None:
+        return None
     end = data.rfind(b"\n")
     if end < 0:
         return data, None
     rejected: Counter[str] = Counter()
-    frame = parse_jsonl(_complete_lines(data, end), rejected, limits) if kind == "jsonl" else \
-        parse_csv(header or "", data[: end + 1], rejected, text_columns)
-    return data, (frame, rejected)
+    return data, (_parse_lines(_complete_lines(data, end), kind, header, limits, text_columns, rejected), rejected)
 
 
 def _complete_lines(data: bytes, end: int) -> bytes | memoryview:
@@ -376,8 +390,8 @@ class FileSource:
                 chunks.append(chunk)
                 consumed += chunk.nbytes
                 if f.real in self._parquet:
-                    # A Parquet file half read: its reader keeps a read buffer, a page and a dictionary per
-                    # column (about 1.7 MiB each), so the next file is opened once this one is read through.
+                    # A Parquet file half read holds its reader's state (or its columns, see
+                    # PARQUET_WHOLE_COLUMN_ROWS): the next file is opened once this one is read through.
                     break
         return chunks, errors
 
@@ -532,7 +546,8 @@ class FileSource:
 
     def _parquet_at(self, f: _File, start: int) -> _OpenParquet:
         """The batches of ``f`` from row ``start`` on: the reader left open by the last batch when it is
-        there, else the file opened again and read on from the row group holding ``start``."""
+        there, else the file opened again: a small one read whole a column at a time, a large one streamed
+        from the row group holding ``start``."""
         identity = (f.real, f.stat.st_ino, f.stat.st_size, f.stat.st_mtime_ns)
         reader = self._parquet.get(f.real)
         if reader is not None and reader.identity == identity and reader.position == start:
@@ -543,19 +558,18 @@ class FileSource:
         # column being read keeps its own buffer: 64 KiB, not 1 MiB, is 40 MiB less for 55 columns.
         parquet = pq.ParquetFile(f.real, buffer_size=PARQUET_READ_BUFFER, pre_buffer=False)
         meta = parquet.metadata
-        first, skipped = 0, 0
-        while first < meta.num_row_groups and skipped + meta.row_group(first).num_rows <= start:
-            skipped += meta.row_group(first).num_rows
-            first += 1
         schema = parquet.schema_arrow
+        first, skipped = 0, 0
         if meta.num_rows <= PARQUET_WHOLE_COLUMN_ROWS and len(set(schema.names)) == len(schema.names):
             # Each column read whole, one after the other: one column's reader state at a time.
             table = pa.Table.from_arrays([parquet.read(columns=[name], use_threads=False).column(0)
                                           for name in schema.names], schema=schema)
             rows = rows_at_once(PARQUET_BATCH_ROWS, PARQUET_WHOLE_BATCH_VALUES, meta.num_columns)
             batches: Iterator[pa.RecordBatch] = iter(table.to_batches(max_chunksize=rows))
-            first, skipped = 0, 0
         else:
+            while first < meta.num_row_groups and skipped + meta.row_group(first).num_rows <= start:
+                skipped += meta.row_group(first).num_rows
+                first += 1
             rows = rows_at_once(PARQUET_BATCH_ROWS, PARQUET_BATCH_VALUES, meta.num_columns)
             batches = parquet.iter_batches(rows, row_groups=range(first, meta.num_row_groups), use_threads=False)
         reader = _OpenParquet(identity, meta.num_rows, _skip_rows(batches, start - skipped), start)
@@ -576,9 +590,7 @@ class FileSource:
         at = (f.stat.st_ino, f.stat.st_dev, offset, header, kind)
         data, parsed = self._read_ahead(f.real, at) if not cursor.skipping else (None, None)
         if data is None:
-            with (gzip.open if f.gz else open)(f.real, "rb") as handle:
-                handle.seek(offset)
-                data = handle.read(self.max_bytes)
+            data = _read_bytes(f.real, f.gz, offset, self.max_bytes)
         if not data:
             return None
         end = data.rfind(b"\n")
@@ -602,13 +614,11 @@ class FileSource:
                 (f.stat.st_ino, f.stat.st_dev, offset + end + 1, header, kind),
                 _LINES_AHEAD.submit(_read_and_parse, f.real, f.stat.st_ino, f.gz, offset + end + 1, self.max_bytes,
                                     kind, header, self.limits, self.text_columns))
-        if parsed is not None and not skipping:
+        if parsed is not None:  # read ahead (never for a read that skips the rest of a line)
             frame, parse_rejected = parsed
             rejected.update(parse_rejected)
-        elif kind == "jsonl":
-            frame = parse_jsonl(complete, rejected, self.limits)
         else:
-            frame = parse_csv(header or "", bytes(complete), rejected, self.text_columns)
+            frame = _parse_lines(complete, kind, header, self.limits, self.text_columns, rejected)
         return Chunk(f.path, frame, new_cursor, rejected, more=more, nbytes=end + 1)
 
     def _read_ahead(self, real: str, at: tuple[int, int, int, str | None, str]) -> _ReadLines | tuple[None, None]:
