@@ -19,13 +19,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from exporter.checks import failed_checks
-from exporter.config import Config, ConfigError, ModelConfig, load_config
-from exporter.exposition import SnapshotStore, build_families, families_as_json
-from exporter.memory import build_allocators, fast_allocators
-from exporter.service import Exporter, build_monitors
-from exporter.state import StateDirLock, StateDirLockedError, write_atomically
-from exporter.webconfig import load_web_config
+from exporter.memory import build_allocators, collector_paused, fast_allocators
+
+with collector_paused():
+    from exporter.checks import failed_checks
+    from exporter.config import Config, ConfigError, ModelConfig, load_config
+    from exporter.exposition import SnapshotStore, build_families, families_as_json
+    from exporter.service import Exporter, build_monitors
+    from exporter.state import StateDirLock, StateDirLockedError, write_atomically
+    from exporter.webconfig import load_web_config
 
 if TYPE_CHECKING:
     from exporter.model import ModelMonitor

@@ -33,11 +33,14 @@ not left in the build threads' arenas, and the large check starts its ingest 15-
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
+import gc
 import logging
 import sys
+from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -108,3 +111,24 @@ def release_arrow_cache() -> None:
         pool = pa.default_memory_pool()
         if pool.backend_name != "system":
             pool.release_unused()
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for the block, and what the process holds at its end
+    moved out of the collector's sight (``gc.freeze``).
+
+    For the command's imports: pandas, pyarrow, pydantic and the exporter's own modules make some 80,000
+    long-lived objects. The collector, which starts a pass every 700 new objects, made about 200 passes
+    over them while they were made, and each of its later full passes would walk them all again;
+    importing leaves no cyclic garbage to collect. About 30 ms of the large check's one second
+    (benchmarks/RESULTS.md).
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
