@@ -37,7 +37,7 @@ from exporter.counters import Counters
 from exporter.dedup import RecentIds
 from exporter.label_join import LabelJoiner
 from exporter.memory import release_free_memory
-from exporter.prepare import LabelledRows, PreparedBatch, Preparer
+from exporter.prepare import LabelledRows, PreparedBatch, Preparer, role_columns
 from exporter.reference import Reference, load_reference
 from exporter.results import ModelSnapshot, Verdict, WindowResult
 from exporter.rows import Rejections
@@ -156,10 +156,14 @@ def open_source(config: ModelConfig, kind: str, reference: Reference,
                            key or "", config.predictions.timestamp_unit, where=f"model {config.name}: {kind}.sql")
         source.validate(pushdown(source) if pushdown is not None and section.sql.pushdown else None)
         return source
-    text = text_columns(config) | {c.name for c in reference.categorical}
+    categorical = {c.name for c in reference.categorical}
+    text = text_columns(config) | categorical
     limits = InputLimits(**config.input_limits.model_dump())
+    # Categorical features with no other role are read from Parquet as dictionaries: rows.feature_codes
+    # codes each batch's distinct values once instead of every row's text.
+    dictionary = frozenset(categorical - role_columns(config)) if kind == "predictions" else frozenset()
     assert section.path is not None
-    return FileSource(section.path, section.format, text_columns=text, limits=limits)
+    return FileSource(section.path, section.format, text_columns=text, limits=limits, dictionary_columns=dictionary)
 
 
 class ModelMonitor:

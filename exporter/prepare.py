@@ -123,6 +123,16 @@ def clean_ids(series: pd.Series) -> np.ndarray:
     return np.array([clean_id(v) for v in series.tolist()], dtype=object)
 
 
+def role_columns(config: ModelConfig) -> set[str]:
+    """The columns of a prediction log the model reads other than its features: the timestamp, id,
+    prediction, score, label, latency and error columns, the segments and the class scores."""
+    columns = set(config.segments) | set(config.class_score_columns.values())
+    columns |= {x for x in (config.predictions.timestamp_column, config.predictions.id_column,
+                            config.prediction_column, config.score_column, config.label_column,
+                            config.latency_column, config.error_column) if x}
+    return columns
+
+
 class Preparer:
     """Turns raw chunks of one model's logs into :class:`PreparedBatch` and :class:`PreparedLabels`."""
 
@@ -139,11 +149,7 @@ class Preparer:
         self._ok_values = {str(v).lower() for v in config.ok_values if v is not None}
 
     def _known_columns(self) -> set[str]:
-        c = self.config
-        known = set(self.reference.feature_names) | set(c.segments) | set(c.class_score_columns.values())
-        known |= {x for x in (c.predictions.timestamp_column, c.predictions.id_column, c.prediction_column,
-                              c.score_column, c.label_column, c.latency_column, c.error_column) if x}
-        return known
+        return set(self.reference.feature_names) | role_columns(self.config)
 
     def extra_columns(self, frame: pd.DataFrame) -> list[str]:
         return sorted(set(map(str, frame.columns)) - self.known_columns)

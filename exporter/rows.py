@@ -161,6 +161,12 @@ def numeric_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarra
 def feature_codes(values: pd.Series, feature: CategoricalFeature) -> np.ndarray:
     """Slot of each value of a categorical feature: its tracked category, the slot of the reference's
     other values, the slot of values the reference never had (new categories), or -1 when missing."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # Read as a dictionary (a Parquet log's text, see FileSource.dictionary_columns): each distinct
+        # value is coded once, by this same function, and the rows take their value's slot.
+        # A missing value's code is -1: the slot appended last.
+        slots = np.append(feature_codes(pd.Series(values.cat.categories), feature), -1)
+        return np.take(slots, values.array.codes)
     arrow = arrow_text(values)
     if arrow is not None:
         codes, untracked_text = _arrow_codes(arrow, feature.categories)

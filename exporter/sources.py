@@ -233,11 +233,15 @@ class FileSource:
     """New rows from the files matching ``pattern``, following each file through rotation."""
 
     def __init__(self, pattern: str, fmt: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-                 text_columns: frozenset[str] = frozenset(), limits: InputLimits = DEFAULT_LIMITS):
+                 text_columns: frozenset[str] = frozenset(), limits: InputLimits = DEFAULT_LIMITS,
+                 dictionary_columns: frozenset[str] = frozenset()):
         self.pattern = pattern
         self.fmt = fmt
         #: Columns read as text from CSV, whatever they look like.
         self.text_columns = text_columns
+        #: Text columns of Parquet files read as dictionaries (pandas Categorical columns): each batch's
+        #: distinct values and a code per row, not a string per row.
+        self.dictionary_columns = dictionary_columns
         self.limits = limits
         self.max_bytes = max_bytes
         #: Cursor of every file being followed, by a key that stays the same when the file moves.
@@ -559,6 +563,13 @@ class FileSource:
         parquet = pq.ParquetFile(f.real, buffer_size=PARQUET_READ_BUFFER, pre_buffer=False)
         meta = parquet.metadata
         schema = parquet.schema_arrow
+        dictionary = [field.name for field in schema if field.name in self.dictionary_columns
+                      and (pa.types.is_string(field.type) or pa.types.is_large_string(field.type))
+                      and schema.names.count(field.name) == 1]
+        if dictionary:
+            parquet = pq.ParquetFile(f.real, metadata=meta, buffer_size=PARQUET_READ_BUFFER, pre_buffer=False,
+                                     read_dictionary=dictionary)
+            schema = parquet.schema_arrow
         first, skipped = 0, 0
         if meta.num_rows <= PARQUET_WHOLE_COLUMN_ROWS and len(set(schema.names)) == len(schema.names):
             # Each column read whole, one after the other: one column's reader state at a time.

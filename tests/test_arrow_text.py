@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -35,3 +37,51 @@ def test_reference_and_codes_of_arrow_text_equal_those_of_python_text(max_catego
 def test_a_column_of_blanks_is_missing_in_arrow_too() -> None:
     feature = build_categorical("c", pd.Series(["", " ", None], dtype="str"), "js", 0.1, 10)
     assert not feature.usable and feature.missing_ratio == 1.0
+
+
+@pytest.mark.parametrize("kind", ["str", "bytes", "missing"])
+def test_a_categorical_column_is_coded_value_by_value_as_its_text(kind: str) -> None:
+    """A pandas Categorical column (how a Parquet log's text features are read) gets, row by row, the codes
+    of its values as plain text: tracked, other, new, blank and missing alike."""
+    rng = np.random.default_rng(1)
+    feature = build_categorical("c", pd.Series(rng.choice(np.array(VALUES[:100] + VALUES[120:], dtype=object),
+                                                          30_000)), "js", 0.1, 20)
+    current = rng.choice(np.array(VALUES, dtype=object), 5_000)
+    if kind == "bytes":
+        current = np.array([None if v is None else v.encode() for v in current], dtype=object)
+    elif kind == "missing":
+        current = np.array([None] * 100, dtype=object)
+    categorical = pd.Series(pd.Categorical(current, categories=None if kind != "missing" else ["c1", "never"]))
+    assert isinstance(categorical.dtype, pd.CategoricalDtype)
+    codes = feature_codes(categorical, feature)
+    np.testing.assert_array_equal(codes, feature_codes(pd.Series(current, dtype=object), feature))
+    assert kind != "missing" or (codes == -1).all()
+
+
+@pytest.mark.parametrize("whole_column_rows", [0, 1 << 20])
+def test_a_parquet_logs_text_features_are_read_as_dictionaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               whole_column_rows: int) -> None:
+    """Streamed in batches, or read a column at a time: the columns named (text only) come as Categorical
+    columns of the same values, the others as before, and the codes of every row are those of its text."""
+    from exporter import sources
+
+    monkeypatch.setattr(sources, "PARQUET_BATCH_ROWS", 3_000)
+    monkeypatch.setattr(sources, "PARQUET_WHOLE_COLUMN_ROWS", whole_column_rows)
+    rng = np.random.default_rng(2)
+    feature = build_categorical("c", pd.Series(rng.choice(np.array(VALUES[:100], dtype=object), 30_000)),
+                                "js", 0.1, 50)
+    current = rng.choice(np.array(VALUES, dtype=object), 10_000)
+    numbers = rng.integers(0, 5, 10_000)
+    pd.DataFrame({"c": current, "n": numbers, "other": current}).to_parquet(tmp_path / "log.parquet",
+                                                                            row_group_size=4_000)
+    source = sources.FileSource(str(tmp_path / "*.parquet"), dictionary_columns=frozenset({"c", "n", "absent"}))
+    frames: list[pd.DataFrame] = []
+    source.drain(lambda chunk: frames.append(chunk.frame), None)
+    assert len(frames) > 1
+    assert all(isinstance(f["c"].dtype, pd.CategoricalDtype) for f in frames)
+    assert not any(isinstance(f[name].dtype, pd.CategoricalDtype) for f in frames for name in ("n", "other"))
+    read = pd.concat(frames, ignore_index=True)
+    assert read["c"].astype(object).where(read["c"].notna(), None).tolist() == current.tolist()
+    assert read["n"].tolist() == numbers.tolist()
+    codes = np.concatenate([feature_codes(f["c"], feature) for f in frames])
+    np.testing.assert_array_equal(codes, feature_codes(pd.Series(current, dtype="str"), feature))

@@ -164,3 +164,38 @@ def test_check_under_a_profiler_ends_with_the_profile_written(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     profiled = pstats.Stats(str(stats))
     assert any(name == "cmd_check" for _, _, name in profiled.stats)  # type: ignore[attr-defined]
+
+
+def test_a_parquet_log_gives_the_metrics_of_the_same_rows_as_json_lines(tmp_path: Path, capsys) -> None:
+    """A Parquet log's categorical features are read as dictionaries (the one that is also a segment is not):
+    every metric `check` prints is the one the same rows give as JSON Lines."""
+    import pandas as pd
+
+    from tests.helpers import check_samples
+
+    now = 1_800_000_000.0
+    rng = np.random.default_rng(5)
+    n = 3_000
+
+    def frame(shift: float) -> pd.DataFrame:
+        return pd.DataFrame({
+            "ts": now - rng.uniform(0, 3_000, n), "age": rng.normal(40 + shift, 10, n),
+            "country": rng.choice(["US", "DE", "FR", "IT", " ", ""], n, p=[0.4, 0.3, 0.1, 0.1, 0.05, 0.05]),
+            "plan": rng.choice(["free", "pro", "team", "new", None], n, p=[0.5, 0.3, 0.1, 0.05, 0.05]),
+            "score": rng.random(n), "prediction": rng.integers(0, 2, n)})
+
+    frame(0).to_parquet(tmp_path / "reference.parquet")
+    current = frame(3)
+    current.to_parquet(tmp_path / "log.parquet")
+    write_jsonl(tmp_path / "log.jsonl", current.astype(object).to_dict("records"))
+    samples = {}
+    for kind in ("parquet", "jsonl"):
+        model = {"name": "m", "task": "binary_classification", "reference": str(tmp_path / "reference.parquet"),
+                 "predictions": {"path": str(tmp_path / f"log.{kind}"), "timestamp_column": "ts"},
+                 "features": {"numeric": ["age"], "categorical": ["country", "plan"]},
+                 "prediction_column": "prediction", "score_column": "score", "segments": ["country"],
+                 "windows": ["1h"], "drift": {"method": "psi", "categorical_method": "js"}}
+        config = write_config(tmp_path / f"{kind}.yaml", {"state_dir": str(tmp_path / kind), "models": [model]})
+        samples[kind] = check_samples(config, now, capsys)
+    assert samples["parquet"] == samples["jsonl"]
+    assert any('"plan"' in key and "drift" in key for key in samples["parquet"])
