@@ -36,6 +36,16 @@ def bin_index(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
     return index
 
 
+def bin_index_sorted(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """:func:`bin_index` of ``values`` sorted in increasing order (no NaN), by placing the edges among the
+    values (one binary search per edge, not per value): a value's index is the number of edges at or
+    below it."""
+    first = np.searchsorted(values, edges, side="left")  # the first value at or above each edge
+    index = np.cumsum(np.bincount(first, minlength=values.size + 1)[:values.size])
+    index[values == edges[-1]] = len(edges) - 1
+    return index
+
+
 class EdgeTable:
     """:func:`bin_index` for one set of edges, by table lookup where the answer is certain.
 
@@ -58,11 +68,13 @@ class EdgeTable:
         self.table: np.ndarray | None = None
         if np.isfinite(self.scale) and np.isfinite(span) and len(self.edges) < np.iinfo(np.int16).max:
             bounds = self.start + np.arange(-1, CELLS + 2) / self.scale  # boundaries of cells -1 .. CELLS
-            at = bin_index(self.edges, bounds)
+            at = bin_index_sorted(self.edges, bounds)
             # Cell c spans boundaries c+1 .. c+2 of `bounds`; its neighbours reach boundaries c .. c+3.
             same = at[:-3] == at[3:]
             # Entries 0 and CELLS + 1 stand for every value before and after the table: unsure.
-            self.table = np.concatenate([[-1], np.where(same, at[1:-2], -1), [-1]]).astype(np.int16)
+            table = np.full(CELLS + 2, -1, dtype=np.int16)
+            np.copyto(table[1:-1], at[1:-2], casting="unsafe", where=same)
+            self.table = table
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
         """The :func:`bin_index` of every value (an int64 array)."""

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.binning import CELLS, EdgeTable, bin_index
+from exporter.binning import CELLS, EdgeTable, bin_index, bin_index_sorted
 from exporter.reference import build_numeric
 from exporter.rows import numeric_values
 
@@ -47,6 +47,17 @@ def test_table_bins_like_the_exact_rule_on_any_edges(edges: list[float], values:
         ordered = np.array([ordered[0], ordered[0]])
     probe = np.array(values + ordered.tolist() + np.nextafter(ordered, np.inf).tolist())
     np.testing.assert_array_equal(EdgeTable(ordered)(probe), bin_index(ordered, probe))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=40),
+       st.lists(st.floats(-2e3, 2e3, allow_nan=False), max_size=300))
+def test_sorted_values_are_binned_by_the_exact_rule(edges: list[float], values: list[float]) -> None:
+    """The table's cells are binned by placing the edges among them: the rule's answer, repeated edges and
+    values on an edge (the last one included) alike."""
+    ordered = np.sort(np.array(edges))
+    probe = np.sort(np.array(values + edges + np.nextafter(ordered, -np.inf).tolist()))
+    np.testing.assert_array_equal(bin_index_sorted(ordered, probe), bin_index(ordered, probe))
 
 
 def test_most_values_are_answered_by_the_table() -> None:
