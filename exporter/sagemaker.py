@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -120,10 +121,13 @@ def _numeric_statistics(feature: NumericFeature, rows: int) -> dict[str, Any]:
     present = int(feature.reference_counts.sum())
     stats: dict[str, Any] = {"common": _common(present, feature.missing_ratio, rows)}
     if feature.usable and present:
-        total = float(feature.reference_sums.sum())
-        stats.update({"mean": total / present, "sum": total, "std_dev": feature.reference_std,
-                      "min": _value_range(feature)[0], "max": _value_range(feature)[1],
-                      "distribution": {"kll": _kll(feature)}})
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = float(feature.reference_sums.sum())
+            # Beyond float64 (values near 1e308), the total is left out and the mean taken bin by bin.
+            mean = total / present if math.isfinite(total) else float(np.sum(feature.reference_sums / present))
+        stats.update({key: value for key, value in (("mean", mean), ("sum", total)) if math.isfinite(value)})
+        stats.update({"std_dev": feature.reference_std, "min": _value_range(feature)[0],
+                      "max": _value_range(feature)[1], "distribution": {"kll": _kll(feature)}})
     return {"name": feature.name, "inferred_type": _inferred_type(feature), "numerical_statistics": stats}
 
 

@@ -302,3 +302,26 @@ def test_a_domain_s_values_become_known_values(monkeypatch: pytest.MonkeyPatch, 
     assert not known.contains(np.array(["new-1"], dtype=object)).any()  # the original is unchanged
     unseen = wider.contains(np.array([f"w{i}" for i in range(2000)], dtype=object)).mean()
     assert unseen <= (0.0 if exact else 0.01)
+
+
+@pytest.mark.parametrize(("low", "high"), [(1e303, 1e306), (1e306, 1.7e308)])
+def test_statistics_of_huge_numbers_are_right_or_absent(tmp_path: Path, low: float, high: float) -> None:
+    """Values near the largest float: their sum is beyond float64 and is left out (JSON has no infinity),
+    the mean taken bin by bin (left out too when a bin's sum is beyond float64); the standard deviation,
+    the minimum and the maximum are right; the file is strict JSON."""
+    frame = _reference()
+    frame["age"] = np.random.default_rng(3).uniform(low, high, len(frame))
+    frame.to_parquet(tmp_path / "reference.parquet")
+    out = tmp_path / "baseline"
+    assert main(["--log-level", "ERROR", "baseline", "--config", str(_config(tmp_path)), "--format", "sagemaker",
+                 "--out", str(out)]) == 0
+    statistics = json.loads((out / "statistics.json").read_text(), parse_constant=pytest.fail)
+    age = next(f for f in statistics["features"] if f["name"] == "age")["numerical_statistics"]
+    values = frame["age"].to_numpy()
+    assert "sum" not in age
+    if high == 1e306:  # 25 values to a bin: each bin's sum is finite
+        assert age["mean"] == pytest.approx(np.mean(values / 1e300) * 1e300, rel=1e-12)
+    else:
+        assert "mean" not in age
+    assert age["std_dev"] == pytest.approx(np.std(values / 1e300) * 1e300, rel=1e-12)
+    assert (age["min"], age["max"]) == (values.min(), values.max())
