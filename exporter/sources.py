@@ -134,7 +134,7 @@ def _parse_lines(complete: bytes | memoryview, kind: str, header: str | None, li
     """The rows of complete JSON Lines or CSV lines (CSV under ``header``); rejections counted in ``rejected``."""
     if kind == "jsonl":
         return parse_jsonl(complete, rejected, limits)
-    return parse_csv(header or "", bytes(complete), rejected, text_columns)
+    return parse_csv(header or "", complete, rejected, text_columns)
 
 
 def _read_and_parse(path: str, inode: int, gz: bool, offset: int, max_bytes: int, kind: str, header: str | None,

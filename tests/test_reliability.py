@@ -26,6 +26,8 @@ from exporter.config import ConfigError, parse_config
 from exporter.model import ModelMonitor, build_monitor
 from exporter.results import ModelSnapshot
 from exporter.sources import parse_csv, parse_jsonl
+from exporter.tables import _is_utf8
+from exporter.vocabulary import RejectReason
 from tests.helpers import model_config, reference_frame, rows_at, write_config, write_jsonl
 from tests.processes import LOOPBACK, Process, free_port, start_exporter, wait_for
 from tests.test_serve import _samples, _value
@@ -241,6 +243,35 @@ def test_fuzz_row_parsers_never_raise(data: bytes) -> None:
     assert isinstance(frame, pd.DataFrame)
     frame = parse_csv("ts,id,age", data, rejected)
     assert isinstance(frame, pd.DataFrame)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40) | st.text(max_size=20).map(lambda text: text.encode("utf-8", "surrogatepass")))
+def test_utf8_is_checked_as_pythons_strict_decoder_checks_it(data: bytes) -> None:
+    """Arrow's check of a CSV chunk's UTF-8 (in place, no copy) says what decoding it would: surrogates,
+    overlong forms, truncated sequences and stray bytes are refused alike."""
+    try:
+        data.decode("utf-8")
+        valid = True
+    except UnicodeDecodeError:
+        valid = False
+    assert _is_utf8(data) is valid
+    assert _is_utf8(memoryview(b"x" + data)[1:]) is valid
+
+
+def test_csv_is_parsed_from_a_view_as_from_its_bytes() -> None:
+    """A view of a chunk (how sources hand over complete lines) gives the frame its bytes give: quoted
+    names and cells, an empty name, ragged rows counted, bad UTF-8 rows rejected by the line parser."""
+    good = b'1,"x, y",3,\n4,,6,7\n8,9\n10,"z",11,12\n'
+    for data in (good, good + b"13,\xff,14,15\n"):
+        chunk = b"ignored" + data + b"tail"
+        view = memoryview(chunk)[len(b"ignored"):len(chunk) - len(b"tail")]
+        from_view, from_bytes = Counter(), Counter()
+        frame = parse_csv('a,"b,c",d,', view, from_view, frozenset({"a"}))
+        pd.testing.assert_frame_equal(frame, parse_csv('a,"b,c",d,', data, from_bytes, frozenset({"a"})))
+        assert from_view == from_bytes and from_view[RejectReason.MALFORMED_CSV] == 1 + (data != good)
+        assert list(frame.columns) == ["a", "b,c", "d", ""]
+        assert frame["a"].tolist() == ["1", "4", "10"] and frame["b,c"].tolist()[::2] == ["x, y", "z"]
 
 
 json_values = st.recursive(
