@@ -8,9 +8,11 @@ the last inner bin also holds ``edges[-1]`` (the reference maximum is in range).
 (a branchy binary search), which made binning the largest share of ingesting a row.
 :class:`EdgeTable` answers most values with one multiplication and one lookup instead: the range
 of the inner edges is cut into ``CELLS`` equal cells, and a cell whose neighbourhood lies inside
-one bin knows its bin. Values in cells an edge passes through (a few percent on quantile edges),
-and values in the tails beyond the table, are binned by :func:`bin_index` itself, so every answer
-is the exact rule's (property-tested against it).
+one bin knows its bin. A value in a cell an edge passes through (a few percent on quantile edges),
+or in the tails beyond the table, starts from the lowest bin its cell's neighbourhood reaches and
+steps over the few edges at or below it there (or, where a neighbourhood holds more than
+:data:`MAX_STEPS` edges, is binned by :func:`bin_index` itself), so every answer is the exact rule's
+(property-tested against it).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ CELLS = 1 << 16
 #: Edges at each end of the range an :class:`EdgeTable` leaves to :func:`bin_index` (1% of the values
 #: on 200 quantile bins).
 TAIL_EDGES = 2
+#: Edges an :class:`EdgeTable` steps over to bin a value its cell leaves unsure, at most; beyond, it
+#: searches among all of them.
+MAX_STEPS = 8
 
 
 def bin_index(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -51,8 +56,9 @@ class EdgeTable:
 
     A value's cell is computed as ``floor((v - lo) * scale)``, which rounding may move by one
     cell at most; so a cell's entry is its bin only when the cells on either side of it are in
-    the same bin too (checked at their outer boundaries: bins are monotone in the value), and -1
-    otherwise. Values in cells marked -1 go to :func:`bin_index`.
+    the same bin too (checked at their outer boundaries: bins are monotone in the value). Otherwise
+    the entry is negative, ``-1 -`` the lowest bin of that neighbourhood, from which the value's bin
+    is found by stepping over the neighbourhood's edges (at most :attr:`steps` of them).
     """
 
     def __init__(self, edges: np.ndarray):
@@ -68,13 +74,17 @@ class EdgeTable:
         self.table: np.ndarray | None = None
         if np.isfinite(self.scale) and np.isfinite(span) and len(self.edges) < np.iinfo(np.int16).max:
             bounds = self.start + np.arange(-1, CELLS + 2) / self.scale  # boundaries of cells -1 .. CELLS
-            at = bin_index_sorted(self.edges, bounds)
+            at = bin_index_sorted(self.edges, bounds).astype(np.int16)  # fewer edges than int16 holds
             # Cell c spans boundaries c+1 .. c+2 of `bounds`; its neighbours reach boundaries c .. c+3.
-            same = at[:-3] == at[3:]
-            # Entries 0 and CELLS + 1 stand for every value before and after the table: unsure.
-            table = np.full(CELLS + 2, -1, dtype=np.int16)
-            np.copyto(table[1:-1], at[1:-2], casting="unsafe", where=same)
-            self.table = table
+            # An entry whose neighbourhood holds one bin is that bin; one whose neighbourhood an edge
+            # crosses is unsure, and holds -1 - the bin at the neighbourhood's lower boundary: the
+            # value's bin is that one or up to `steps` edges above. Entries 0 and CELLS + 1 stand for
+            # every value before and after the table: from the first edge, and from boundary CELLS on.
+            spread = at[3:] - at[:-3]
+            self.table = np.concatenate([[-1], np.where(spread == 0, at[1:-2], -1 - at[:-3]), [-1 - at[CELLS]]],
+                                        dtype=np.int16)
+            self.steps = int(max(spread.max(), at[2], len(self.edges) - at[CELLS]))
+            self.padded = np.append(self.edges, np.inf)
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
         """The :func:`bin_index` of every value (an int64 array)."""
@@ -92,5 +102,17 @@ class EdgeTable:
         index[above] = self.outside
         unsure = np.flatnonzero(index < 0)
         if unsure.size:
-            index[unsure] = bin_index(self.edges, values[unsure])
+            index[unsure] = self._unsure(values[unsure], -1 - index[unsure])
+        return index
+
+    def _unsure(self, values: np.ndarray, lower: np.ndarray) -> np.ndarray:
+        """:func:`bin_index` of values whose cell did not decide (inside the edges, each at least in bin
+        ``lower``): one step up per edge at or below the value; a binary search over every edge when a
+        neighbourhood may hold more than MAX_STEPS of them."""
+        if self.steps > MAX_STEPS:
+            return bin_index(self.edges, values)
+        index = lower
+        for _ in range(self.steps):
+            index += self.padded[index] <= values
+        index[values == self.high] = self.outside - 1  # the last inner bin holds the maximum
         return index

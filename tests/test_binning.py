@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.binning import CELLS, EdgeTable, bin_index, bin_index_sorted
+from exporter.binning import CELLS, MAX_STEPS, EdgeTable, bin_index, bin_index_sorted
 from exporter.reference import build_numeric
 from exporter.rows import numeric_values
 
@@ -58,6 +58,20 @@ def test_sorted_values_are_binned_by_the_exact_rule(edges: list[float], values: 
     ordered = np.sort(np.array(edges))
     probe = np.sort(np.array(values + edges + np.nextafter(ordered, -np.inf).tolist()))
     np.testing.assert_array_equal(bin_index_sorted(ordered, probe), bin_index(ordered, probe))
+
+
+@pytest.mark.parametrize("cluster", [3, 40])
+def test_unsure_values_are_binned_exactly_however_close_the_edges(cluster: int) -> None:
+    """Values in cells an edge crosses: stepped over the few edges of their neighbourhood, or searched
+    among all edges when a neighbourhood holds more than MAX_STEPS (edges a millionth of a cell apart)."""
+    rng = np.random.default_rng(4)
+    close = 0.5 + np.arange(cluster) * 1e-12
+    edges = np.unique(np.concatenate([np.linspace(0, 1, 100), close]))
+    table = EdgeTable(edges)
+    assert table.table is not None and (table.steps > MAX_STEPS) == (cluster > MAX_STEPS)
+    values = np.concatenate([rng.uniform(-0.1, 1.1, 100_000), edges, np.nextafter(edges, np.inf),
+                             np.nextafter(edges, -np.inf), 0.5 + rng.uniform(-1e-5, 1e-5, 10_000)])
+    np.testing.assert_array_equal(table(values), bin_index(edges, values))
 
 
 def test_most_values_are_answered_by_the_table() -> None:
