@@ -63,7 +63,7 @@ def test_sorted_values_are_binned_by_the_exact_rule(edges: list[float], values: 
 @pytest.mark.parametrize("cluster", [3, 40])
 def test_unsure_values_are_binned_exactly_however_close_the_edges(cluster: int) -> None:
     """Values in cells an edge crosses: stepped over the few edges of their neighbourhood, or searched
-    among all edges when a neighbourhood holds more than MAX_STEPS (edges a millionth of a cell apart)."""
+    among all edges when a neighbourhood holds more than MAX_STEPS (edges 1e-12 apart, far inside a cell)."""
     rng = np.random.default_rng(4)
     close = 0.5 + np.arange(cluster) * 1e-12
     edges = np.unique(np.concatenate([np.linspace(0, 1, 100), close]))

@@ -111,8 +111,9 @@ def test_build_allocators_give_each_column_back(mode: str) -> None:
 
 # Objects made inside collector_paused (a cycle among them, as modules and classes make) are moved out of
 # the collector's sight; the collector is on again after the block unless it was off before, even when the
-# block raises. Prints, per case: collector on after, objects frozen by the block, whether a collection made
-# in the block could have freed the cycle (it must not: frozen objects are never collected).
+# block raises. Prints: the collector on inside the block, on after it, objects frozen, and whether the
+# cycle made in the block survives a full collection (frozen objects are never collected); then, after a
+# block that raised with the collector off before it, whether the collector is on.
 _PAUSED = """
 import gc, weakref
 from exporter.memory import collector_paused
