@@ -87,32 +87,45 @@ class EdgeTable:
             self.padded = np.append(self.edges, np.inf)
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
-        """The :func:`bin_index` of every value (an int64 array)."""
+        """The :func:`bin_index` of every value (an integer array)."""
         if self.table is None or values.size < 64:
             return bin_index(self.edges, values)
         with np.errstate(invalid="ignore", over="ignore"):
-            cells = (values - self.start) * self.scale + 1.0
+            cells = values - self.start
+            cells *= self.scale
+            cells += 1.0
             np.clip(cells, 0, CELLS + 1, out=cells)
             cells[np.isnan(cells)] = 0
             cell = cells.astype(np.intp)
-        index = self.table[cell].astype(np.int64)
-        below = values < self.low
-        above = ~(values <= self.high) & ~below  # NaN sorts last, as in searchsorted
-        index[below] = 0
-        index[above] = self.outside
+        index = self.table[cell]  # int16: the table has fewer bins than int16 holds
         unsure = np.flatnonzero(index < 0)
+        if unsure.size > values.size // 8:
+            # Many values beyond the table (a drifted feature): those below and above the edges are set
+            # over the whole batch, which costs less than picking them out one by one.
+            below = values < self.low
+            index[below] = 0
+            index[~(values <= self.high) & ~below] = self.outside  # NaN sorts last, as in searchsorted
+            unsure = np.flatnonzero(index < 0)
         if unsure.size:
-            index[unsure] = self._unsure(values[unsure], -1 - index[unsure])
+            index[unsure] = self._unsure(values[unsure], -1 - index[unsure].astype(np.intp))
         return index
 
     def _unsure(self, values: np.ndarray, lower: np.ndarray) -> np.ndarray:
-        """:func:`bin_index` of values whose cell did not decide (inside the edges, each at least in bin
-        ``lower``): one step up per edge at or below the value; a binary search over every edge when a
-        neighbourhood may hold more than MAX_STEPS of them."""
+        """:func:`bin_index` of values whose cell did not decide, each at least in bin ``lower``: below the
+        first edge, bin 0; above the last or NaN, the overflow bin; otherwise one step up per edge at or
+        below the value (a binary search over every edge when a neighbourhood may hold more than
+        MAX_STEPS of them)."""
+        below = values < self.low
+        above = ~(values <= self.high) & ~below  # NaN sorts last, as in searchsorted
+        inside = ~(below | above)
+        index = np.where(below, 0, self.outside)
+        values = values[inside]
         if self.steps > MAX_STEPS:
-            return bin_index(self.edges, values)
-        index = lower
+            index[inside] = bin_index(self.edges, values)
+            return index
+        lower = lower[inside]
         for _ in range(self.steps):
-            index += self.padded[index] <= values
-        index[values == self.high] = self.outside - 1  # the last inner bin holds the maximum
+            lower += self.padded[lower] <= values
+        lower[values == self.high] = self.outside - 1  # the last inner bin holds the maximum
+        index[inside] = lower
         return index

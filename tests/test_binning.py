@@ -74,6 +74,20 @@ def test_unsure_values_are_binned_exactly_however_close_the_edges(cluster: int) 
     np.testing.assert_array_equal(table(values), bin_index(edges, values))
 
 
+@pytest.mark.parametrize("beyond", [0.0, 0.05, 0.5, 1.0])
+def test_values_beyond_the_edges_are_binned_exactly_however_many(beyond: float) -> None:
+    """A batch with few values beyond the reference's edges picks them out among the unsure ones; one with
+    many (a drifted feature) sets them over the whole batch: the same bins either way, NaN and infinities
+    included."""
+    rng = np.random.default_rng(6)
+    edges = build_numeric("x", pd.Series(rng.normal(size=50_000)), "ks", 0.1).edges
+    n = 40_000
+    far = rng.random(n) < beyond
+    values = np.where(far, rng.choice([-1.0, 1.0], n) * rng.uniform(5, 50, n), rng.normal(size=n))
+    values[rng.random(n) < 0.01] = rng.choice([np.nan, np.inf, -np.inf, edges[0], edges[-1]])
+    np.testing.assert_array_equal(EdgeTable(edges)(values), bin_index(edges, values))
+
+
 def test_most_values_are_answered_by_the_table() -> None:
     rng = np.random.default_rng(2)
     edges = build_numeric("x", pd.Series(rng.normal(size=100_000)), "ks", 0.1).edges
