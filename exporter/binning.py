@@ -102,9 +102,9 @@ class EdgeTable:
         if unsure.size > values.size // 8:
             # Many values beyond the table (a drifted feature): those below and above the edges are set
             # over the whole batch, which costs less than picking them out one by one.
-            below = values < self.low
+            below, above = self._beyond(values)
             index[below] = 0
-            index[~(values <= self.high) & ~below] = self.outside  # NaN sorts last, as in searchsorted
+            index[above] = self.outside
             unsure = np.flatnonzero(index < 0)
         if unsure.size:
             index[unsure] = self._unsure(values[unsure], -1 - index[unsure].astype(np.intp))
@@ -115,8 +115,7 @@ class EdgeTable:
         first edge, bin 0; above the last or NaN, the overflow bin; otherwise one step up per edge at or
         below the value (a binary search over every edge when a neighbourhood may hold more than
         MAX_STEPS of them)."""
-        below = values < self.low
-        above = ~(values <= self.high) & ~below  # NaN sorts last, as in searchsorted
+        below, above = self._beyond(values)
         inside = ~(below | above)
         index = np.where(below, 0, self.outside)
         values = values[inside]
@@ -129,3 +128,9 @@ class EdgeTable:
         lower[values == self.high] = self.outside - 1  # the last inner bin holds the maximum
         index[inside] = lower
         return index
+
+    def _beyond(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which values are below the first edge (bin 0), and which above the last or NaN (the overflow
+        bin: NaN sorts last, as in searchsorted)."""
+        below = values < self.low
+        return below, ~(values <= self.high) & ~below
