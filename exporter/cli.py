@@ -25,9 +25,8 @@ with collector_paused():
     from exporter.checks import failed_checks
     from exporter.config import Config, ConfigError, ModelConfig, load_config
     from exporter.exposition import SnapshotStore, build_families, families_as_json
-    from exporter.service import Exporter, build_monitors
+    from exporter.model import build_monitors
     from exporter.state import StateDirLock, StateDirLockedError, write_atomically
-    from exporter.webconfig import load_web_config
 
 if TYPE_CHECKING:
     from exporter.model import ModelMonitor
@@ -152,6 +151,8 @@ def cmd_serve(config_path: Path, port: int | None, web_config: Path | None = Non
         raise ConfigError(f"web config file not found: {web_config}")
     lock = _lock_state_dir(config.state_dir)
     from exporter.memory import lean_allocators
+    from exporter.service import Exporter  # the HTTP server's modules: serve only
+    from exporter.webconfig import load_web_config
 
     lean_allocators()  # a long-running process: give freed memory back
     monitors = build_monitors(config, str(config_path))

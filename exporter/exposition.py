@@ -3,7 +3,8 @@
 :data:`METRICS` is the metric catalogue: every family the exporter serves,
 its type, labels and help. :func:`build_families` turns snapshots into
 samples of those families, and :meth:`Sample.line` formats them in the text
-format directly (escaping and numbers as prometheus_client writes them).
+format directly (escaping and numbers as prometheus_client writes them, without importing it:
+``check`` and ``report`` print metrics and need no HTTP server).
 :class:`SnapshotStore` holds the latest :class:`~exporter.results.ModelSnapshot`
 of every model; an update replaces one model's snapshot whole and renders its
 sample lines once, so a scrape (:mod:`exporter.http`) only joins prepared text.
@@ -17,8 +18,6 @@ import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from prometheus_client.utils import floatToGoString
 
 from exporter.checks import BY_NAME
 from exporter.results import Histogram, ModelSnapshot, WindowResult
@@ -204,6 +203,22 @@ def _header(name: str, doc: MetricDoc) -> str:
     return f"# HELP {name} {help_text}\n# TYPE {name} {doc.kind}\n"
 
 
+def go_float(value: float) -> str:
+    """``value`` as Prometheus' text format writes it, the same text as prometheus_client's
+    ``floatToGoString`` (Go's exponent form for large positive numbers, ``+Inf``, ``-Inf``, ``NaN``)."""
+    value = float(value)
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if math.isnan(value):
+        return "NaN"
+    text = repr(value)
+    dot = text.find(".")
+    if value > 0 and dot > 6:  # Go switches to exponents sooner than Python
+        mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1:]}".rstrip("0.")
+        return f"{mantissa}e+{dot - 1:02d}"
+    return text
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
 
@@ -218,8 +233,8 @@ class Sample:
         """The sample in the text format (version 0.0.4), labels sorted by name as prometheus_client writes them."""
         if self.labels:
             labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(self.labels.items()))
-            return f"{self.name}{{{labels}}} {floatToGoString(self.value)}\n"
-        return f"{self.name} {floatToGoString(self.value)}\n"
+            return f"{self.name}{{{labels}}} {go_float(self.value)}\n"
+        return f"{self.name} {go_float(self.value)}\n"
 
 
 @dataclass
@@ -262,7 +277,7 @@ class _Families:
 
     def histogram(self, name: str, labels: dict[str, str], histogram: Histogram) -> None:
         for bound, count in histogram.buckets:
-            self._add(name, f"{name}_bucket", {**labels, "le": floatToGoString(bound)}, count)
+            self._add(name, f"{name}_bucket", {**labels, "le": go_float(bound)}, count)
         self._add(name, f"{name}_count", labels, histogram.count)
         self._add(name, f"{name}_sum", labels, histogram.total)
 

@@ -32,7 +32,7 @@ from exporter.baseline import Baseline, read_baseline
 from exporter.checks import CheckName
 from exporter.classes import ClassRegistry
 from exporter.components import PerformanceBaseline, build_components, evaluate_window, namespaced
-from exporter.config import ConfigError, ModelConfig, text_columns
+from exporter.config import Config, ConfigError, ModelConfig, text_columns
 from exporter.counters import Counters
 from exporter.dedup import RecentIds
 from exporter.label_join import LabelJoiner
@@ -79,6 +79,20 @@ def build_monitor(config: ModelConfig, state_dir: Path | None, where: str = "con
                                               where)
     return ModelMonitor(config, reference, state_dir, base.spec, base.segments,
                         reference_performance=base.performance, performance_noise=base.performance_noise)
+
+
+def build_monitors(config: Config, source: str = "config", persist: bool = True) -> list[ModelMonitor]:
+    """A monitor per configured model, its reference read and checked; ConfigError on any problem."""
+    monitors = []
+    state_dir: Path | None = config.state_dir if persist else None
+    if state_dir is not None:
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"{source}: state_dir: cannot create {state_dir}: {error.strerror}") from None
+    for model in config.models:
+        monitors.append(build_monitor(model, state_dir, source))
+    return monitors
 
 
 def baseline_of_reference(config: ModelConfig, where: str = "config") -> Baseline:

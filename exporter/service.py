@@ -13,28 +13,14 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from exporter.config import Config, ConfigError
+from exporter.config import Config
 from exporter.exposition import SnapshotStore
 from exporter.http import metrics_app, serve
 from exporter.memory import release_free_memory
-from exporter.model import ModelMonitor, build_monitor
+from exporter.model import ModelMonitor
 from exporter.webconfig import BasicAuth, load_web_config, ssl_context
 
 log = logging.getLogger(__name__)
-
-
-def build_monitors(config: Config, source: str = "config", persist: bool = True) -> list[ModelMonitor]:
-    """A monitor per configured model, its reference read and checked; ConfigError on any problem."""
-    monitors = []
-    state_dir: Path | None = config.state_dir if persist else None
-    if state_dir is not None:
-        try:
-            state_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ConfigError(f"{source}: state_dir: cannot create {state_dir}: {error.strerror}") from None
-    for model in config.models:
-        monitors.append(build_monitor(model, state_dir, source))
-    return monitors
 
 
 class Exporter:
