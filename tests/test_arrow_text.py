@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from exporter.reference import arrow_text, build_categorical
@@ -85,3 +86,17 @@ def test_a_parquet_logs_text_features_are_read_as_dictionaries(tmp_path: Path, m
     assert read["n"].tolist() == numbers.tolist()
     codes = np.concatenate([feature_codes(f["c"], feature) for f in frames])
     np.testing.assert_array_equal(codes, feature_codes(pd.Series(current, dtype="str"), feature))
+
+
+def test_prepared_frames_name_their_columns_with_python_strings() -> None:
+    """A frame made from Arrow names its columns with Arrow-backed text (pandas 3), whose every lookup by name
+    makes an Arrow scalar; prepared frames have plain names (the same data, not copied), whatever they came with."""
+    from exporter.tables import normalized
+
+    table = pa.table({"a": [1.0, 2.0], "b": ["x", None]})
+    for frame in (table.to_pandas(split_blocks=True), pd.DataFrame({0: [1.0, 2.0], "b": ["x", None]}, index=[5, 6])):
+        out = normalized(frame)
+        assert out.columns.dtype == object and all(type(c) is str for c in out.columns)
+        assert list(out.columns) == [str(c) for c in frame.columns] and list(out.index) == [0, 1]
+        assert np.shares_memory(out.iloc[:, 0].to_numpy(), frame.iloc[:, 0].to_numpy())
+        assert normalized(out) is out  # already plain: nothing to do
