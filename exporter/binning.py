@@ -86,8 +86,9 @@ class EdgeTable:
             self.steps = int(max(spread.max(), at[2], len(self.edges) - at[CELLS]))
             self.padded = np.append(self.edges, np.inf)
 
-    def __call__(self, values: np.ndarray) -> np.ndarray:
-        """The :func:`bin_index` of every value (an integer array)."""
+    def __call__(self, values: np.ndarray, finite: bool = False) -> np.ndarray:
+        """The :func:`bin_index` of every value (an integer array); ``finite``: the caller knows every value
+        is finite (no NaN to send to the first cell)."""
         if self.table is None or values.size < 64:
             return bin_index(self.edges, values)
         with np.errstate(invalid="ignore", over="ignore"):
@@ -95,7 +96,8 @@ class EdgeTable:
             cells *= self.scale
             cells += 1.0
             np.clip(cells, 0, CELLS + 1, out=cells)
-            cells[np.isnan(cells)] = 0
+            if not finite:
+                cells[np.isnan(cells)] = 0
             cell = cells.astype(np.intp)
         index = self.table[cell]  # int16: the table has fewer bins than int16 holds
         unsure = np.flatnonzero(index < 0)

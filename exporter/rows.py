@@ -158,6 +158,15 @@ def numeric_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return values, missing, invalid
 
 
+def _copied_if_finite(values: np.ndarray, out: np.ndarray) -> bool:
+    """Copy ``values`` (floats) into ``out``; True when every one is finite (then no mask is needed: the
+    usual column). One pass to copy and one to sum: a NaN or an infinity makes the sum NaN or infinite (so
+    does a sum beyond the largest float, and those values take the general path, which is exact too)."""
+    out[:] = values
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.add.reduce(out)))
+
+
 def feature_codes(values: pd.Series, feature: CategoricalFeature) -> np.ndarray:
     """Slot of each value of a categorical feature: its tracked category, the slot of the reference's
     other values, the slot of values the reference never had (new categories), or -1 when missing."""
@@ -268,24 +277,31 @@ def bin_features(frame: pd.DataFrame, reference: Reference, issues: Rejections) 
     num_bins, cat_bins = reference.num_bins, reference.cat_bins
     missing_code, invalid_code = num_bins, num_bins + 1
     num_code = np.empty((len(reference.numeric), n), dtype=np.int32)
-    num_values = np.zeros((len(reference.numeric), n))
+    num_values = np.empty((len(reference.numeric), n))
     for i, feature in enumerate(reference.numeric):
+        row = num_values[i]
         if feature.name not in frame.columns:
             num_code[i] = missing_code
+            row[:] = 0
             if n:
                 issues.violations[(SchemaCheck.MISSING_COLUMN, feature.name)] += n
             continue
-        values, missing, invalid = numeric_values(frame[feature.name])
+        column = frame[feature.name]
+        if column.dtype == np.float64 and _copied_if_finite(column.to_numpy(), row):
+            num_code[i] = feature.binner(row, finite=True)
+            continue
+        values, missing, invalid = numeric_values(column)
         if not (missing.any() or invalid.any()):
             num_code[i] = feature.binner(values)
-            num_values[i] = values
+            row[:] = values
             continue
         if invalid.any():
             issues.violations[(SchemaCheck.DATA_TYPE, feature.name)] += int(invalid.sum())
         ok = ~missing & ~invalid
         num_code[i] = np.where(missing, missing_code, invalid_code)
         num_code[i, ok] = feature.binner(values[ok])
-        num_values[i, ok] = values[ok]
+        row[:] = 0
+        row[ok] = values[ok]
 
     cat_code = np.full((len(reference.categorical), n), cat_bins, dtype=np.int32)
     for j, cat in enumerate(reference.categorical):

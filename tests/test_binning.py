@@ -36,6 +36,8 @@ def test_table_bins_like_the_exact_rule_on_reference_edges(name: str) -> None:
     ])
     table = EdgeTable(edges)
     np.testing.assert_array_equal(table(values), bin_index(edges, values))
+    finite = values[np.isfinite(values)]  # the caller vouches for them: no NaN to look for
+    np.testing.assert_array_equal(table(finite, finite=True), bin_index(edges, finite))
 
 
 @settings(max_examples=200, deadline=None)
@@ -109,3 +111,43 @@ def test_float_columns_read_as_every_other_dtype_reads_them(values: list[float])
     fast[0][:] = 7.0  # the values are the caller's own copy
     assert floats.isna().sum() == int(fast[1].sum())
     np.testing.assert_array_equal(floats.to_numpy(), np.array(values, dtype=np.float64))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_a_batchs_features_are_binned_by_the_rule_whatever_their_columns_hold() -> None:
+    """bin_features copies clean float columns once and bins them without masks; every other column (NaN,
+    infinities, finite values whose sum overflows, integers, text, a missing column) takes the general
+    path. Each gives the rule's bins, its values (0 where missing or invalid) and its counted violations."""
+    from exporter.reference import Reference
+    from exporter.rows import Rejections, bin_features
+    from exporter.vocabulary import SchemaCheck
+
+    rng = np.random.default_rng(3)
+    n = 5_000
+    huge = np.finfo(float).max
+    columns = {
+        "clean": rng.normal(size=n),
+        "nan": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+        "inf": np.where(rng.random(n) < 0.1, np.inf, rng.normal(size=n)),
+        "overflowing sum": rng.choice([huge, huge / 2, 0.0], n),
+        "ints": rng.integers(-3, 3, n),
+        "text": pd.Series(rng.choice(["1.5", "x", "", "-2"], n), dtype=object),
+    }
+    names = [*columns, "absent"]
+    numeric = tuple(build_numeric(name, pd.Series(rng.normal(size=2_000)), "wasserstein", 0.1) for name in names)
+    reference = Reference(numeric, (), 2_000)
+    issues = Rejections()
+    binned = bin_features(pd.DataFrame(columns), reference, issues)
+    b = reference.num_bins
+    for i, name in enumerate(names):
+        if name == "absent":
+            assert (binned.num_code[i] == b).all() and (binned.num_values[i] == 0).all()
+            assert issues.violations[(SchemaCheck.MISSING_COLUMN, name)] == n
+            continue
+        values, missing, invalid = numeric_values(pd.Series(columns[name]))
+        ok = ~missing & ~invalid
+        want = np.where(missing, b, b + 1)
+        want[ok] = bin_index(numeric[i].edges, values[ok])
+        np.testing.assert_array_equal(binned.num_code[i], want, err_msg=name)
+        np.testing.assert_array_equal(binned.num_values[i], np.where(ok, values, 0.0), err_msg=name)
+        assert issues.violations[(SchemaCheck.DATA_TYPE, name)] == int(invalid.sum()), name
