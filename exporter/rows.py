@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from exporter.reference import CategoricalFeature, Reference, arrow_text, blank_as_missing, category_strings
-from exporter.sketch import ONE_GROUP, Groups, grouped_counts, grouped_counts_and_sums
+from exporter.sketch import ONE_GROUP, Groups, grouped_counts, grouped_counts_and_sums, place
 from exporter.vocabulary import RejectReason, SchemaCheck
 
 
@@ -31,7 +31,9 @@ class FeatureArrays:
     and the missing and invalid counts at once.
     """
 
-    num_code: np.ndarray  # (numeric features, n) int32
+    #: (numeric features, n) int64: each code already placed in its feature's row of the histograms
+    #: (:func:`exporter.sketch.place`, ``num_bins + 2`` codes a feature): ``code + 1 + feature * (num_bins + 3)``.
+    num_code: np.ndarray
     num_values: np.ndarray  # (numeric features, n) value, 0 where missing or invalid
     cat_code: np.ndarray  # (categorical features, n) int32
     num_bins: int
@@ -42,7 +44,7 @@ class FeatureArrays:
     def none(n: int) -> FeatureArrays:
         """``n`` rows without any feature (narrow rows, whose features the database aggregates)."""
         empty = np.zeros((0, n), dtype=np.int32)
-        return FeatureArrays(empty, empty.astype(np.float64), empty, 0, 0)
+        return FeatureArrays(empty.astype(np.int64), empty.astype(np.float64), empty, 0, 0)
 
     def take(self, rows: np.ndarray | slice) -> FeatureArrays:
         return FeatureArrays(self.num_code[:, rows], self.num_values[:, rows], self.cat_code[:, rows], self.num_bins,
@@ -56,7 +58,7 @@ class FeatureArrays:
         b, c = self.num_bins, self.cat_bins
         with np.errstate(over="ignore", invalid="ignore"):
             # num_values is 0 wherever the value is missing or invalid: their sums are 0.
-            counts, sums = grouped_counts_and_sums(self.num_code, b + 2, groups, self.num_values)
+            counts, sums = grouped_counts_and_sums(self.num_code, b + 2, groups, self.num_values, placed=True)
         cat = grouped_counts(self.cat_code, c + 1, groups)
         histograms = FeatureHistograms(counts[..., :b], sums[..., :b], counts[..., b], counts[..., b + 1],
                                        cat[..., :c], cat[..., c])
@@ -276,30 +278,32 @@ def bin_features(frame: pd.DataFrame, reference: Reference, issues: Rejections) 
     n = len(frame)
     num_bins, cat_bins = reference.num_bins, reference.cat_bins
     missing_code, invalid_code = num_bins, num_bins + 1
-    num_code = np.empty((len(reference.numeric), n), dtype=np.int32)
+    codes = num_bins + 2  # of a numeric feature: its bins, missing and invalid
+    num_code = np.empty((len(reference.numeric), n), dtype=np.int64)
     num_values = np.empty((len(reference.numeric), n))
     for i, feature in enumerate(reference.numeric):
         row = num_values[i]
         if feature.name not in frame.columns:
-            num_code[i] = missing_code
+            place(np.full(n, missing_code), codes, i, num_code[i])
             row[:] = 0
             if n:
                 issues.violations[(SchemaCheck.MISSING_COLUMN, feature.name)] += n
             continue
         column = frame[feature.name]
         if column.dtype == np.float64 and _copied_if_finite(column.to_numpy(), row):
-            num_code[i] = feature.binner(row, finite=True)
+            place(feature.binner(row, finite=True), codes, i, num_code[i])
             continue
         values, missing, invalid = numeric_values(column)
         if not (missing.any() or invalid.any()):
-            num_code[i] = feature.binner(values)
+            place(feature.binner(values), codes, i, num_code[i])
             row[:] = values
             continue
         if invalid.any():
             issues.violations[(SchemaCheck.DATA_TYPE, feature.name)] += int(invalid.sum())
         ok = ~missing & ~invalid
-        num_code[i] = np.where(missing, missing_code, invalid_code)
-        num_code[i, ok] = feature.binner(values[ok])
+        code = np.where(missing, missing_code, invalid_code)
+        code[ok] = feature.binner(values[ok])
+        place(code, codes, i, num_code[i])
         row[:] = 0
         row[ok] = values[ok]
 

@@ -94,14 +94,26 @@ class Groups:
 ONE_GROUP = Groups()
 
 
-def _flat_index(index: np.ndarray, n_bins: int, groups: Groups) -> np.ndarray:
-    """Each value's position in a ``(groups, k, n_bins + 1)`` array; slot 0 of each row takes the skipped (-1)."""
+def _flat_index(index: np.ndarray, n_bins: int, groups: Groups, placed: bool = False) -> np.ndarray:
+    """Each value's position in a ``(groups, k, n_bins + 1)`` array; slot 0 of each row takes the skipped (-1).
+    ``placed``: ``index`` holds the positions in group 0 already (see :func:`place`)."""
     k, _ = index.shape
     stride = n_bins + 1
+    if placed:
+        if groups.of_row is None:
+            return index.ravel()
+        return (index + (groups.of_row.astype(np.int64) * (k * stride))[None, :]).ravel()
     offsets = (np.arange(k, dtype=np.int64) * stride + 1)[:, None]
     if groups.of_row is not None:
         offsets = offsets + (groups.of_row.astype(np.int64) * (k * stride))[None, :]
     return (index + offsets).ravel()
+
+
+def place(index: np.ndarray, n_bins: int, row: int, out: np.ndarray) -> None:
+    """Write into ``out`` (int64) the positions of row ``row``'s bins ``index`` in group 0 of
+    :func:`grouped_counts`' array: what it would compute from them, computed by a caller that makes one
+    row of bins at a time, as it writes that row (one pass fewer over all of them)."""
+    np.add(index, row * (n_bins + 1) + 1, out=out, casting="unsafe")
 
 
 def _counted(flat: np.ndarray, shape: tuple[int, int, int], weights: np.ndarray | None) -> np.ndarray:
@@ -123,12 +135,14 @@ def grouped_counts(index: np.ndarray, n_bins: int, groups: Groups, weights: np.n
     return _counted(_flat_index(index, n_bins, groups), (groups.count, k, n_bins), weights)
 
 
-def grouped_counts_and_sums(index: np.ndarray, n_bins: int, groups: Groups,
-                            weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`grouped_counts` without and with ``weights``, placing the values once."""
+def grouped_counts_and_sums(index: np.ndarray, n_bins: int, groups: Groups, weights: np.ndarray,
+                            placed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`grouped_counts` without and with ``weights``, placing the values once (``placed``: ``index``
+    holds each bin's position already, as :func:`place` writes it)."""
     k, n = index.shape
     if k == 0 or n == 0:
-        return grouped_counts(index, n_bins, groups), grouped_counts(index, n_bins, groups, weights)
-    flat = _flat_index(index, n_bins, groups)
+        shape = (groups.count, k, n_bins)
+        return np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.float64)
+    flat = _flat_index(index, n_bins, groups, placed)
     shape = (groups.count, k, n_bins)
     return _counted(flat, shape, None), _counted(flat, shape, weights)

@@ -139,15 +139,21 @@ def test_a_batchs_features_are_binned_by_the_rule_whatever_their_columns_hold() 
     issues = Rejections()
     binned = bin_features(pd.DataFrame(columns), reference, issues)
     b = reference.num_bins
+    code = binned.num_code - (1 + np.arange(len(names)) * (b + 3))[:, None]  # each row placed in the histograms
     for i, name in enumerate(names):
         if name == "absent":
-            assert (binned.num_code[i] == b).all() and (binned.num_values[i] == 0).all()
+            assert (code[i] == b).all() and (binned.num_values[i] == 0).all()
             assert issues.violations[(SchemaCheck.MISSING_COLUMN, name)] == n
             continue
         values, missing, invalid = numeric_values(pd.Series(columns[name]))
         ok = ~missing & ~invalid
         want = np.where(missing, b, b + 1)
         want[ok] = bin_index(numeric[i].edges, values[ok])
-        np.testing.assert_array_equal(binned.num_code[i], want, err_msg=name)
+        np.testing.assert_array_equal(code[i], want, err_msg=name)
         np.testing.assert_array_equal(binned.num_values[i], np.where(ok, values, 0.0), err_msg=name)
+        histograms = binned.histograms()  # counted from the placed codes
+        np.testing.assert_array_equal(histograms.num_counts[0, i], np.bincount(want[ok], minlength=b), err_msg=name)
+        assert (histograms.num_missing[0, i], histograms.num_invalid[0, i]) == (missing.sum(), invalid.sum())
+        with np.errstate(over="ignore"):
+            np.testing.assert_array_equal(histograms.num_sums[0, i], np.bincount(want[ok], values[ok], minlength=b))
         assert issues.violations[(SchemaCheck.DATA_TYPE, name)] == int(invalid.sum()), name
