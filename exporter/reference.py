@@ -126,6 +126,13 @@ class CategoricalFeature:
     def unseen_slot(self) -> int:
         return len(self.categories) + 1
 
+    @cached_property
+    def dictionary_slots(self) -> dict[tuple[object, ...], np.ndarray]:
+        """The slots of the last dictionary of values coded (:func:`exporter.rows.feature_codes`), by its
+        values: the batches of a Parquet log mostly share their dictionary. One entry, so memory stays
+        bounded whatever the dictionaries."""
+        return {}
+
 
 @dataclass(frozen=True, eq=False)
 class Reference:

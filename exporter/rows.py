@@ -174,9 +174,18 @@ def feature_codes(values: pd.Series, feature: CategoricalFeature) -> np.ndarray:
     other values, the slot of values the reference never had (new categories), or -1 when missing."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         # Read as a dictionary (a Parquet log's text, see FileSource.dictionary_columns): each distinct
-        # value is coded once, by this same function, and the rows take their value's slot.
-        # A missing value's code is -1: the slot appended last.
-        slots = np.append(feature_codes(pd.Series(values.cat.categories), feature), -1)
+        # value is coded once, by this same function (once per dictionary: the last one's slots are
+        # kept), and the rows take their value's slot. A missing value's code is -1: the slot appended last.
+        categories = values.cat.categories
+        dictionary = tuple(categories.tolist())
+        # Kept only for text: 1, 1.0 and True are equal keys, whose texts (and so slots) differ.
+        text = all(type(value) is str for value in dictionary)
+        slots = feature.dictionary_slots.get(dictionary) if text else None
+        if slots is None:
+            slots = np.append(feature_codes(pd.Series(categories), feature), -1)
+            if text:
+                feature.dictionary_slots.clear()
+                feature.dictionary_slots[dictionary] = slots
         return np.take(slots, values.array.codes)
     arrow = arrow_text(values)
     if arrow is not None:

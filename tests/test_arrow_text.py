@@ -59,6 +59,24 @@ def test_a_categorical_column_is_coded_value_by_value_as_its_text(kind: str) -> 
     assert kind != "missing" or (codes == -1).all()
 
 
+def test_batches_of_categorical_columns_are_coded_by_their_own_dictionary() -> None:
+    """The slots of the last dictionary are kept for the next batch: batches with the same dictionary, one
+    in another order, a subset, new values, and dictionaries of equal but differently typed values (1, 1.0,
+    True: their texts differ) are each coded as their text is; one dictionary is kept at a time."""
+    feature = build_categorical("c", pd.Series(["1"] * 90 + ["True"] * 80 + ["a"] * 70 + ["b"] * 60 + ["c"] * 50,
+                                               dtype=object), "js", 0.1, 4)
+    assert feature.categories == ("1", "True", "a", "b")
+    batches = [["a", "b", "c"], ["a", "b", "c"], ["c", "a", "b"], ["b"], ["a", "new", None], ["a", "b", "c"],
+               [1, 0], [True, False], [1.0, 0.0], [1, 0]]
+    rng = np.random.default_rng(2)
+    for values in batches:
+        current = rng.choice(np.array(values, dtype=object), 200)
+        categorical = pd.Series(pd.Categorical(current, categories=[v for v in values if v is not None]))
+        np.testing.assert_array_equal(feature_codes(categorical, feature),
+                                      feature_codes(pd.Series(current, dtype=object), feature), err_msg=str(values))
+        assert len(feature.dictionary_slots) <= 1
+
+
 @pytest.mark.parametrize("whole_column_rows", [0, 1 << 20])
 def test_a_parquet_logs_text_features_are_read_as_dictionaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                whole_column_rows: int) -> None:
