@@ -99,7 +99,9 @@ class EdgeTable:
             if not finite:
                 cells[np.isnan(cells)] = 0
             cell = cells.astype(np.intp)
-        index = self.table[cell]  # int16: the table has fewer bins than int16 holds
+        # int16: the table has fewer bins than int16 holds. take, not table[cell]: a quarter faster on a
+        # table out of the cache (each feature's is met once a batch); every cell is in range (clipped above).
+        index = self.table.take(cell, mode="clip")
         unsure = np.flatnonzero(index < 0)
         if unsure.size > values.size // 8:
             # Many values beyond the table (a drifted feature): those below and above the edges are set
