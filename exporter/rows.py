@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from exporter.reference import CategoricalFeature, Reference, arrow_text, blank_as_missing, category_strings
-from exporter.sketch import ONE_GROUP, Groups, grouped_counts, grouped_counts_and_sums, place
+from exporter.sketch import ONE_GROUP, Groups, grouped_counts, place, placed_counts_and_sums
 from exporter.vocabulary import RejectReason, SchemaCheck
 
 
@@ -34,7 +34,9 @@ class FeatureArrays:
     #: (numeric features, n) int64: each code already placed in its feature's row of the histograms
     #: (:func:`exporter.sketch.place`, ``num_bins + 2`` codes a feature): ``code + 1 + feature * (num_bins + 3)``.
     num_code: np.ndarray
-    num_values: np.ndarray  # (numeric features, n) value, 0 where missing or invalid
+    #: Each numeric feature's values (n each; a log's float column as it was read, not copied); a missing or
+    #: invalid value's is any number: the histograms keep no sum for those codes.
+    num_values: tuple[np.ndarray, ...]
     cat_code: np.ndarray  # (categorical features, n) int32
     num_bins: int
     cat_bins: int
@@ -44,11 +46,11 @@ class FeatureArrays:
     def none(n: int) -> FeatureArrays:
         """``n`` rows without any feature (narrow rows, whose features the database aggregates)."""
         empty = np.zeros((0, n), dtype=np.int32)
-        return FeatureArrays(empty.astype(np.int64), empty.astype(np.float64), empty, 0, 0)
+        return FeatureArrays(empty.astype(np.int64), (), empty, 0, 0)
 
     def take(self, rows: np.ndarray | slice) -> FeatureArrays:
-        return FeatureArrays(self.num_code[:, rows], self.num_values[:, rows], self.cat_code[:, rows], self.num_bins,
-                             self.cat_bins)
+        return FeatureArrays(self.num_code[:, rows], tuple(values[rows] for values in self.num_values),
+                             self.cat_code[:, rows], self.num_bins, self.cat_bins)
 
     def histograms(self, groups: Groups = ONE_GROUP) -> FeatureHistograms:
         """The rows' :class:`FeatureHistograms`, one per group along a leading axis (computed once, for every
@@ -56,9 +58,8 @@ class FeatureArrays:
         if self._histograms is not None and self._histograms[0] is groups:
             return self._histograms[1]
         b, c = self.num_bins, self.cat_bins
-        with np.errstate(over="ignore", invalid="ignore"):
-            # num_values is 0 wherever the value is missing or invalid: their sums are 0.
-            counts, sums = grouped_counts_and_sums(self.num_code, b + 2, groups, self.num_values, placed=True)
+        with np.errstate(over="ignore", invalid="ignore"):  # the sums of the missing and invalid codes are dropped
+            counts, sums = placed_counts_and_sums(self.num_code, b + 2, groups, self.num_values)
         cat = grouped_counts(self.cat_code, c + 1, groups)
         histograms = FeatureHistograms(counts[..., :b], sums[..., :b], counts[..., b], counts[..., b + 1],
                                        cat[..., :c], cat[..., c])
@@ -160,13 +161,12 @@ def numeric_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return values, missing, invalid
 
 
-def _copied_if_finite(values: np.ndarray, out: np.ndarray) -> bool:
-    """Copy ``values`` (floats) into ``out``; True when every one is finite (then no mask is needed: the
-    usual column). One pass to copy and one to sum: a NaN or an infinity makes the sum NaN or infinite (so
-    does a sum beyond the largest float, and those values take the general path, which is exact too)."""
-    out[:] = values
+def _all_finite(values: np.ndarray) -> bool:
+    """Whether every one of ``values`` (floats) is finite, in one pass and no mask: a NaN or an infinity makes
+    their sum NaN or infinite (so does a sum beyond the largest float: such values take the general path,
+    which is exact too)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.isfinite(np.add.reduce(out)))
+        return bool(np.isfinite(np.add.reduce(values)))
 
 
 def feature_codes(values: pd.Series, feature: CategoricalFeature) -> np.ndarray:
@@ -289,32 +289,32 @@ def bin_features(frame: pd.DataFrame, reference: Reference, issues: Rejections) 
     missing_code, invalid_code = num_bins, num_bins + 1
     codes = num_bins + 2  # of a numeric feature: its bins, missing and invalid
     num_code = np.empty((len(reference.numeric), n), dtype=np.int64)
-    num_values = np.empty((len(reference.numeric), n))
+    num_values: list[np.ndarray] = []
     for i, feature in enumerate(reference.numeric):
-        row = num_values[i]
         if feature.name not in frame.columns:
             place(np.full(n, missing_code), codes, i, num_code[i])
-            row[:] = 0
+            num_values.append(np.zeros(n))
             if n:
                 issues.violations[(SchemaCheck.MISSING_COLUMN, feature.name)] += n
             continue
         column = frame[feature.name]
-        if column.dtype == np.float64 and _copied_if_finite(column.to_numpy(), row):
-            place(feature.binner(row, finite=True), codes, i, num_code[i])
-            continue
+        if column.dtype == np.float64:
+            values = column.to_numpy()
+            if _all_finite(values):  # the usual column: binned as it is, no mask
+                place(feature.binner(values, finite=True), codes, i, num_code[i])
+                num_values.append(values)
+                continue
         values, missing, invalid = numeric_values(column)
-        if not (missing.any() or invalid.any()):
-            place(feature.binner(values), codes, i, num_code[i])
-            row[:] = values
-            continue
         if invalid.any():
             issues.violations[(SchemaCheck.DATA_TYPE, feature.name)] += int(invalid.sum())
         ok = ~missing & ~invalid
-        code = np.where(missing, missing_code, invalid_code)
-        code[ok] = feature.binner(values[ok])
-        place(code, codes, i, num_code[i])
-        row[:] = 0
-        row[ok] = values[ok]
+        if ok.all():
+            place(feature.binner(values), codes, i, num_code[i])
+        else:
+            code = np.where(missing, missing_code, invalid_code)
+            code[ok] = feature.binner(values[ok])
+            place(code, codes, i, num_code[i])
+        num_values.append(values)
 
     cat_code = np.full((len(reference.categorical), n), cat_bins, dtype=np.int32)
     for j, cat in enumerate(reference.categorical):
@@ -324,4 +324,4 @@ def bin_features(frame: pd.DataFrame, reference: Reference, issues: Rejections) 
             continue
         codes = feature_codes(frame[cat.name], cat)
         cat_code[j] = np.where(codes < 0, cat_bins, codes)
-    return FeatureArrays(num_code, num_values, cat_code, num_bins, cat_bins)
+    return FeatureArrays(num_code, tuple(num_values), cat_code, num_bins, cat_bins)

@@ -12,7 +12,7 @@ under its own namespace (``drift/num_counts``); :class:`Layout` is their union.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,14 +135,23 @@ def grouped_counts(index: np.ndarray, n_bins: int, groups: Groups, weights: np.n
     return _counted(_flat_index(index, n_bins, groups), (groups.count, k, n_bins), weights)
 
 
-def grouped_counts_and_sums(index: np.ndarray, n_bins: int, groups: Groups, weights: np.ndarray,
-                            placed: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`grouped_counts` without and with ``weights``, placing the values once (``placed``: ``index``
-    holds each bin's position already, as :func:`place` writes it)."""
+def placed_counts_and_sums(index: np.ndarray, n_bins: int, groups: Groups,
+                           weights: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`grouped_counts` without and with weights, of positions :func:`place` wrote already; the weights
+    of each row of ``index`` are an array of their own (a column of the log as it was read: no copy of them
+    all into one array). The counts in one ``np.bincount``, the sums in one per row."""
     k, n = index.shape
-    if k == 0 or n == 0:
-        shape = (groups.count, k, n_bins)
-        return np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.float64)
-    flat = _flat_index(index, n_bins, groups, placed)
     shape = (groups.count, k, n_bins)
-    return _counted(flat, shape, None), _counted(flat, shape, weights)
+    if k == 0 or n == 0:
+        return np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.float64)
+    counts = _counted(_flat_index(index, n_bins, groups, placed=True), shape, None)
+    stride = n_bins + 1
+    sums = np.empty(shape)
+    for row, values in enumerate(weights):
+        first = row * stride  # the row's slot 0, of skipped values
+        if groups.of_row is None:
+            sums[0, row] = np.bincount(index[row], values, minlength=first + stride)[first + 1:first + stride]
+        else:
+            at = index[row] + (groups.of_row.astype(np.int64) * stride - first)
+            sums[:, row] = np.bincount(at, values, minlength=groups.count * stride).reshape(-1, stride)[:, 1:]
+    return counts, sums
