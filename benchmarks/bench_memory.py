@@ -45,7 +45,9 @@ def run(models: int, rows: int, source: Path, start: float) -> None:
     stages = {"start": status_mib()}
     import numpy as np
 
-    import exporter.cli  # noqa: F401 - what serve imports
+    # What serve imports: the command line, then the server.
+    import exporter.cli
+    import exporter.service  # noqa: F401
     from benchmarks.bench_exporter import monitor_for
     from exporter.memory import lean_allocators, release_free_memory
 
