@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from exporter.reference import CategoricalFeature, Reference, arrow_text, blank_as_missing, category_strings
-from exporter.sketch import ONE_GROUP, Groups, grouped_counts, place, placed_counts_and_sums
+from exporter.sketch import ONE_GROUP, Groups, counts_and_sums_by_row, grouped_counts
 from exporter.vocabulary import RejectReason, SchemaCheck
 
 
@@ -31,9 +31,7 @@ class FeatureArrays:
     and the missing and invalid counts at once.
     """
 
-    #: (numeric features, n) int64: each code already placed in its feature's row of the histograms
-    #: (:func:`exporter.sketch.place`, ``num_bins + 2`` codes a feature): ``code + 1 + feature * (num_bins + 3)``.
-    num_code: np.ndarray
+    num_code: tuple[np.ndarray, ...]  # a numeric feature's codes (n each), int16 where its table binned them
     #: Each numeric feature's values (n each; a log's float column as it was read, not copied); a missing or
     #: invalid value's is any number: the histograms keep no sum for those codes.
     num_values: tuple[np.ndarray, ...]
@@ -46,10 +44,11 @@ class FeatureArrays:
     def none(n: int) -> FeatureArrays:
         """``n`` rows without any feature (narrow rows, whose features the database aggregates)."""
         empty = np.zeros((0, n), dtype=np.int32)
-        return FeatureArrays(empty.astype(np.int64), (), empty, 0, 0)
+        return FeatureArrays((), (), empty, 0, 0)
 
     def take(self, rows: np.ndarray | slice) -> FeatureArrays:
-        return FeatureArrays(self.num_code[:, rows], tuple(values[rows] for values in self.num_values),
+        return FeatureArrays(tuple(code[rows] for code in self.num_code),
+                             tuple(values[rows] for values in self.num_values),
                              self.cat_code[:, rows], self.num_bins, self.cat_bins)
 
     def histograms(self, groups: Groups = ONE_GROUP) -> FeatureHistograms:
@@ -59,7 +58,7 @@ class FeatureArrays:
             return self._histograms[1]
         b, c = self.num_bins, self.cat_bins
         with np.errstate(over="ignore", invalid="ignore"):  # the sums of the missing and invalid codes are dropped
-            counts, sums = placed_counts_and_sums(self.num_code, b + 2, groups, self.num_values)
+            counts, sums = counts_and_sums_by_row(self.num_code, b + 2, groups, self.num_values)
         cat = grouped_counts(self.cat_code, c + 1, groups)
         histograms = FeatureHistograms(counts[..., :b], sums[..., :b], counts[..., b], counts[..., b + 1],
                                        cat[..., :c], cat[..., c])
@@ -287,12 +286,11 @@ def bin_features(frame: pd.DataFrame, reference: Reference, issues: Rejections) 
     n = len(frame)
     num_bins, cat_bins = reference.num_bins, reference.cat_bins
     missing_code, invalid_code = num_bins, num_bins + 1
-    codes = num_bins + 2  # of a numeric feature: its bins, missing and invalid
-    num_code = np.empty((len(reference.numeric), n), dtype=np.int64)
+    num_code: list[np.ndarray] = []
     num_values: list[np.ndarray] = []
-    for i, feature in enumerate(reference.numeric):
+    for feature in reference.numeric:
         if feature.name not in frame.columns:
-            place(np.full(n, missing_code), codes, i, num_code[i])
+            num_code.append(np.full(n, missing_code, dtype=np.intp))
             num_values.append(np.zeros(n))
             if n:
                 issues.violations[(SchemaCheck.MISSING_COLUMN, feature.name)] += n
@@ -301,7 +299,7 @@ def bin_features(frame: pd.DataFrame, reference: Reference, issues: Rejections) 
         if column.dtype == np.float64:
             values = column.to_numpy()
             if _all_finite(values):  # the usual column: binned as it is, no mask
-                place(feature.binner(values, finite=True), codes, i, num_code[i])
+                num_code.append(feature.binner(values, finite=True))
                 num_values.append(values)
                 continue
         values, missing, invalid = numeric_values(column)
@@ -309,11 +307,11 @@ def bin_features(frame: pd.DataFrame, reference: Reference, issues: Rejections) 
             issues.violations[(SchemaCheck.DATA_TYPE, feature.name)] += int(invalid.sum())
         ok = ~missing & ~invalid
         if ok.all():
-            place(feature.binner(values), codes, i, num_code[i])
+            num_code.append(feature.binner(values))
         else:
             code = np.where(missing, missing_code, invalid_code)
             code[ok] = feature.binner(values[ok])
-            place(code, codes, i, num_code[i])
+            num_code.append(code)
         num_values.append(values)
 
     cat_code = np.full((len(reference.categorical), n), cat_bins, dtype=np.int32)
@@ -324,4 +322,4 @@ def bin_features(frame: pd.DataFrame, reference: Reference, issues: Rejections) 
             continue
         codes = feature_codes(frame[cat.name], cat)
         cat_code[j] = np.where(codes < 0, cat_bins, codes)
-    return FeatureArrays(num_code, tuple(num_values), cat_code, num_bins, cat_bins)
+    return FeatureArrays(tuple(num_code), tuple(num_values), cat_code, num_bins, cat_bins)

@@ -94,26 +94,14 @@ class Groups:
 ONE_GROUP = Groups()
 
 
-def _flat_index(index: np.ndarray, n_bins: int, groups: Groups, placed: bool = False) -> np.ndarray:
-    """Each value's position in a ``(groups, k, n_bins + 1)`` array; slot 0 of each row takes the skipped (-1).
-    ``placed``: ``index`` holds the positions in group 0 already (see :func:`place`)."""
+def _flat_index(index: np.ndarray, n_bins: int, groups: Groups) -> np.ndarray:
+    """Each value's position in a ``(groups, k, n_bins + 1)`` array; slot 0 of each row takes the skipped (-1)."""
     k, _ = index.shape
     stride = n_bins + 1
-    if placed:
-        if groups.of_row is None:
-            return index.ravel()
-        return (index + (groups.of_row.astype(np.int64) * (k * stride))[None, :]).ravel()
     offsets = (np.arange(k, dtype=np.int64) * stride + 1)[:, None]
     if groups.of_row is not None:
         offsets = offsets + (groups.of_row.astype(np.int64) * (k * stride))[None, :]
     return (index + offsets).ravel()
-
-
-def place(index: np.ndarray, n_bins: int, row: int, out: np.ndarray) -> None:
-    """Write into ``out`` (int64) the positions of row ``row``'s bins ``index`` in group 0 of
-    :func:`grouped_counts`' array: what it would compute from them, computed by a caller that makes one
-    row of bins at a time, as it writes that row (one pass fewer over all of them)."""
-    np.add(index, row * (n_bins + 1) + 1, out=out, casting="unsafe")
 
 
 def _counted(flat: np.ndarray, shape: tuple[int, int, int], weights: np.ndarray | None) -> np.ndarray:
@@ -135,23 +123,23 @@ def grouped_counts(index: np.ndarray, n_bins: int, groups: Groups, weights: np.n
     return _counted(_flat_index(index, n_bins, groups), (groups.count, k, n_bins), weights)
 
 
-def placed_counts_and_sums(index: np.ndarray, n_bins: int, groups: Groups,
+def counts_and_sums_by_row(codes: Sequence[np.ndarray], n_bins: int, groups: Groups,
                            weights: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`grouped_counts` without and with weights, of positions :func:`place` wrote already; the weights
-    of each row of ``index`` are an array of their own (a column of the log as it was read: no copy of them
-    all into one array). The counts in one ``np.bincount``, the sums in one per row."""
-    k, n = index.shape
-    shape = (groups.count, k, n_bins)
-    if k == 0 or n == 0:
-        return np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.float64)
-    counts = _counted(_flat_index(index, n_bins, groups, placed=True), shape, None)
-    stride = n_bins + 1
-    sums = np.empty(shape)
-    for row, values in enumerate(weights):
-        first = row * stride  # the row's slot 0, of skipped values
+    """Rows, and sums of ``weights``, per group, code row and bin: shape ``(groups.count, k, n_bins)`` each.
+
+    Each of the ``k`` rows of codes (in ``[0, n_bins)``, none skipped) and of weights is an array of its own:
+    a feature's bins as binned and its values as read, none copied into one array. Counted row by row,
+    each row's bins while they are small (int16) and in the cache: a quarter less time than one
+    ``np.bincount`` over all of them placed in one array of positions.
+    """
+    shape = (groups.count, len(codes), n_bins)
+    counts, sums = np.empty(shape, dtype=np.int64), np.empty(shape)
+    for row, (code, values) in enumerate(zip(codes, weights, strict=True)):
         if groups.of_row is None:
-            sums[0, row] = np.bincount(index[row], values, minlength=first + stride)[first + 1:first + stride]
+            counts[0, row] = np.bincount(code, minlength=n_bins)
+            sums[0, row] = np.bincount(code, values, minlength=n_bins)
         else:
-            at = index[row] + (groups.of_row.astype(np.int64) * stride - first)
-            sums[:, row] = np.bincount(at, values, minlength=groups.count * stride).reshape(-1, stride)[:, 1:]
+            at = code + groups.of_row * n_bins
+            counts[:, row] = np.bincount(at, minlength=groups.count * n_bins).reshape(-1, n_bins)
+            sums[:, row] = np.bincount(at, values, minlength=groups.count * n_bins).reshape(-1, n_bins)
     return counts, sums
