@@ -23,7 +23,8 @@ from exporter.vocabulary import RejectReason, SchemaCheck
 
 @dataclass
 class FeatureArrays:
-    """Every feature of a batch binned once: one row per feature, one column per logged row.
+    """Every feature of a batch binned once: per feature, a code per logged row (numeric features an array
+    each, categorical ones a row each of one array).
 
     A numeric value's code is its layout bin (``0 .. num_bins - 1``), ``num_bins`` when it is missing
     and ``num_bins + 1`` when it is present but not a finite number; a categorical value's code is its
