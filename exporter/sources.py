@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from exporter.memory import columns_read
 from exporter.tables import DEFAULT_LIMITS, InputLimits, format_of, parse_csv, parse_jsonl
 from exporter.vocabulary import RejectReason
 
@@ -573,8 +574,9 @@ class FileSource:
         first, skipped = 0, 0
         if meta.num_rows <= PARQUET_WHOLE_COLUMN_ROWS and len(set(schema.names)) == len(schema.names):
             # Each column read whole, one after the other: one column's reader state at a time.
-            table = pa.Table.from_arrays([parquet.read(columns=[name], use_threads=False).column(0)
-                                          for name in schema.names], schema=schema)
+            with columns_read():
+                table = pa.Table.from_arrays([parquet.read(columns=[name], use_threads=False).column(0)
+                                              for name in schema.names], schema=schema)
             rows = rows_at_once(PARQUET_BATCH_ROWS, PARQUET_WHOLE_BATCH_VALUES, meta.num_columns)
             batches: Iterator[pa.RecordBatch] = iter(table.to_batches(max_chunksize=rows))
         else:

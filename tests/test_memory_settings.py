@@ -143,3 +143,28 @@ print(gc.isenabled())
 def test_collector_paused_freezes_what_the_block_made() -> None:
     out = _run(_PAUSED)
     assert out == ["False", "True", "True", "True", "False"]
+
+
+# The thresholds through overlapping whole-column reads (as two models' updates in threads make), in
+# serve's settings and in a one-shot command's.
+_READS = """
+from exporter import memory
+seen = []
+memory.lean_allocators()
+seen.append(memory._settings)
+with memory.columns_read():
+    seen.append(memory._settings)
+    with memory.columns_read():
+        seen.append(memory._settings)
+    seen.append(memory._settings)
+seen.append(memory._settings)
+memory.fast_allocators()
+with memory.columns_read():
+    seen.append(memory._settings)
+print(*(f"{m}/{t}" for m, t in seen))
+"""
+
+
+def test_whole_column_reads_map_smaller_blocks_in_serve_only() -> None:
+    lean, read, fast = f"{1 << 20}/{8 << 20}", f"{256 << 10}/{8 << 20}", f"{32 << 20}/{512 << 20}"
+    assert _run(_READS) == [lean, read, read, read, lean, fast]
