@@ -11,9 +11,9 @@ The alert conditions are those of the shipped rules, from the same checks table
 (:data:`exporter.checks.CHECKS`), on the window each rule watches (shortest or longest, as
 :class:`exporter.mixin.MixinConfig` says) and with its ``for:`` duration: a condition pending since
 ``t0`` fires at the first step ``t`` with ``t - t0 >= for``, and the alert ends at the first step
-where the condition no longer holds. ModelSchemaViolations fires on missing or extra columns seen in
-its look-back. Alerts on the service (latency, silence) and on the exporter itself (down, stale) are
-not replayed: they concern the live process, not the model's data.
+where the condition no longer holds. ModelSchemaViolations fires on configured columns missing in its
+look-back (:data:`exporter.checks.SCHEMA_ALERT`). Alerts on the service (latency, silence) and on the
+exporter itself (down, stale) are not replayed: they concern the live process, not the model's data.
 
 ``--openmetrics FILE`` also writes the metrics of every step as OpenMetrics with timestamps, which
 ``promtool tsdb create-blocks-from openmetrics`` turns into blocks for Prometheus: a team that starts
@@ -35,18 +35,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exporter.checks import CHECKS, CheckName
-from exporter.durations import parse_duration
+from exporter.checks import CHECKS, SCHEMA_ALERT, CheckName
+from exporter.durations import parse_duration, parse_for
 from exporter.exposition import build_families
 from exporter.mixin import DEFAULT, MixinConfig
 from exporter.model import ModelMonitor
 from exporter.results import ModelSnapshot
 from exporter.rows import parse_timestamps
 from exporter.sources import SourceError
-from exporter.vocabulary import SchemaCheck
 
 WEEK = 7 * 86400.0
-SCHEMA_ALERT, SCHEMA_SEVERITY = "ModelSchemaViolations", "critical"
 
 
 @dataclass
@@ -93,18 +91,19 @@ class AlertEvaluator:
                         labels = {"model": snapshot.model, "window": window, **dict(verdict.subject)}
                         key = (check.alert, *sorted(labels.items()))
                         out[key] = (check.alert, check.severity, labels,
-                                    parse_duration(getattr(self.mixin, check.for_setting)))
+                                    parse_for(getattr(self.mixin, check.for_setting)))
         history = self._violations.setdefault(snapshot.model, [])
         history.append((now, dict(snapshot.violations)))
-        lookback = parse_duration(self.mixin.schema_lookback)
+        schema = SCHEMA_ALERT
+        lookback = parse_duration(getattr(self.mixin, schema.lookback_setting))
         while len(history) > 1 and history[1][0] <= now - lookback:
             history.pop(0)
         before = history[0][1]  # as increase() over the look-back: from its oldest sample in range
         for (check, feature), count in snapshot.violations.items():
-            if check != SchemaCheck.DATA_TYPE and count > before.get((check, feature), 0):
+            if check in schema.checks and count > before.get((check, feature), 0):
                 labels = {"model": snapshot.model, "check": check, "feature": feature}
-                out[(SCHEMA_ALERT, *sorted(labels.items()))] = (SCHEMA_ALERT, SCHEMA_SEVERITY, labels,
-                                                                parse_duration(self.mixin.schema_for))
+                out[(schema.alert, *sorted(labels.items()))] = (schema.alert, schema.severity, labels,
+                                                                parse_for(getattr(self.mixin, schema.for_setting)))
         return out
 
     def step(self, model: str, snapshot: ModelSnapshot, now: float) -> None:
@@ -125,13 +124,15 @@ class AlertEvaluator:
         return dict(key[1:]).get("model", "")
 
 
-def _read_all(monitor: ModelMonitor, source_name: str) -> pd.DataFrame:
+def _read_all(monitor: ModelMonitor, source_name: str) -> tuple[pd.DataFrame, np.ndarray, list[pd.Index]]:
     """Every row of a model's predictions or labels log, read once through its source (under ``sql.pushdown``
-    too: a replay needs every row, so the batches are read as full rows)."""
+    too: a replay needs every row, so the batches are read as full rows); with each row's chunk and each
+    chunk's columns, so that a column a chunk did not have is missing from it in the replay too (as
+    ``serve`` sees it: a ``missing_column``, not missing values)."""
     source = monitor.source if source_name == "predictions" else monitor.label_source
     frames: list[pd.DataFrame] = []
     if source is None:
-        return pd.DataFrame()
+        return pd.DataFrame(), np.zeros(0, dtype=np.intp), []
     try:
         errors = source.drain(lambda chunk: frames.append(chunk.frame if chunk.batch is None else
                                                           chunk.batch.full_rows()), None)
@@ -139,7 +140,9 @@ def _read_all(monitor: ModelMonitor, source_name: str) -> pd.DataFrame:
         errors = [f"{source.pattern}: {error}"]
     for message in errors:
         print(f"model-monitor backtest: cannot read {message}", file=sys.stderr)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    chunks = np.repeat(np.arange(len(frames), dtype=np.intp), [len(f) for f in frames])
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return frame, chunks, [f.columns for f in frames]
 
 
 @dataclass
@@ -150,18 +153,33 @@ class Timeline:
     visible: np.ndarray
     labels: pd.DataFrame
     label_visible: np.ndarray
+    #: The chunk each prediction row was read in, and each chunk's columns.
+    chunk: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    chunk_columns: list[pd.Index] = field(default_factory=list)
+
+    def rows(self, first: int, last: int) -> Iterator[pd.DataFrame]:
+        """Predictions ``first:last``, a frame per chunk they were read in, with that chunk's columns only."""
+        rows = self.predictions.iloc[first:last]
+        chunks = self.chunk[first:last]
+        whole = chunks.size == 0 or ((chunks == chunks[0]).all()
+                                     and len(self.chunk_columns[chunks[0]]) == len(self.predictions.columns))
+        if whole:
+            yield rows
+            return
+        for chunk in np.unique(chunks):
+            yield rows[chunks == chunk][self.chunk_columns[chunk]]
 
 
 def timeline(monitor: ModelMonitor) -> Timeline:
     config = monitor.config
     column, unit = config.predictions.timestamp_column, config.predictions.timestamp_unit
-    predictions = _read_all(monitor, "predictions")
+    predictions, chunk, chunk_columns = _read_all(monitor, "predictions")
     visible = (parse_timestamps(predictions[column], unit) if column in predictions.columns
                else np.full(len(predictions), -math.inf))
     visible = np.where(np.isfinite(visible), visible, -math.inf)  # unusable stamps: counted at the first step
     order = np.argsort(visible, kind="stable")
-    predictions, visible = predictions.iloc[order].reset_index(drop=True), visible[order]
-    labels = _read_all(monitor, "labels")
+    predictions, visible, chunk = predictions.iloc[order].reset_index(drop=True), visible[order], chunk[order]
+    labels, _, _ = _read_all(monitor, "labels")
     label_visible = np.zeros(len(labels))
     if len(labels):
         if column in labels.columns:
@@ -173,7 +191,7 @@ def timeline(monitor: ModelMonitor) -> Timeline:
         label_visible = np.where(np.isfinite(label_visible), label_visible, -math.inf)
         order = np.argsort(label_visible, kind="stable")
         labels, label_visible = labels.iloc[order].reset_index(drop=True), label_visible[order]
-    return Timeline(predictions, visible, labels, label_visible)
+    return Timeline(predictions, visible, labels, label_visible, chunk, chunk_columns)
 
 
 def replay(monitor: ModelMonitor, start: float, end: float, step: float) -> Iterator[tuple[float, ModelSnapshot]]:
@@ -188,9 +206,11 @@ def replay(monitor: ModelMonitor, start: float, end: float, step: float) -> Iter
         now = start + k * step
         upto = int(np.searchsorted(data.visible, now, side="right"))
         if k == 0 and fed:  # rows older than every window and unusable ones are counted, as serve counts them
-            monitor.ingest(data.predictions.iloc[:fed], now)
+            for rows in data.rows(0, fed):
+                monitor.ingest(rows, now)
         if upto > fed:
-            monitor.ingest(data.predictions.iloc[fed:upto], now)
+            for rows in data.rows(fed, upto):
+                monitor.ingest(rows, now)
             fed = upto
         label_upto = int(np.searchsorted(data.label_visible, now, side="right"))
         if label_upto > fed_labels:

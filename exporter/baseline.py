@@ -29,7 +29,8 @@ from exporter.drift_null import DriftCalibration
 from exporter.known_values import KnownValues
 from exporter.reference import CategoricalFeature, NumericFeature, Reference, resolve_method
 from exporter.state import write_atomically
-from exporter.targets import TargetSpec, canonical_class
+from exporter.targets import TargetSpec
+from exporter.values import canonical_class
 
 #: The format of the document; a baseline of another version is refused (build it again).
 BASELINE_VERSION = 1

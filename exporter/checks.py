@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from exporter.results import ModelSnapshot, Verdict
+from exporter.vocabulary import SchemaCheck
 
 #: Label coverage below this share of a window's predictions fails (the mixin's default too).
 LABEL_COVERAGE_MIN = 0.5
@@ -159,6 +160,32 @@ CHECKS: tuple[Check, ...] = (
 )
 
 BY_NAME: dict[str, Check] = {c.name: c for c in CHECKS}
+
+
+@dataclass(frozen=True)
+class SchemaAlert:
+    """The alert on a model's schema: it fires on an increase of the violation counter, not on a window's verdict.
+
+    Only a configured column that stops arriving pages (``missing_column``). Columns the model does not
+    know (``extra_column``: a request id, the raw prediction beside the configured one, a copy of the
+    timestamp) are in almost every production log; they are counted in the same counter, logged once and
+    shown in SageMaker violations, but break nothing, and a renamed feature pages through its missing
+    side. Wrongly typed values alert as ModelTypeViolations. The rule generator and ``backtest`` both read
+    this one definition.
+    """
+
+    alert: str = "ModelSchemaViolations"
+    severity: str = "critical"
+    category: str = "data"
+    counter: str = "model_data_quality_violations_total"
+    #: The schema checks whose violations fire the alert.
+    checks: tuple[SchemaCheck, ...] = (SchemaCheck.MISSING_COLUMN,)
+    #: Names of fields of :class:`exporter.mixin.MixinConfig`.
+    for_setting: str = "schema_for"
+    lookback_setting: str = "schema_lookback"
+
+
+SCHEMA_ALERT = SchemaAlert()
 
 
 def describe(model: str, window: str, verdict: Verdict) -> str:

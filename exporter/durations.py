@@ -26,6 +26,16 @@ def parse_duration(text: str | int | float) -> float:
     return seconds
 
 
+def parse_for(text: str | int | float) -> float:
+    """Seconds in an alert rule's ``for:`` duration: as :func:`parse_duration`, and zero too (``0s``, ``0m``:
+    the alert fires as soon as its condition holds, as Prometheus reads it)."""
+    if isinstance(text, str) and _PATTERN.match(text) and float(_PATTERN.match(text).group(1)) == 0:
+        return 0.0
+    if isinstance(text, int | float) and not isinstance(text, bool) and text == 0:
+        return 0.0
+    return parse_duration(text)
+
+
 def format_duration(seconds: float) -> str:
     """The shortest exact spelling of ``seconds`` with one unit (``300`` -> ``5m``)."""
     for unit in ("w", "d", "h", "m"):

@@ -41,6 +41,7 @@ from exporter.drift_null import DriftCalibration, calibrate
 from exporter.known_values import KnownValues
 from exporter.memory import release_arrow_cache
 from exporter.tables import format_of, normalized, read_table
+from exporter.values import boolean_slots
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,12 @@ class CategoricalFeature:
     @property
     def unseen_slot(self) -> int:
         return len(self.categories) + 1
+
+    @cached_property
+    def boolean_slots(self) -> dict[str, int] | None:
+        """The slots of the booleans' canonical keys when the tracked categories are booleans however spelled
+        (:func:`exporter.values.boolean_slots`), else None."""
+        return boolean_slots(self.categories)
 
     @cached_property
     def dictionary_slots(self) -> dict[tuple[object, ...], np.ndarray]:

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from exporter.reference import CategoricalFeature, Reference, arrow_text, blank_as_missing, category_strings
 from exporter.sketch import ONE_GROUP, Groups, counts_and_sums_by_row, grouped_counts
+from exporter.values import boolean_codes, boolean_slots
 from exporter.vocabulary import RejectReason, SchemaCheck
 
 
@@ -187,7 +188,7 @@ def feature_codes(values: pd.Series, feature: CategoricalFeature) -> np.ndarray:
                 feature.dictionary_slots.clear()
                 feature.dictionary_slots[dictionary] = slots
         return np.take(slots, values.array.codes)
-    arrow = arrow_text(values)
+    arrow = arrow_text(values) if feature.boolean_slots is None else None
     if arrow is not None:
         codes, untracked_text = _arrow_codes(arrow, feature.categories)
     else:
@@ -225,7 +226,8 @@ def category_codes(values: pd.Series, categories: tuple[str, ...]) -> np.ndarray
     """Slot of each value: its reference category, ``len(categories)`` when unseen, -1 when missing.
 
     Strings are matched directly; only values that do not match as they are
-    (numbers, booleans, bytes) are normalised with :func:`category_strings`.
+    (numbers, booleans, bytes) are normalised with :func:`category_strings`, and where the categories are
+    booleans however spelled, a value is matched by its boolean key (:func:`exporter.values.boolean_slots`).
     """
     index = pd.Index(categories, dtype=object)
     codes = index.get_indexer(values.astype(object)).astype(np.intp)
@@ -233,6 +235,10 @@ def category_codes(values: pd.Series, categories: tuple[str, ...]) -> np.ndarray
     unmatched = present & (codes < 0)
     if unmatched.any():
         codes[unmatched] = index.get_indexer(category_strings(values[unmatched]))
+        unmatched = present & (codes < 0)
+        booleans = boolean_slots(categories) if unmatched.any() else None
+        if booleans is not None:  # True, 1, 1.0 and "true" are one value (SQLite and CSV booleans)
+            codes[unmatched] = boolean_codes(values[unmatched], booleans)
     codes[present & (codes < 0)] = len(categories)
     codes[~present] = -1
     return codes

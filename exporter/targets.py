@@ -26,6 +26,7 @@ from exporter.drift_null import DriftCalibration
 from exporter.drift_null import calibrate as calibrate_drift
 from exporter.reference import DriftSetting, NumericFeature, build_numeric, calibrated, category_strings
 from exporter.rows import category_codes, numeric_values
+from exporter.values import canonical_class, canonical_classes
 from exporter.vocabulary import RejectReason
 
 log = logging.getLogger(__name__)
@@ -127,47 +128,6 @@ class Targets:
 UNKNOWN = -2
 _TRUE = frozenset({"true", "yes"})
 _FALSE = frozenset({"false", "no"})
-
-
-def canonical_class(value: object) -> str | None:
-    """The text a binary class value is matched by; None when missing or blank.
-
-    Booleans and the words true/false count as 1/0; numbers and numeric text as the number
-    (1, 1.0, "1" and "1.0" agree); any other text is matched stripped and case-insensitively
-    ("Yes" and "yes" agree).
-    """
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    if isinstance(value, bool | np.bool_):
-        return "1" if value else "0"
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if not text:
-            return None
-        if text in ("true", "false"):
-            return "1" if text == "true" else "0"
-        try:
-            value = float(text)
-        except ValueError:
-            return text
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        if number != number:
-            return None
-        return str(int(number)) if number.is_integer() else repr(number)
-    return str(value).strip().lower() or None
-
-
-def canonical_classes(values: pd.Series) -> np.ndarray:
-    """:func:`canonical_class` of every value (one Python call per distinct value, not per row)."""
-    objects = values.astype(object)
-    uniques = pd.unique(objects.to_numpy())
-    mapping = {u: canonical_class(u) for u in uniques if u is not None and u == u}
-    return objects.map(mapping).to_numpy(dtype=object)
 
 
 def binary_codes(values: pd.Series, positive: str, negative: str | None) -> np.ndarray:

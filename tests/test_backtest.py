@@ -126,3 +126,34 @@ def test_the_openmetrics_history_becomes_prometheus_blocks(history: Path, tmp_pa
                            str(blocks)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert any(p.is_dir() for p in blocks.iterdir())  # at least one block written
+
+
+def test_a_log_with_extra_columns_replays_and_only_a_missing_column_pages(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Almost every production log carries columns the model does not know (a request id, the raw
+    prediction): the replay (with the mixin's ``for: 0m`` of the schema alert) must run, and page only
+    once a configured column stops arriving."""
+    rng = np.random.default_rng(5)
+    stamps = DAY0 + np.arange(0, 4 * HOUR, EVERY)
+    frame = _rows(rng, stamps)
+    frame["x"] = frame["x"].astype(float).fillna(0.0)
+    frame["request_id"], frame["y_pred"] = [f"q{i}" for i in range(len(frame))], frame["prediction"]
+    reference = _rows(rng, np.full(3000, DAY0 - 86400.0)).drop(columns=["ts", "id"])
+    reference["x"] = reference["x"].astype(float)
+    reference.to_parquet(tmp_path / "reference.parquet")
+    (tmp_path / "logs").mkdir()
+    late = stamps >= DAY0 + 3 * HOUR
+    frame[~late].to_json(tmp_path / "logs" / "a.jsonl", orient="records", lines=True)
+    frame[late].drop(columns=["z"]).to_json(tmp_path / "logs" / "b.jsonl", orient="records", lines=True)
+    write_config(tmp_path / "monitor.yaml", {"models": [{
+        "name": "loans", "task": "binary_classification", "reference": "reference.parquet",
+        "predictions": {"path": "logs/*.jsonl", "timestamp_column": "ts", "id_column": "id"},
+        "features": {"numeric": ["x", "z"], "categorical": ["channel"]},
+        "prediction_column": "prediction", "score_column": "score", "label_column": "label",
+        "windows": ["15m", "1h"], "max_clock_skew": "100000d"}]})
+    assert main(["--log-level", "ERROR", "backtest", "--config", str(tmp_path / "monitor.yaml"), "--from",
+                 str(DAY0 + HOUR), "--to", str(DAY0 + 4 * HOUR), "--format", "json"]) == 0
+    alerts = json.loads(capsys.readouterr().out)["alerts"]
+    schema = [a for a in alerts if a["alert"] == "ModelSchemaViolations"]
+    assert [(a["labels"]["check"], a["labels"]["feature"]) for a in schema] == [("missing_column", "z")]
+    assert schema[0]["start"] == pytest.approx(DAY0 + 3 * HOUR + 300)  # at the first step that saw it: for 0m

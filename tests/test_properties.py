@@ -16,7 +16,8 @@ from exporter import drift, performance
 from exporter.binning import bin_index
 from exporter.reference import FINE_BINS, build_categorical, build_numeric
 from exporter.rows import feature_codes
-from exporter.targets import binary_codes, canonical_class
+from exporter.targets import binary_codes
+from exporter.values import canonical_class
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 small_ints = st.lists(st.integers(-5, 5), min_size=1, max_size=60)

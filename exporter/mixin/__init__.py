@@ -11,9 +11,10 @@ repository; a test checks that regenerating changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from exporter.checks import LABEL_COVERAGE_MIN
+from exporter.durations import parse_duration, parse_for
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,19 @@ class MixinConfig:
     #: Scheme of the exporters' /report pages linked from model alerts ("https" behind TLS).
     report_scheme: str = "http"
     datasource_uid: str = "model-monitor-prometheus"
+
+    def __post_init__(self) -> None:
+        """Every ``for:`` is a duration Prometheus accepts (``0m`` included: at once), every look-back a
+        positive one: a wrong value is named here, not in a rule file Prometheus refuses or a replay."""
+        for item in fields(self):
+            value = getattr(self, item.name)
+            try:
+                if item.name.endswith("_for"):
+                    parse_for(value)
+                elif item.name.endswith("_lookback"):
+                    parse_duration(value)
+            except ValueError as error:
+                raise ValueError(f"MixinConfig.{item.name}: {error}") from None
 
 
 DEFAULT = MixinConfig()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.checks import CHECKS, Check, CheckName
+from exporter.checks import CHECKS, SCHEMA_ALERT, Check, CheckName
 from exporter.mixin import DEFAULT, MixinConfig
 
 #: Labels identifying one model of one exporter.
@@ -123,25 +123,34 @@ def check_alerts(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
     return out
 
 
+def _schema_alert(c: MixinConfig) -> dict[str, Any]:
+    """:data:`exporter.checks.SCHEMA_ALERT` as a rule: any increase of its checks' violations in the look-back."""
+    a = SCHEMA_ALERT
+    lookback = getattr(c, a.lookback_setting)
+    checks = "|".join(a.checks)
+    value = "{{ $value | printf \"%.3g\" }}"
+    return _alert(
+        c, a.alert,
+        f"sum by ({MODEL}, check, feature) "
+        f"(increase({a.counter}{{{c.job_selector},check=~\"{checks}\"}}[{lookback}])) > 0",
+        getattr(c, a.for_setting), a.severity, a.category,
+        "Model {{ $labels.model }} receives rows that break its schema ({{ $labels.check }})",
+        f"{value} {{{{ $labels.check }}}} violations{{{{ with $labels.feature }}}} on feature {{{{ . }}}}"
+        f"{{{{ end }}}} in the last {lookback} for model {{{{ $labels.model }}}}: a configured column stopped "
+        f"arriving (renamed or dropped upstream). Unknown extra columns are counted, not alerted; values of "
+        f"the wrong type alert as ModelTypeViolations.",
+        report=True,
+    )
+
+
 def alerting_rules(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
     """The checks' alerts, then the alerts on the service and on the exporter itself."""
     s = c.job_selector
     budget = 1 - c.latency_slo
-    value = "{{ $value | printf \"%.3g\" }}"
     percent = "{{ $value | humanizePercentage }}"
     return [
         *check_alerts(c),
-        _alert(
-            c, "ModelSchemaViolations",
-            f"sum by ({MODEL}, check, feature) "
-            f"(increase(model_data_quality_violations_total{{{s},check!=\"data_type\"}}[{c.schema_lookback}])) > 0",
-            c.schema_for, "critical", "data",
-            "Model {{ $labels.model }} receives rows that break its schema ({{ $labels.check }})",
-            f"{value} {{{{ $labels.check }}}} violations{{{{ with $labels.feature }}}} on feature {{{{ . }}}}"
-            f"{{{{ end }}}} in the last {c.schema_lookback} for model {{{{ $labels.model }}}}: a renamed, "
-            f"missing or unexpected column (values of the wrong type alert as ModelTypeViolations).",
-            report=True,
-        ),
+        _schema_alert(c),
         _alert(
             c, "ModelLatencyBudgetBurn",
             f"(\n  model:prediction_latency_slo_errors:ratio_rate1h > {14.4 * budget:.6g}\n"

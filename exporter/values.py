@@ -1,0 +1,82 @@
+"""Canonical keys of logged values: one key for ``1``, ``1.0``, ``"1"`` and ``True`` wherever they are matched.
+
+The lowest layer: it knows pandas and numpy arrays and nothing of the model. A value logged by a
+JSON writer (``true``), a database without a boolean type (SQLite's ``1``), a CSV writer (``"True"``)
+or a float column that held integers (``1.0``) means one thing; these helpers make it one key, so
+the file and SQL sources give the same answers for categorical features, labels and segments.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: The canonical keys of the two boolean values.
+TRUE_KEY, FALSE_KEY = "1", "0"
+
+
+def canonical_class(value: object) -> str | None:
+    """The text a class value is matched by; None when missing or blank.
+
+    Booleans and the words true/false count as 1/0; numbers and numeric text as the number
+    (1, 1.0, "1" and "1.0" agree); any other text is matched stripped and case-insensitively
+    ("Yes" and "yes" agree).
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return TRUE_KEY if value else FALSE_KEY
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if not text:
+            return None
+        if text in ("true", "false"):
+            return TRUE_KEY if text == "true" else FALSE_KEY
+        try:
+            value = float(text)
+        except ValueError:
+            return text
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        if number != number:
+            return None
+        return str(int(number)) if number.is_integer() else repr(number)
+    return str(value).strip().lower() or None
+
+
+def canonical_classes(values: pd.Series) -> np.ndarray:
+    """:func:`canonical_class` of every value (one Python call per distinct value, not per row)."""
+    objects = values.astype(object)
+    uniques = pd.unique(objects.to_numpy())
+    mapping = {u: canonical_class(u) for u in uniques if u is not None and u == u}
+    return objects.map(mapping).to_numpy(dtype=object)
+
+
+def boolean_slots(spellings: tuple[str, ...]) -> dict[str, int] | None:
+    """For a set of reference values that are booleans however spelled (``True``/``False``, ``1``/``0``,
+    ``true``/``false``), the slot of each canonical key (:data:`TRUE_KEY`, :data:`FALSE_KEY`); None for any
+    other set.
+
+    A boolean written by the reference's writer one way and by the log's another (Parquet's ``True``
+    against SQLite's ``1``) is then the same value, not a new category.
+    """
+    if not spellings:
+        return None
+    keys = [canonical_class(s) for s in spellings]
+    if not set(keys) <= {TRUE_KEY, FALSE_KEY} or len(set(keys)) != len(keys):
+        return None
+    return {key: slot for slot, key in enumerate(keys) if key is not None}
+
+
+def boolean_codes(values: pd.Series, slots: dict[str, int]) -> np.ndarray:
+    """The slot of each value by its canonical key (``slots`` from :func:`boolean_slots`); -1 for any value
+    that is not a boolean however spelled, and for missing ones."""
+    keys = canonical_classes(values)
+    codes = np.full(keys.size, -1, dtype=np.intp)
+    for key, slot in slots.items():
+        codes[keys == key] = slot
+    return codes

@@ -1,0 +1,68 @@
+"""Canonical keys of logged values: a boolean is one value however a writer spelled it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from exporter.classes import ClassRegistry
+from exporter.reference import build_categorical, category_strings
+from exporter.rows import category_codes, feature_codes
+from exporter.values import boolean_codes, boolean_slots, canonical_class
+
+
+@pytest.mark.parametrize("spellings, expected", [
+    (("True", "False"), {"1": 0, "0": 1}),
+    (("0", "1"), {"0": 0, "1": 1}),
+    (("true",), {"1": 0}),
+    (("FALSE", "1"), {"0": 0, "1": 1}),
+    (("yes", "no"), None),
+    (("0", "1", "2"), None),           # codes, not booleans
+    (("1", "1.0"), None),              # two spellings of one key: not a boolean set
+    ((), None),
+])
+def test_boolean_slots_recognise_booleans_however_spelled(spellings, expected) -> None:
+    assert boolean_slots(spellings) == expected
+
+
+def test_boolean_codes_match_every_spelling_and_nothing_else() -> None:
+    values = pd.Series([True, 1, 1.0, "true", " TRUE ", np.True_, False, 0, 0.0, "false", "0", None, 2, "maybe",
+                        float("nan")], dtype=object)
+    codes = boolean_codes(values, {"1": 0, "0": 1})
+    assert codes.tolist() == [0] * 6 + [1] * 5 + [-1] * 4
+
+
+@pytest.mark.parametrize("logged", [
+    pd.Series([1, 0, 1, None], dtype="Int64"),                      # SQLite's booleans
+    pd.Series([1.0, 0.0, 1.0, np.nan]),                             # ... in a column with NULLs
+    pd.Series(["True", "False", "True", None], dtype=object),       # CSV text
+    pd.Series([True, False, True, None], dtype=object),             # JSON
+    pd.Series([True, False, True, None], dtype="boolean"),          # PostgreSQL
+])
+def test_a_boolean_feature_codes_the_same_from_every_writer(logged: pd.Series) -> None:
+    reference = pd.Series(np.array([True, False, True, True, False]))  # a Parquet reference's booleans
+    feature = build_categorical("member", reference, "js", 0.1, 100)
+    assert set(feature.categories) == set(category_strings(pd.Series([True, False])))
+    codes = feature_codes(logged, feature)
+    true_slot, false_slot = feature.categories.index("True"), feature.categories.index("False")
+    assert codes.tolist() == [true_slot, false_slot, true_slot, -1]
+
+
+def test_a_reference_of_zeros_and_ones_knows_logged_booleans_and_text() -> None:
+    feature = build_categorical("flag", pd.Series([0, 1, 1, 0, 1]), "js", 0.1, 100)
+    assert feature_codes(pd.Series([True, "false", 1.0, "2"], dtype=object), feature).tolist() == [
+        feature.categories.index("1"), feature.categories.index("0"), feature.categories.index("1"),
+        feature.unseen_slot]
+
+
+def test_segments_and_classes_key_booleans_alike() -> None:
+    assert category_codes(pd.Series([1, 0, 2]), ("True", "False")).tolist() == [0, 1, 2]
+    registry = ClassRegistry(("False", "True"))
+    assert registry.codes(pd.Series([1, 0.0, "true"], dtype=object)).tolist() == [1, 0, 1]
+    assert registry.names == ["False", "True"]  # no new class for a boolean spelled otherwise
+
+
+def test_text_categories_are_not_taken_for_booleans() -> None:
+    assert category_codes(pd.Series(["1", "0"]), ("yes", "no")).tolist() == [2, 2]
+    assert canonical_class(" Yes ") == "yes"
