@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from exporter.reference import category_strings
-from exporter.values import boolean_codes, boolean_slots
+from exporter.values import canonical_codes, canonical_slots
 from exporter.vocabulary import RejectReason
 
 #: Slots for classes the reference never had.
@@ -47,9 +47,9 @@ class ClassRegistry:
         present = text.notna().to_numpy()
         codes = self._index.get_indexer(text.astype(object)).astype(np.int32)
         unmatched = present & (codes < 0)
-        booleans = boolean_slots(self.reference_classes) if unmatched.any() else None
-        if booleans is not None:  # True, 1, 1.0 and "true" are one class (SQLite and CSV booleans)
-            codes[unmatched] = boolean_codes(values[unmatched], booleans)
+        slots = canonical_slots(self.reference_classes) if unmatched.any() else None
+        if slots is not None:  # 1, 1.0, "1.0", True and "true" are one class (SQLite's and CSV's)
+            codes[unmatched] = canonical_codes(values[unmatched], slots)
             unmatched = present & (codes < 0)
         if unmatched.any():
             for name in pd.unique(text[unmatched].to_numpy(dtype=object)):

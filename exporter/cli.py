@@ -150,6 +150,13 @@ def cmd_serve(config_path: Path, port: int | None, web_config: Path | None = Non
     if web_config is not None and not web_config.is_file():
         raise ConfigError(f"web config file not found: {web_config}")
     lock = _lock_state_dir(config.state_dir)
+    try:  # released on a configuration error too, not only at the end
+        return _serve(config, config_path, web_config)
+    finally:
+        lock.release()
+
+
+def _serve(config: Config, config_path: Path, web_config: Path | None) -> int:
     from exporter.memory import lean_allocators
     from exporter.service import Exporter  # the HTTP server's modules: serve only
     from exporter.webconfig import load_web_config
@@ -174,7 +181,6 @@ def cmd_serve(config_path: Path, port: int | None, web_config: Path | None = Non
     signal.signal(signal.SIGINT, _stop)
     stop.wait()
     exporter.stop()
-    lock.release()
     return 0
 
 

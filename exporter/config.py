@@ -467,6 +467,14 @@ def parse_config(data: Any, source: str = "config", base: Path | None = None) ->
     return config
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """The parser's complaint on one line, with the line and column it points at."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{' '.join(str(problem).split())}"
+
+
 def load_config(path: str | Path) -> Config:
     """Read, validate and resolve the YAML configuration at ``path``."""
     path = Path(path)
@@ -479,5 +487,5 @@ def load_config(path: str | Path) -> Config:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(error)}") from None
     return parse_config(data, source=str(path), base=path.resolve().parent)

@@ -41,7 +41,7 @@ from exporter.drift_null import DriftCalibration, calibrate
 from exporter.known_values import KnownValues
 from exporter.memory import release_arrow_cache
 from exporter.tables import format_of, normalized, read_table
-from exporter.values import boolean_slots
+from exporter.values import canonical_slots
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +128,10 @@ class CategoricalFeature:
         return len(self.categories) + 1
 
     @cached_property
-    def boolean_slots(self) -> dict[str, int] | None:
-        """The slots of the booleans' canonical keys when the tracked categories are booleans however spelled
-        (:func:`exporter.values.boolean_slots`), else None."""
-        return boolean_slots(self.categories)
+    def canonical_slots(self) -> dict[str, int] | None:
+        """The slots of the tracked categories that are numbers or booleans, by canonical key
+        (:func:`exporter.values.canonical_slots`), else None."""
+        return canonical_slots(self.categories)
 
     @cached_property
     def dictionary_slots(self) -> dict[tuple[object, ...], np.ndarray]:
@@ -267,6 +267,17 @@ def population_std(values: np.ndarray) -> float:
     if largest <= _SQUARE_SAFE:
         return float(np.std(values))
     return float(np.std(values / largest)) * largest
+
+
+def text_among_numbers(series: pd.Series) -> str | None:
+    """A value of ``series`` when it has values and none of them is a number (a column of text where numbers
+    were expected), else None. Cheap on a numeric column: its type says it."""
+    if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        return None
+    present = blank_as_missing(series).dropna()
+    if present.empty or pd.to_numeric(present, errors="coerce").notna().any():
+        return None
+    return str(present.iloc[0])
 
 
 def build_numeric(name: str, series: pd.Series, method: str, threshold: float) -> NumericFeature:
@@ -534,6 +545,10 @@ def build_reference_columns(model: ModelConfig, schema: pd.DataFrame, rows: int,
     def build_one(name: str) -> NumericFeature | CategoricalFeature:
         values = column(name)
         if name in numeric_set:
+            example = text_among_numbers(values)
+            if example is not None:
+                raise ConfigError(f"{prefix}.features.numeric: reference column {name!r} holds no number (e.g. "
+                                  f"{example[:40]!r}): list it under features.categorical")
             setting = resolve_method(model, name, "numeric", rows, f"{prefix}.drift")
             return calibrated(build_numeric(name, values, setting.method, setting.threshold), setting, values)
         setting = resolve_method(model, name, "categorical", rows, f"{prefix}.drift")

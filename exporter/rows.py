@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from exporter.reference import CategoricalFeature, Reference, arrow_text, blank_as_missing, category_strings
 from exporter.sketch import ONE_GROUP, Groups, counts_and_sums_by_row, grouped_counts
-from exporter.values import boolean_codes, boolean_slots
+from exporter.values import canonical_codes, canonical_slots
 from exporter.vocabulary import RejectReason, SchemaCheck
 
 
@@ -188,13 +188,19 @@ def feature_codes(values: pd.Series, feature: CategoricalFeature) -> np.ndarray:
                 feature.dictionary_slots.clear()
                 feature.dictionary_slots[dictionary] = slots
         return np.take(slots, values.array.codes)
-    arrow = arrow_text(values) if feature.boolean_slots is None else None
+    arrow = arrow_text(values)
     if arrow is not None:
         codes, untracked_text = _arrow_codes(arrow, feature.categories)
     else:
         codes = category_codes(blank_as_missing(values), feature.categories)
         untracked_text = None
     untracked = np.flatnonzero(codes == len(feature.categories))
+    if untracked.size and feature.canonical_slots is not None and arrow is not None:
+        # Numbers and booleans written otherwise than in the reference (CSV text "1.0" for the code 1).
+        # (category_codes, the other path, has tried this already.)
+        slots = canonical_codes(values.iloc[untracked], feature.canonical_slots)
+        codes[untracked[slots >= 0]] = slots[slots >= 0]
+        untracked, untracked_text = untracked[slots < 0], untracked_text[slots < 0]
     if untracked.size:
         text = untracked_text if untracked_text is not None else \
             category_strings(values.iloc[untracked]).to_numpy(dtype=object)
@@ -227,7 +233,7 @@ def category_codes(values: pd.Series, categories: tuple[str, ...]) -> np.ndarray
 
     Strings are matched directly; only values that do not match as they are
     (numbers, booleans, bytes) are normalised with :func:`category_strings`, and where the categories are
-    booleans however spelled, a value is matched by its boolean key (:func:`exporter.values.boolean_slots`).
+    numbers or booleans, a value is matched by its canonical key (:func:`exporter.values.canonical_slots`).
     """
     index = pd.Index(categories, dtype=object)
     codes = index.get_indexer(values.astype(object)).astype(np.intp)
@@ -236,9 +242,9 @@ def category_codes(values: pd.Series, categories: tuple[str, ...]) -> np.ndarray
     if unmatched.any():
         codes[unmatched] = index.get_indexer(category_strings(values[unmatched]))
         unmatched = present & (codes < 0)
-        booleans = boolean_slots(categories) if unmatched.any() else None
-        if booleans is not None:  # True, 1, 1.0 and "true" are one value (SQLite and CSV booleans)
-            codes[unmatched] = boolean_codes(values[unmatched], booleans)
+        slots = canonical_slots(categories) if unmatched.any() else None
+        if slots is not None:  # 1, 1.0, "1.0", True and "true" are one value (SQLite's and CSV's)
+            codes[unmatched] = canonical_codes(values[unmatched], slots)
     codes[present & (codes < 0)] = len(categories)
     codes[~present] = -1
     return codes

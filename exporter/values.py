@@ -56,25 +56,45 @@ def canonical_classes(values: pd.Series) -> np.ndarray:
     return objects.map(mapping).to_numpy(dtype=object)
 
 
-def boolean_slots(spellings: tuple[str, ...]) -> dict[str, int] | None:
-    """For a set of reference values that are booleans however spelled (``True``/``False``, ``1``/``0``,
-    ``true``/``false``), the slot of each canonical key (:data:`TRUE_KEY`, :data:`FALSE_KEY`); None for any
-    other set.
+def _is_number_or_boolean(key: str | None) -> bool:
+    if key is None:
+        return False
+    if key in (TRUE_KEY, FALSE_KEY):
+        return True
+    try:
+        float(key)
+    except ValueError:
+        return False
+    return True
 
-    A boolean written by the reference's writer one way and by the log's another (Parquet's ``True``
-    against SQLite's ``1``) is then the same value, not a new category.
+
+def canonical_slots(spellings: tuple[str, ...]) -> dict[str, int] | None:
+    """The slot of each reference value that is a number or a boolean, by its canonical key
+    (:func:`canonical_class`); None when there is none.
+
+    A value written by the reference's writer one way and by the log's another (Parquet's ``True``
+    against SQLite's ``1``, an integer code ``1`` against a CSV's or a float column's ``1.0``) is then
+    the same value, not a new category. Text that is neither stays matched as it is written: ``"US"`` and
+    ``"us"`` remain two values. Keys that two reference values share (``"1"`` and ``"True"``) are left out.
     """
-    if not spellings:
-        return None
     keys = [canonical_class(s) for s in spellings]
-    if not set(keys) <= {TRUE_KEY, FALSE_KEY} or len(set(keys)) != len(keys):
-        return None
-    return {key: slot for slot, key in enumerate(keys) if key is not None}
+    slots: dict[str, int] = {}
+    shared: set[str] = set()
+    for slot, key in enumerate(keys):
+        if not _is_number_or_boolean(key):
+            continue
+        assert key is not None
+        if key in slots:
+            shared.add(key)
+        slots[key] = slot
+    for key in shared:
+        del slots[key]
+    return slots or None
 
 
-def boolean_codes(values: pd.Series, slots: dict[str, int]) -> np.ndarray:
-    """The slot of each value by its canonical key (``slots`` from :func:`boolean_slots`); -1 for any value
-    that is not a boolean however spelled, and for missing ones."""
+def canonical_codes(values: pd.Series, slots: dict[str, int]) -> np.ndarray:
+    """The slot of each value by its canonical key (``slots`` from :func:`canonical_slots`); -1 for a value
+    whose key is not among them, and for missing ones."""
     keys = canonical_classes(values)
     codes = np.full(keys.size, -1, dtype=np.intp)
     for key, slot in slots.items():

@@ -9,7 +9,7 @@ import pytest
 from exporter.classes import ClassRegistry
 from exporter.reference import build_categorical, category_strings
 from exporter.rows import category_codes, feature_codes
-from exporter.values import boolean_codes, boolean_slots, canonical_class
+from exporter.values import canonical_class, canonical_codes, canonical_slots
 
 
 @pytest.mark.parametrize("spellings, expected", [
@@ -17,20 +17,21 @@ from exporter.values import boolean_codes, boolean_slots, canonical_class
     (("0", "1"), {"0": 0, "1": 1}),
     (("true",), {"1": 0}),
     (("FALSE", "1"), {"0": 0, "1": 1}),
-    (("yes", "no"), None),
-    (("0", "1", "2"), None),           # codes, not booleans
-    (("1", "1.0"), None),              # two spellings of one key: not a boolean set
+    (("1", "2", "4.5"), {"1": 0, "2": 1, "4.5": 2}),     # integer codes, and a number
+    (("yes", "no"), None),                                 # text stays text
+    (("US", "1"), {"1": 1}),
+    (("1", "True", "0"), {"0": 2}),                        # "1" and "True" share a key: neither is matched by it
     ((), None),
 ])
-def test_boolean_slots_recognise_booleans_however_spelled(spellings, expected) -> None:
-    assert boolean_slots(spellings) == expected
+def test_canonical_slots_key_numbers_and_booleans_however_spelled(spellings, expected) -> None:
+    assert canonical_slots(spellings) == expected
 
 
-def test_boolean_codes_match_every_spelling_and_nothing_else() -> None:
-    values = pd.Series([True, 1, 1.0, "true", " TRUE ", np.True_, False, 0, 0.0, "false", "0", None, 2, "maybe",
-                        float("nan")], dtype=object)
-    codes = boolean_codes(values, {"1": 0, "0": 1})
-    assert codes.tolist() == [0] * 6 + [1] * 5 + [-1] * 4
+def test_canonical_codes_match_every_spelling_and_nothing_else() -> None:
+    values = pd.Series([True, 1, 1.0, "true", " TRUE ", np.True_, "1.0", False, 0, 0.0, "false", "0", None, 2,
+                        "maybe", float("nan")], dtype=object)
+    codes = canonical_codes(values, {"1": 0, "0": 1})
+    assert codes.tolist() == [0] * 7 + [1] * 5 + [-1] * 4
 
 
 @pytest.mark.parametrize("logged", [
@@ -54,6 +55,15 @@ def test_a_reference_of_zeros_and_ones_knows_logged_booleans_and_text() -> None:
     assert feature_codes(pd.Series([True, "false", 1.0, "2"], dtype=object), feature).tolist() == [
         feature.categories.index("1"), feature.categories.index("0"), feature.categories.index("1"),
         feature.unseen_slot]
+
+
+def test_integer_codes_logged_as_float_text_are_the_reference_codes() -> None:
+    feature = build_categorical("plan", pd.Series([1, 2, 3, 1, 2, 4]), "js", 0.1, 100)
+    logged = pd.Series(["1.0", "4.0", "2", None, "5.0", ""], dtype=object)   # a CSV log's text
+    slot = feature.categories.index
+    assert feature_codes(logged, feature).tolist() == [slot("1"), slot("4"), slot("2"), -1, feature.unseen_slot, -1]
+    arrow = logged.astype("string[pyarrow]")                                  # ... read as Arrow text
+    assert feature_codes(arrow, feature).tolist() == [slot("1"), slot("4"), slot("2"), -1, feature.unseen_slot, -1]
 
 
 def test_segments_and_classes_key_booleans_alike() -> None:
