@@ -11,7 +11,9 @@ reference file, and from a baseline file written beforehand by ``model-monitor b
 reference's bins, built once). Each of ``--repeats`` rounds runs each check ``--samples`` times and
 Evidently once, alternating, so a slow moment of the machine falls on both; the table gives medians.
 
-``--peers`` also times Evidently's DataDriftPreset on the same two files, whole process too (reading
+``--installed VENV`` times the product installed as a user installs it (:mod:`benchmarks.installed`:
+``pip install`` of this checkout into VENV, the versions pip resolves today, printed), run from outside
+the checkout. ``--peers`` also times Evidently's DataDriftPreset on the same two files, whole process too (reading
 both files, the report, its drift verdicts), in ``.venv-bench`` (``benchmarks/run-peers.sh`` creates
 it). ``--profile DIR`` records a flame graph (py-spy, the ``profile`` extra; SVG) and a text profile
 (cProfile, top functions by cumulative and own time; the main thread only) of one check into DIR.
@@ -81,12 +83,19 @@ def workload(folder: Path, rows: int) -> Path:
     return config
 
 
+#: The Python that runs ``model-monitor``: this one (the checkout), or an environment where the product was
+#: installed as a user installs it (``--installed``).
+PYTHON = sys.executable
+#: Where the checks run: the checkout, or (installed) a folder outside it, so the installed package is imported.
+CWD = ROOT
+
+
 def with_baseline(config: Path, rows: int) -> Path:
     """A copy of ``config`` whose reference is a baseline file built from it."""
     baseline = config.parent / f"baseline-{rows}.json"
     if not baseline.exists():
-        subprocess.run([sys.executable, "-m", "exporter.cli", "--log-level", "ERROR", "baseline", "--config",
-                        str(config), "--out", str(baseline)], check=True, cwd=ROOT)
+        subprocess.run([PYTHON, "-m", "exporter.cli", "--log-level", "ERROR", "baseline", "--config",
+                        str(config), "--out", str(baseline)], check=True, cwd=CWD)
     data = yaml.safe_load(config.read_text())
     del data["models"][0]["reference"]
     data["models"][0]["baseline"] = baseline.name
@@ -107,7 +116,7 @@ def timed(command: list[str], cwd: Path, ok: tuple[int, ...] = (0,)) -> tuple[fl
 
 
 def check_command(config: Path) -> list[str]:
-    return [sys.executable, "-m", "exporter.cli", "--log-level", "ERROR", "check", "--config", str(config),
+    return [PYTHON, "-m", "exporter.cli", "--log-level", "ERROR", "check", "--config", str(config),
             "--now", str(NOW), "--fail-on-alert"]
 
 
@@ -139,7 +148,16 @@ def main() -> None:
     parser.add_argument("--peers", action="store_true")
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--label", default="now")
+    parser.add_argument("--installed", type=Path, metavar="VENV",
+                        help="pip install this checkout into VENV (made if missing; the versions pip resolves "
+                             "today) and time that installed product")
     args = parser.parse_args()
+    global PYTHON, CWD
+    if args.installed:
+        from benchmarks.installed import checkout, describe, install, versions
+
+        PYTHON, CWD = str(install(checkout(None), args.installed)), Path(tempfile.gettempdir())
+        print(f"installed: {describe(versions(Path(PYTHON)))}")
     config = workload(args.out, args.rows)
     baseline = with_baseline(config, args.rows)
     # Bytecode as an installed package has it (pip compiles at install; the peers' are compiled): a
@@ -157,8 +175,8 @@ def main() -> None:
         # one second feels the machine's moment-to-moment noise more than one of a hundred: each repeat
         # runs the checks --samples times, next to one run of Evidently.
         for _ in range(args.samples):
-            runs["reference file"].append(timed(check_command(config), ROOT, ok=(1,)))
-            runs["baseline file"].append(timed(check_command(baseline), ROOT, ok=(1,)))
+            runs["reference file"].append(timed(check_command(config), CWD, ok=(1,)))
+            runs["baseline file"].append(timed(check_command(baseline), CWD, ok=(1,)))
         if args.peers:
             runs["Evidently DataDriftPreset"].append(timed(
                 [str(evidently), "-c", EVIDENTLY, str(config.parent / f"reference-{args.rows}.parquet"),

@@ -13,7 +13,14 @@ Data sets, each split into a reference and a stable "production" stream from the
 - ``generated``: 6 numeric features (normal, lognormal, exponential, Poisson counts, a bimodal
   mixture, uniform integers) and 3 categorical ones, drawn fresh for each side.
 - ``employment``: NannyML's US-census employment records (``employment_MA_reference.pq``, shipped
-  in the nannyml wheel): its first half is the reference, its second half production.
+  in the nannyml wheel): its first half is the reference, its second half production. And the whole
+  2015 file as the reference against the analysis file's 2016 rows, then its 2017-2018 rows, each in
+  the order the file logs them (windows are always consecutive rows, never shuffled draws). The 2015
+  and 2016 rows list group-quarters residents among the households (7.5% of any stretch); the
+  2017-2018 rows list every household first, then every group-quarters resident in one block (rows
+  with RELP 16 or 17: 0% of a window for most of that stretch, 100% in the block): windows of those
+  years are not samples of the reference's population, and drift there is a real change of what
+  the model sees, not a false flag.
 - ``car_loan``: NannyML's synthetic car loans: the reference file, and the first half of the
   analysis file (its documented drift-free stretch) as production.
 - ``agrawal``: river's Agrawal generator (seeded differently for each side).
@@ -65,6 +72,14 @@ def datasets(nannyml: Path | None, river: Path | None) -> dict[str, tuple[pd.Dat
                                                               "y_true"], errors="ignore")
             half = len(frame) // 2
             out["employment"] = (frame.iloc[:half].reset_index(drop=True), frame.iloc[half:].reset_index(drop=True))
+            analysis = data / "employment_MA_analysis.pq"
+            if analysis.is_file():  # the 2015 file against the later years, each replayed as it is logged
+                rows = pd.read_parquet(analysis)
+                columns = [c for c in frame.columns if c in rows.columns]
+                out["employment 2015 -> 2016 as logged"] = (
+                    frame, rows[rows["year"] == 2016][columns].reset_index(drop=True))
+                out["employment 2015 -> 2017-18 as logged"] = (
+                    frame, rows[rows["year"] > 2016][columns].reset_index(drop=True))
         loans = data / "synthetic_car_loan_reference.csv"
         if loans.is_file():
             drop = ["id", "timestamp", "y_pred_proba", "y_pred", "repaid", "period"]

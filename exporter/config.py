@@ -76,6 +76,8 @@ class ServerConfig(_Strict):
     port: int = Field(default=9108, ge=0, le=65535)
     #: Prometheus web configuration file (TLS, basic auth), as ``--web.config.file``.
     web_config_file: Path | None = None
+    #: Open connections the HTTP server holds at most; more are closed at once (and counted).
+    max_connections: int = Field(default=1024, ge=1, le=100_000)
 
 
 class SqlConfig(_Strict):

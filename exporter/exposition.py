@@ -147,6 +147,13 @@ METRICS: dict[str, MetricDoc] = {
                   "rotated copy: rows written after the last read may be lost."),
         MetricDoc("model_monitor_unread_bytes_total", "counter", ("model", "log"),
                   "Bytes of such files known to have been written and never read."),
+        # The HTTP server's own (exporter.http.ServerCollector), served by ``serve`` only.
+        MetricDoc("model_monitor_http_open_connections", "gauge", (),
+                  "Connections open to the exporter's HTTP server."),
+        MetricDoc("model_monitor_http_connections_total", "counter", (), "Connections the HTTP server accepted."),
+        MetricDoc("model_monitor_http_refused_connections_total", "counter", ("reason",),
+                  "Connections closed early, by reason (connection_limit, timeout, tls_handshake, "
+                  "headers_too_large, body_too_large, bad_request)."),
     )
 }
 

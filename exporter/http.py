@@ -9,17 +9,15 @@ client accepts it, as Prometheus does.
 from __future__ import annotations
 
 import gzip
-import socket
 import ssl
-import threading
 import urllib.parse
 from collections.abc import Callable, Iterable
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
-from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from exporter.exposition import SnapshotStore
+from exporter.http_server import HTTPServer, Limits, Refusal, ServerStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -27,14 +25,32 @@ StartResponse = Callable[..., object]
 WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+class ServerCollector:
+    """The HTTP server's own metrics: open connections, connections accepted and refused by reason."""
+
+    def __init__(self, stats: ServerStats):
+        self.stats = stats
+
+    def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
+        s = self.stats
+        yield GaugeMetricFamily("model_monitor_http_open_connections",
+                                "Connections open to the exporter's HTTP server.", value=s.open)
+        yield CounterMetricFamily("model_monitor_http_connections", "Connections the HTTP server accepted.",
+                                  value=s.accepted)
+        refused = CounterMetricFamily("model_monitor_http_refused_connections",
+                                      "Connections closed early, by reason (connection_limit, timeout, "
+                                      "tls_handshake, headers_too_large, body_too_large, bad_request).",
+                                      labels=["reason"])
+        for reason in Refusal:
+            refused.add_metric([reason.value], s.refused[reason])
+        yield refused
 
 
-def metrics_app(store: SnapshotStore) -> WSGIApp:
+def metrics_app(store: SnapshotStore, stats: ServerStats | None = None) -> WSGIApp:
     process = CollectorRegistry(auto_describe=False)
     process.register(ProcessCollector(registry=None))
+    if stats is not None:
+        process.register(ServerCollector(stats))
 
     def app(environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
@@ -68,7 +84,7 @@ def metrics_app(store: SnapshotStore) -> WSGIApp:
 
 def _report(store: SnapshotStore, query: str, start_response: StartResponse) -> Iterable[bytes]:
     """``/report?model=NAME[&window=W]``: the HTML report of the model's latest snapshot (default: longest window)."""
-    from exporter.report import UnknownWindowError, render_index, render_report
+    from exporter.report import UnknownWindowError, WindowNotReadyError, render_index, render_report
 
     params = urllib.parse.parse_qs(query)
     _, snapshots = store.current()
@@ -84,6 +100,9 @@ def _report(store: SnapshotStore, query: str, start_response: StartResponse) -> 
     longest = max(snapshot.windows_seconds, key=lambda w: w[1], default=("", 0.0))[0]
     try:
         body = render_report(snapshot, params.get("window", [longest])[0]).encode()
+    except WindowNotReadyError as error:
+        start_response("503 Service Unavailable", [("Content-Type", "text/plain; charset=utf-8"), ("Retry-After", "5")])
+        return [f"{error}\n".encode()]
     except UnknownWindowError as error:
         start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
         return [f"{error}\n".encode()]
@@ -92,16 +111,9 @@ def _report(store: SnapshotStore, query: str, start_response: StartResponse) -> 
     return [body]
 
 
-def serve(app: WSGIApp, host: str, port: int,
-          tls: ssl.SSLContext | None = None) -> tuple[ThreadingWSGIServer, threading.Thread]:
-    """Serve ``app`` on ``host:port`` (over TLS with ``tls``) from a daemon thread."""
-
-    class Server(ThreadingWSGIServer):
-        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-    server = make_server(host, port, app, Server, handler_class=_QuietHandler)
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
-    thread.start()
-    return server, thread
+def serve(app: WSGIApp, host: str, port: int, tls: ssl.SSLContext | None = None, limits: Limits | None = None,
+          stats: ServerStats | None = None) -> HTTPServer:
+    """Serve ``app`` on ``host:port`` (over TLS with ``tls``) from the server's own thread
+    (:mod:`exporter.http_server`: deadlines, a bounded worker pool, a connection cap), counting into
+    ``stats`` (the ones :func:`metrics_app` exposes)."""
+    return HTTPServer(app, host, port, tls, limits or Limits(), stats)

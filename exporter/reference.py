@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -128,7 +128,7 @@ class CategoricalFeature:
         return len(self.categories) + 1
 
     @cached_property
-    def canonical_slots(self) -> dict[str, int] | None:
+    def canonical_slots(self) -> Mapping[str, int] | None:
         """The slots of the tracked categories that are numbers or booleans, by canonical key
         (:func:`exporter.values.canonical_slots`), else None."""
         return canonical_slots(self.categories)

@@ -35,6 +35,10 @@ class UnknownWindowError(LookupError):
     """The snapshot has no whole-model window of that name."""
 
 
+class WindowNotReadyError(UnknownWindowError):
+    """The window is configured but the exporter has not computed it yet (``serve`` answers 503)."""
+
+
 @dataclass(frozen=True)
 class Bar:
     label: str
@@ -86,7 +90,11 @@ def _window(snapshot: ModelSnapshot, window: str) -> WindowResult:
     for result in snapshot.windows:
         if result.window == window and not result.segment:
             return result
-    names = ", ".join(label for label, _ in snapshot.windows_seconds)
+    labels = [label for label, _ in snapshot.windows_seconds]
+    if window in labels:
+        raise WindowNotReadyError(f"model {snapshot.model}: window {window!r} has no results yet "
+                                  "(its first update has not finished)")
+    names = ", ".join(labels)
     raise UnknownWindowError(f"model {snapshot.model} has no window {window!r} (windows: {names})")
 
 
@@ -109,6 +117,17 @@ def feature_views(snapshot: ModelSnapshot, result: WindowResult) -> list[Feature
     return sorted(views, key=lambda v: (not v.failures, -v.impact, v.feature.feature))
 
 
+#: Names and lines longer than this are shown cut (the whole text stays in the element's ``title``).
+CLIP_CHARACTERS = 160
+
+
+def clip(text: object, length: int = CLIP_CHARACTERS) -> str:
+    """``text`` cut to ``length`` characters with an ellipsis: a feature name or category value of
+    10,000 characters must not push the page apart. Escaping is the template's (autoescape)."""
+    text = str(text)
+    return text if len(text) <= length else text[: length - 1] + "\u2026"
+
+
 @cache
 def _template(name: str = "report.html.j2") -> Any:
     import jinja2  # only the report needs it
@@ -118,6 +137,7 @@ def _template(name: str = "report.html.j2") -> Any:
                                      lstrip_blocks=True)
     environment.filters["percent"] = lambda v: "\u2013" if v is None else f"{100 * v:.2f}%"
     environment.filters["number"] = lambda v: "\u2013" if v is None else f"{v:.4g}"
+    environment.filters["clip"] = clip
     return environment.get_template(name)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from exporter.config import Config
 from exporter.exposition import SnapshotStore
 from exporter.http import metrics_app, serve
+from exporter.http_server import Limits, ServerStats, raise_open_files_limit
 from exporter.memory import release_free_memory
 from exporter.model import ModelMonitor
 from exporter.webconfig import BasicAuth, load_web_config, ssl_context
@@ -48,14 +49,17 @@ class Exporter:
 
         ``web_config`` is a Prometheus web configuration file: TLS and basic auth.
         """
-        app = metrics_app(self.store)
+        stats = ServerStats()
+        app = metrics_app(self.store, stats)
+        raise_open_files_limit(self.config.server.max_connections + 256)  # connections, logs, state
         tls = None
         if web_config is not None:
             web = load_web_config(web_config)
             app = BasicAuth(app, web.basic_auth_users, web.http_server_config.headers)
             if web.tls_server_config is not None:
                 tls = ssl_context(web.tls_server_config)
-        server, _thread = serve(app, host, port, tls)
+        limits = Limits(max_connections=self.config.server.max_connections)
+        server = serve(app, host, port, tls, limits, stats)
         self._server = server
         bound = server.server_address[1]
         for monitor in self.monitors:

@@ -8,6 +8,10 @@ the file and SQL sources give the same answers for categorical features, labels 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import lru_cache
+from types import MappingProxyType
+
 import numpy as np
 import pandas as pd
 
@@ -68,7 +72,8 @@ def _is_number_or_boolean(key: str | None) -> bool:
     return True
 
 
-def canonical_slots(spellings: tuple[str, ...]) -> dict[str, int] | None:
+@lru_cache(maxsize=4096)
+def canonical_slots(spellings: tuple[str, ...]) -> Mapping[str, int] | None:
     """The slot of each reference value that is a number or a boolean, by its canonical key
     (:func:`canonical_class`); None when there is none.
 
@@ -76,6 +81,7 @@ def canonical_slots(spellings: tuple[str, ...]) -> dict[str, int] | None:
     against SQLite's ``1``, an integer code ``1`` against a CSV's or a float column's ``1.0``) is then
     the same value, not a new category. Text that is neither stays matched as it is written: ``"US"`` and
     ``"us"`` remain two values. Keys that two reference values share (``"1"`` and ``"True"``) are left out.
+    Cached per tuple of spellings, since every batch holding an unmatched value asks again; read-only.
     """
     keys = [canonical_class(s) for s in spellings]
     slots: dict[str, int] = {}
@@ -89,10 +95,10 @@ def canonical_slots(spellings: tuple[str, ...]) -> dict[str, int] | None:
         slots[key] = slot
     for key in shared:
         del slots[key]
-    return slots or None
+    return MappingProxyType(slots) if slots else None
 
 
-def canonical_codes(values: pd.Series, slots: dict[str, int]) -> np.ndarray:
+def canonical_codes(values: pd.Series, slots: Mapping[str, int]) -> np.ndarray:
     """The slot of each value by its canonical key (``slots`` from :func:`canonical_slots`); -1 for a value
     whose key is not among them, and for missing ones."""
     keys = canonical_classes(values)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import signal
@@ -28,7 +27,7 @@ from exporter.results import ModelSnapshot
 from exporter.sources import parse_csv, parse_jsonl
 from exporter.tables import _is_utf8
 from exporter.vocabulary import RejectReason
-from tests.helpers import model_config, reference_frame, rows_at, write_config, write_jsonl
+from tests.helpers import model_config, reference_frame, rows_at, self_signed_certificate, write_config, write_jsonl
 from tests.processes import LOOPBACK, Process, free_port, start_exporter, wait_for
 from tests.test_serve import _samples, _value
 
@@ -442,34 +441,9 @@ def test_a_million_distinct_values_never_explode_series_or_memory(tmp_path: Path
 # --- secured /metrics ------------------------------------------------------------------------------
 
 
-def _certificate(folder: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    import ipaddress
-
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = folder / "server.crt", folder / "server.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 @pytest.mark.integration
 def test_tls_and_basic_auth_from_a_web_config_file(tmp_path: Path) -> None:
-    cert, key = _certificate(tmp_path)
+    cert, key = self_signed_certificate(tmp_path)
     password = "s3cret-Passw0rd"
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=6)).decode()
     web = tmp_path / "web.yml"
@@ -488,8 +462,8 @@ def test_tls_and_basic_auth_from_a_web_config_file(tmp_path: Path) -> None:
         assert response.status_code == 200 and "model_predictions_total" in response.text
         assert requests.get(url, verify=str(cert), auth=("prometheus", "wrong"), timeout=5).status_code == 401
         assert requests.get(url, verify=str(cert), auth=("someone", password), timeout=5).status_code == 401
-        with pytest.raises(requests.exceptions.ConnectionError):
-            requests.get(f"http://{LOOPBACK}:{port}/metrics", timeout=5)
+        with requests.get(f"http://{LOOPBACK}:{port}/metrics", timeout=5) as plain:  # told so, as by Go
+            assert plain.status_code == 400 and "HTTP request to an HTTPS server" in plain.text
         with pytest.raises(requests.exceptions.SSLError):
             requests.get(url, timeout=5)  # an unknown certificate is refused by a verifying client
         assert password not in process.output() and password not in response.text

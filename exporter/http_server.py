@@ -1,0 +1,452 @@
+"""The HTTP/1.1 server of ``serve``: no client can stall another.
+
+Prometheus's scrape is what every page depends on, so the server is built to the bar of Prometheus's
+own exporters (exporter-toolkit on Go's net/http) rather than the standard library's
+thread-per-connection ``wsgiref``, where one idle TLS connection blocked the accept loop:
+
+- **One event loop for every connection** (asyncio streams in a daemon thread): an idle,
+  byte-at-a-time or half-open connection costs a buffer, never a thread.
+- **Per-connection deadlines**: the TLS handshake (:data:`Limits.handshake_seconds`), the request
+  line and headers (:data:`Limits.header_seconds`, from the first byte of the request: a client that
+  sends one byte a second is cut off as one that sends nothing), the body, the response's write, and
+  the idle time between keep-alive requests. A connection past a deadline is closed.
+- **Bounded work**: the WSGI application runs on a fixed pool of worker threads
+  (:data:`Limits.workers`); requests beyond it wait their turn on the loop, not in new threads.
+- **A cap on open connections** (:data:`Limits.max_connections`): beyond it a new connection is
+  closed at once, before any handshake, and counted.
+- **Size limits**: the request line and headers (:data:`Limits.max_header_bytes`, else ``431``), the
+  body (:data:`Limits.max_body_bytes`, else ``413``; a chunked body is refused with ``411``: no
+  endpoint takes a body). Malformed requests get ``400``.
+- **TLS per connection**: the listening socket accepts plain TCP; each connection's handshake runs
+  on the loop with its own deadline, so a failed or slow handshake (a missing client certificate, a
+  client that never speaks) closes that connection only. TLS state (some 300 KiB a connection, most of
+  it asyncio's buffer) is made only once the client's first byte has come; a plain-HTTP request to the
+  TLS port gets a ``400`` saying so, as from Go's servers.
+
+Every refusal is counted in :class:`ServerStats`, exposed as ``model_monitor_http_*`` on ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import socket
+import ssl
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from exporter.memory import release_free_memory
+
+log = logging.getLogger(__name__)
+
+#: After this many connections open at once, the heap is trimmed once most of them have closed.
+TRIM_AFTER_CONNECTIONS = 64
+#: ... this long after most of them have closed.
+TRIM_DELAY_SECONDS = 1.0
+
+WSGIApp = Callable[[dict, Callable[..., object]], Iterable[bytes]]
+
+
+class Refusal(StrEnum):
+    """``model_monitor_http_refused_connections_total{reason}``: why the server closed a connection early."""
+
+    CONNECTION_LIMIT = "connection_limit"
+    TIMEOUT = "timeout"
+    TLS_HANDSHAKE = "tls_handshake"
+    HEADERS_TOO_LARGE = "headers_too_large"
+    BODY_TOO_LARGE = "body_too_large"
+    BAD_REQUEST = "bad_request"
+
+
+@dataclass(frozen=True)
+class Limits:
+    #: Open connections at most; more are closed at once (``server.max_connections``).
+    max_connections: int = 1024
+    #: Threads running the application (a scrape, a report).
+    workers: int = 8
+    handshake_seconds: float = 5.0
+    #: From the first byte of a request to the end of its headers.
+    header_seconds: float = 5.0
+    body_seconds: float = 5.0
+    write_seconds: float = 30.0
+    #: Between two requests of one keep-alive connection.
+    idle_seconds: float = 60.0
+    max_header_bytes: int = 16 * 1024
+    max_body_bytes: int = 64 * 1024
+
+
+@dataclass
+class ServerStats:
+    """What the server did, read by the ``/metrics`` collector (plain ints under the GIL)."""
+
+    accepted: int = 0
+    open: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+
+    def refuse(self, reason: Refusal) -> None:
+        self.refused[reason] += 1
+
+
+_REASONS = {400: "Bad Request", 408: "Request Timeout", 411: "Length Required", 413: "Content Too Large",
+            431: "Request Header Fields Too Large", 505: "HTTP Version Not Supported"}
+
+
+def raise_open_files_limit(wanted: int) -> int:
+    """Raise this process's soft limit of open files towards ``wanted`` (at most the hard limit), as Go's
+    runtime does for every Prometheus exporter: a soft limit of 1024 would otherwise cap connections
+    below :data:`Limits.max_connections`. Returns the soft limit in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+    return soft
+
+
+class _RefusedError(Exception):
+    def __init__(self, status: int, reason: Refusal):
+        super().__init__(status)
+        self.status, self.reason = status, reason
+
+
+@dataclass
+class _Request:
+    method: str
+    target: str
+    version: str
+    headers: dict[str, str]
+    body: bytes = b""
+
+    @property
+    def keep_alive(self) -> bool:
+        connection = self.headers.get("connection", "").lower()
+        if self.version == "HTTP/1.0":
+            return "keep-alive" in connection
+        return "close" not in connection
+
+
+def _parse_head(head: bytes) -> _Request:
+    try:
+        text = head.decode("iso-8859-1")
+    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
+        raise _RefusedError(400, Refusal.BAD_REQUEST) from None
+    lines = text.split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[0].isalpha() or not parts[1] or not parts[2].startswith("HTTP/"):
+        raise _RefusedError(400, Refusal.BAD_REQUEST)
+    method, target, version = parts
+    if version not in ("HTTP/1.0", "HTTP/1.1"):
+        raise _RefusedError(505, Refusal.BAD_REQUEST)
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip() or any(c in name for c in " \t"):
+            raise _RefusedError(400, Refusal.BAD_REQUEST)
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+    return _Request(method, target, version, headers)
+
+
+class HTTPServer:
+    """Serves a WSGI application on ``host:port`` from its own thread; :meth:`shutdown` stops it."""
+
+    def __init__(self, app: WSGIApp, host: str, port: int, tls: ssl.SSLContext | None = None,
+                 limits: Limits | None = None, stats: ServerStats | None = None):
+        self.app, self.tls, self.limits = app, tls, limits or Limits()
+        self.stats = stats if stats is not None else ServerStats()
+        limits = self.limits
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.socket = socket.socket(family, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind((host, port))
+        self.socket.listen(1024)
+        self.socket.setblocking(False)
+        self.server_address = self.socket.getsockname()
+        self._pool = ThreadPoolExecutor(limits.workers, thread_name_prefix="http-worker")
+        self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(self._loop_error)
+        self._ready = threading.Event()
+        self._stopped: asyncio.Event | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+        self._peak = 0
+        self._trim: asyncio.TimerHandle | None = None
+        self._thread = threading.Thread(target=self._run, name="http-server", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._main())
+        self._loop.close()
+
+    async def _main(self) -> None:
+        self._stopped = asyncio.Event()
+        server = await asyncio.start_server(self._connection, sock=self.socket, limit=self.limits.max_header_bytes)
+        self._ready.set()
+        await self._stopped.wait()
+        server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await server.wait_closed()
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        # A client's misbehaviour (reset connections, broken TLS) is counted where it happens, not logged
+        # as the loop's error; anything else is a bug worth a line.
+        error = context.get("exception")
+        if isinstance(error, ConnectionError | ssl.SSLError | TimeoutError):
+            return
+        log.error("HTTP server: %s", context.get("message"), exc_info=error)
+
+    def shutdown(self) -> None:
+        if self._stopped is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stopped.set)
+        self._thread.join(timeout=10)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def server_close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.socket.close()
+
+    # -- one connection -----------------------------------------------------------------------------
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        stats, limits = self.stats, self.limits
+        if stats.open >= limits.max_connections:
+            stats.refuse(Refusal.CONNECTION_LIMIT)
+            writer.transport.abort()
+            return
+        stats.accepted += 1
+        stats.open += 1
+        self._peak = max(self._peak, stats.open)
+        self._connections.add(task)
+        try:
+            if self.tls is not None and not await self._handshake(reader, writer):
+                return
+            await self._requests(reader, writer)
+        except (ConnectionError, OSError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass  # the client went away
+        finally:
+            stats.open -= 1
+            self._connections.discard(task)
+            await _close(writer)
+            if self._peak >= TRIM_AFTER_CONNECTIONS and stats.open <= self._peak // 4 and self._trim is None:
+                # A crowd of connections is going (asyncio gives each TLS connection a 256 KiB buffer):
+                # a moment later (not postponed by later closes: a steady trickle of scrapes would postpone
+                # it forever), hand the freed heap back to the system, as serve does after each update.
+                self._trim = asyncio.get_running_loop().call_later(TRIM_DELAY_SECONDS, self._trim_heap)
+
+    def _trim_heap(self) -> None:
+        self._trim = None
+        self._peak = self.stats.open
+        self._loop.run_in_executor(self._pool, _collect_and_trim)
+
+    async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """TLS on this connection, within :data:`Limits.handshake_seconds` of its opening; False when it
+        was closed instead.
+
+        The first byte is awaited without reading it (a peek on a duplicate of the socket) before any TLS
+        state is made: an idle connection costs no TLS buffers, and a plain-HTTP request to the TLS port is
+        told so with a ``400``, as Go's servers (and so Prometheus's exporters) answer it."""
+        limits, loop = self.limits, asyncio.get_running_loop()
+        deadline = loop.time() + limits.handshake_seconds
+        first = await _peek(writer, limits.handshake_seconds)
+        if first is None:
+            self.stats.refuse(Refusal.TIMEOUT)
+            return False
+        if not first:
+            return False  # closed by the client before a word
+        if first.isalpha():
+            self.stats.refuse(Refusal.TLS_HANDSHAKE)
+            writer.transport.resume_reading()
+            with contextlib.suppress(TimeoutError, asyncio.LimitOverrunError, asyncio.IncompleteReadError):
+                await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 1.0)  # read, so that closing sends no reset
+            await self._write(writer, *_plain(400, "Client sent an HTTP request to an HTTPS server"), close=True)
+            return False
+        try:
+            await writer.start_tls(self.tls, ssl_handshake_timeout=max(deadline - loop.time(), 0.1))
+        except (ssl.SSLError, OSError, TimeoutError):
+            self.stats.refuse(Refusal.TLS_HANDSHAKE)
+            return False
+        return True
+
+    async def _requests(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        limits = self.limits
+        first = True
+        while True:
+            # A new connection must start its request within the header deadline; a kept-alive one may
+            # idle longer between requests. From a request's first byte its headers have their own deadline.
+            try:
+                start = await asyncio.wait_for(reader.read(1), limits.header_seconds if first else limits.idle_seconds)
+            except TimeoutError:
+                if first:
+                    self.stats.refuse(Refusal.TIMEOUT)
+                return
+            if not start:
+                return  # closed by the client
+            first = False
+            try:
+                request = await self._read_request(reader, start)
+            except _RefusedError as refused:
+                self.stats.refuse(refused.reason)
+                await self._write(writer, *_plain(refused.status, _REASONS[refused.status]), close=True)
+                return
+            status, headers, body = await asyncio.get_running_loop().run_in_executor(
+                self._pool, _call, self.app, _environ(request, writer, self.tls is not None))
+            keep = request.keep_alive
+            length = len(body)
+            if request.method == "HEAD":
+                body = b""
+            if not await self._write(writer, status, headers, body, close=not keep, length=length) or not keep:
+                return
+
+    async def _read_request(self, reader: asyncio.StreamReader, start: bytes) -> _Request:
+        limits = self.limits
+        try:
+            rest = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), limits.header_seconds)
+        except TimeoutError:
+            raise _RefusedError(408, Refusal.TIMEOUT) from None
+        except asyncio.LimitOverrunError:
+            raise _RefusedError(431, Refusal.HEADERS_TOO_LARGE) from None
+        except asyncio.IncompleteReadError:
+            raise _RefusedError(400, Refusal.BAD_REQUEST) from None
+        head = start + rest
+        if len(head) > limits.max_header_bytes:
+            raise _RefusedError(431, Refusal.HEADERS_TOO_LARGE)
+        request = _parse_head(head[:-4])
+        if "chunked" in request.headers.get("transfer-encoding", "").lower():
+            raise _RefusedError(411, Refusal.BODY_TOO_LARGE)
+        length_text = request.headers.get("content-length", "0") or "0"
+        if not length_text.isdigit():
+            raise _RefusedError(400, Refusal.BAD_REQUEST)
+        length = int(length_text)
+        if length > limits.max_body_bytes:
+            raise _RefusedError(413, Refusal.BODY_TOO_LARGE)
+        if length:
+            try:
+                request.body = await asyncio.wait_for(reader.readexactly(length), limits.body_seconds)
+            except TimeoutError:
+                raise _RefusedError(408, Refusal.TIMEOUT) from None
+        return request
+
+    async def _write(self, writer: asyncio.StreamWriter, status: str, headers: list[tuple[str, str]], body: bytes,
+                     close: bool, length: int | None = None) -> bool:
+        lines = [f"HTTP/1.1 {status}", *(f"{k}: {v}" for k, v in headers)]
+        names = {k.lower() for k, _ in headers}
+        if "content-length" not in names:
+            lines.append(f"Content-Length: {len(body) if length is None else length}")
+        lines.append("Connection: close" if close else "Connection: keep-alive")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("iso-8859-1") + body)
+        try:
+            await asyncio.wait_for(writer.drain(), self.limits.write_seconds)
+        except TimeoutError:
+            self.stats.refuse(Refusal.TIMEOUT)
+            return False
+        return True
+
+
+async def _peek(writer: asyncio.StreamWriter, timeout: float) -> bytes | None:
+    """The connection's first byte, left unread in the socket (the transport stops reading meanwhile);
+    ``b""`` when the client closed first, None after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    writer.transport.pause_reading()
+    duplicate = writer.get_extra_info("socket").dup()  # the transport's own descriptor is its loop's
+    duplicate.setblocking(False)
+    deadline = loop.time() + timeout
+    try:
+        while True:
+            readable: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(duplicate.fileno(), _set_once, readable)
+            try:
+                await asyncio.wait_for(readable, max(deadline - loop.time(), 0))
+            except TimeoutError:
+                return None
+            finally:
+                loop.remove_reader(duplicate.fileno())
+            with contextlib.suppress(BlockingIOError, InterruptedError):  # a spurious wake-up: wait again
+                return duplicate.recv(1, socket.MSG_PEEK)
+    finally:
+        duplicate.close()
+
+
+def _set_once(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _collect_and_trim() -> None:
+    """Free the closed connections' protocol objects (asyncio's SSL protocol is held in reference cycles
+    until a full collection) and give their memory back."""
+    import gc
+
+    gc.collect()
+    release_free_memory()
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close gracefully (a TLS close_notify after the last response), within a second; else cut it."""
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), 1.0)
+    except (TimeoutError, OSError, ssl.SSLError, asyncio.CancelledError):
+        writer.transport.abort()
+
+
+def _plain(status: int, reason: str) -> tuple[str, list[tuple[str, str]], bytes]:
+    return f"{status} {reason}", [("Content-Type", "text/plain; charset=utf-8")], f"{reason}\n".encode()
+
+
+def _environ(request: _Request, writer: asyncio.StreamWriter, tls: bool) -> dict[str, Any]:
+    path, _, query = request.target.partition("?")
+    peer = writer.get_extra_info("peername") or ("", 0)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": request.method, "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": query,
+        "SERVER_PROTOCOL": request.version, "REMOTE_ADDR": str(peer[0]), "SERVER_NAME": "model-monitor",
+        "SERVER_PORT": "", "CONTENT_LENGTH": str(len(request.body)),
+        "CONTENT_TYPE": request.headers.get("content-type", ""),
+        "wsgi.version": (1, 0), "wsgi.url_scheme": "https" if tls else "http", "wsgi.input": io.BytesIO(request.body),
+        "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
+    }
+    for name, value in request.headers.items():
+        if name in ("content-type", "content-length"):
+            continue
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    return environ
+
+
+def _call(app: WSGIApp, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Run the application on a worker thread; a failure is a 500, never a dropped connection."""
+    response: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> object:
+        response["status"], response["headers"] = status, headers
+        return lambda data: None
+
+    try:
+        chunks = app(environ, start_response)
+        body = b"".join(chunks)
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    except Exception:
+        log.exception("HTTP server: the application failed on %s", environ.get("PATH_INFO"))
+        return _plain(500, "Internal Server Error")
+    return response["status"], response["headers"], body
