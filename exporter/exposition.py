@@ -188,10 +188,15 @@ class SnapshotStore:
 
     def exposition_text(self) -> str:
         """Every model's metrics in the Prometheus text format (version 0.0.4)."""
+        return self.versioned_exposition_text()[1]
+
+    def versioned_exposition_text(self) -> tuple[int, str]:
+        """The text of :meth:`exposition_text` and the version of the snapshots it shows (rendered once per
+        version: what a scrape derives from it can be cached by that number)."""
         with self._lock:
             version, rendered = self.version, self._rendered
             if self._text[0] == version:
-                return self._text[1]
+                return self._text
         parts = []
         for name, doc in METRICS.items():
             samples = [r[name] for _, r in sorted(rendered.items()) if name in r]
@@ -202,7 +207,7 @@ class SnapshotStore:
         with self._lock:
             if self.version == version:
                 self._text = (version, text)
-        return text
+        return version, text
 
 
 def _header(name: str, doc: MetricDoc) -> str:

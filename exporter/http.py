@@ -3,15 +3,19 @@
 The body of /metrics is the store's pre-rendered text (see
 :meth:`exporter.exposition.SnapshotStore.exposition_text`) plus the process
 metrics of the exporter; nothing is computed per scrape. gzip is used when the
-client accepts it, as Prometheus does.
+client accepts it, as Prometheus does, with the models' text compressed once per
+snapshot version (:class:`GzipPrefix`).
 """
 
 from __future__ import annotations
 
-import gzip
 import ssl
+import struct
+import threading
 import urllib.parse
+import zlib
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -46,11 +50,44 @@ class ServerCollector:
         yield refused
 
 
+class GzipPrefix:
+    """``/metrics`` gzipped with the models' text compressed once per snapshot version, not once per scrape.
+
+    The models' text (megabytes for many models) changes only when an update publishes; the process's
+    metrics at its end change at every scrape. The compressor's state after the models' text is kept and
+    copied for each scrape, which compresses only its tail: one gzip member, as ``gzip.compress`` of the
+    whole would give (level 1, as before), readable by every client.
+    """
+
+    #: gzip's header: deflate, no name, no time, no extra flags, unknown OS (RFC 1952).
+    HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cached: tuple[int, Any, bytes, int, int] | None = None  # version, compressor, bytes, crc, size
+
+    def body(self, version: int, text: str, tail: bytes) -> bytes:
+        with self._lock:
+            cached = self._cached
+            if cached is None or cached[0] != version:
+                data = text.encode()
+                compressor = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS)
+                cached = (version, compressor, compressor.compress(data), zlib.crc32(data), len(data))
+                self._cached = cached
+            _, compressor, prefix, crc, size = cached
+            rest = compressor.copy()
+        end = rest.compress(tail) + rest.flush()
+        trailer = struct.pack("<II", zlib.crc32(tail, crc) & 0xFFFFFFFF, (size + len(tail)) & 0xFFFFFFFF)
+        return b"".join((self.HEADER, prefix, end, trailer))
+
+
 def metrics_app(store: SnapshotStore, stats: ServerStats | None = None) -> WSGIApp:
     process = CollectorRegistry(auto_describe=False)
     process.register(ProcessCollector(registry=None))
     if stats is not None:
         process.register(ServerCollector(stats))
+
+    gzipped = GzipPrefix()
 
     def app(environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
@@ -58,11 +95,14 @@ def metrics_app(store: SnapshotStore, stats: ServerStats | None = None) -> WSGIA
             start_response("405 Method Not Allowed", [("Content-Type", "text/plain"), ("Allow", "GET, HEAD")])
             return [b"method not allowed\n"]
         if path == "/metrics":
-            body = (store.exposition_text() + generate_latest(process).decode()).encode()
+            version, text = store.versioned_exposition_text()
+            tail = generate_latest(process)  # the process's and the server's own: new at every scrape
             headers = [("Content-Type", CONTENT_TYPE)]
             if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
-                body = gzip.compress(body, compresslevel=1)
+                body = gzipped.body(version, text, tail)
                 headers.append(("Content-Encoding", "gzip"))
+            else:
+                body = text.encode() + tail
             headers.append(("Content-Length", str(len(body))))
             start_response("200 OK", headers)
             return [body]
