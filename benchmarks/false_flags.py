@@ -75,11 +75,13 @@ def datasets(nannyml: Path | None, river: Path | None) -> dict[str, tuple[pd.Dat
             analysis = data / "employment_MA_analysis.pq"
             if analysis.is_file():  # the 2015 file against the later years, each replayed as it is logged
                 rows = pd.read_parquet(analysis)
-                columns = [c for c in frame.columns if c in rows.columns]
+                # The model's inputs: not its outputs, the label or the year (a constant of each file).
+                outputs = {"year", "prediction", "predicted_probability", "employed"}
+                columns = [c for c in frame.columns if c in rows.columns and c not in outputs]
                 out["employment 2015 -> 2016 as logged"] = (
-                    frame, rows[rows["year"] == 2016][columns].reset_index(drop=True))
+                    frame[columns], rows[rows["year"] == 2016][columns].reset_index(drop=True))
                 out["employment 2015 -> 2017-18 as logged"] = (
-                    frame, rows[rows["year"] > 2016][columns].reset_index(drop=True))
+                    frame[columns], rows[rows["year"] > 2016][columns].reset_index(drop=True))
         loans = data / "synthetic_car_loan_reference.csv"
         if loans.is_file():
             drop = ["id", "timestamp", "y_pred_proba", "y_pred", "repaid", "period"]
