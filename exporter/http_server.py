@@ -367,8 +367,11 @@ async def _peek(writer: asyncio.StreamWriter, timeout: float) -> bytes | None:
     """The connection's first byte, left unread in the socket (the transport stops reading meanwhile);
     ``b""`` when the client closed first, None after ``timeout``."""
     loop = asyncio.get_running_loop()
+    sock = writer.get_extra_info("socket")
+    if sock is None or writer.transport.is_closing():
+        return b""  # gone already
     writer.transport.pause_reading()
-    duplicate = writer.get_extra_info("socket").dup()  # the transport's own descriptor is its loop's
+    duplicate = sock.dup()  # the transport's own descriptor is its loop's
     duplicate.setblocking(False)
     deadline = loop.time() + timeout
     try:

@@ -202,7 +202,7 @@ class ModelMonitor:
         self.aggregation: Aggregation | None = None
         self.source = open_source(config, "predictions", reference, self._pushdown)
         self.label_source = open_source(config, "labels", reference) if config.labels else None
-        self.state_file = state.state_path(state_dir, config.name) if state_dir is not None else None
+        self.state_file = state.adopt_legacy_state_file(state_dir, config.name) if state_dir is not None else None
         self.state_store = state.StateStore(self.state_file) if self.state_file is not None else None
         self.last_success: float | None = None
         self.last_duration: float | None = None

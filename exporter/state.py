@@ -99,9 +99,31 @@ class StateDirLock:
             self._fd = None
 
 
+def _safe_name(model: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", model)
+
+
 def state_path(state_dir: Path, model: str) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", model)
+    """The state file of ``model``: its name where the name is safe in a file name, else the name with
+    unsafe characters as ``_`` and a hash of the whole name, so that ``a/b`` and ``a_b`` are two files."""
+    safe = _safe_name(model)
+    if safe != model:
+        safe += "-" + hashlib.blake2b(model.encode(), digest_size=4).hexdigest()
     return state_dir / f"{safe}.state.npz"
+
+
+def adopt_legacy_state_file(state_dir: Path, model: str) -> Path:
+    """:func:`state_path`, after moving there (with its journal) a state file that an earlier release named
+    without the hash, if there is one and nothing is at the new name yet. Two models whose names the old
+    scheme made one shared that file; the first to start takes it, the other rebuilds from the logs."""
+    path = state_path(state_dir, model)
+    legacy = state_dir / f"{_safe_name(model)}.state.npz"
+    if legacy != path and legacy.is_file() and not path.exists():
+        journal = legacy.with_name(legacy.name + ".journal")
+        if journal.is_file():
+            os.replace(journal, path.with_name(path.name + ".journal"))
+        os.replace(legacy, path)
+    return path
 
 
 def write_atomically(path: Path, data: bytes) -> None:

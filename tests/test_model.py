@@ -117,6 +117,28 @@ def test_restart_keeps_windows_and_reads_nothing_twice(tmp_path: Path) -> None:
     assert snapshot.predictions_total == 75
 
 
+def test_models_whose_names_differ_only_in_unsafe_characters_keep_their_own_state(tmp_path: Path) -> None:
+    now = time.time()
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows_at(now - 30, 60))
+    assert _window(_monitor(tmp_path, name="fraud/v1").update(now=now), "5m").rows == 60
+    assert _window(_monitor(tmp_path, name="fraud_v1").update(now=now), "5m").rows == 60  # not the other's cursor
+    assert _window(_monitor(tmp_path, name="fraud/v1").update(now=now), "5m").rows == 60  # its own, restored
+    assert len(list((tmp_path / "state").glob("*.state.npz"))) == 2
+
+
+def test_a_state_file_named_by_the_earlier_scheme_is_adopted(tmp_path: Path) -> None:
+    now = time.time()
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows_at(now - 30, 60))
+    _monitor(tmp_path, name="fraud <&> model").update(now=now)
+    (new,) = (tmp_path / "state").glob("*.state.npz")
+    assert new.name.startswith("fraud_____model-")
+    new.rename(tmp_path / "state" / "fraud_____model.state.npz")  # as release 2 named it
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows_at(now - 20, 15, seed=2))
+    snapshot = _monitor(tmp_path, name="fraud <&> model").update(now=now)
+    assert _window(snapshot, "5m").rows == 75 and snapshot.predictions_total == 75  # restored, nothing read twice
+    assert [p.name for p in (tmp_path / "state").glob("*.state.npz")] == [new.name]
+
+
 def test_corrupt_state_is_reported_and_rebuilt_from_the_logs(tmp_path: Path) -> None:
     now = time.time()
     write_jsonl(tmp_path / "logs" / "a.jsonl", rows_at(now - 30, 60))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import shutil
 from collections import Counter
@@ -226,14 +227,17 @@ def test_a_live_exporter_under_rotation_counts_every_row_once(tmp_path: Path, st
     exporter = start_exporter(path, port, tmp_path / "exporter.log")
     written = 0
     stop = threading.Event()
+    exporter_has_read = threading.Event()
 
     def application() -> None:
         nonlocal written
         current = logs / "app.jsonl"
         handle = open(current, "a")  # noqa: SIM115 - reopened on rotation, as an application does
         rotations = 0
-        next_rotation = time.monotonic() + 0.3
+        next_rotation = math.inf  # no rotation before the exporter has seen the file (below)
         while not stop.is_set():
+            if next_rotation == math.inf and exporter_has_read.is_set():
+                next_rotation = time.monotonic() + 0.3
             now = time.time()
             for _ in range(50):
                 handle.write(json.dumps({"ts": now, "id": f"r{written}", "age": 40.0, "income": 5e4,
@@ -265,6 +269,10 @@ def test_a_live_exporter_under_rotation_counts_every_row_once(tmp_path: Path, st
     thread = threading.Thread(target=application)
     try:
         thread.start()
+        # Rows that logrotate copied away before the exporter ever saw the file are outside its glob (as
+        # for an exporter started after a rotation): rotation starts once the exporter has read the file.
+        wait_for(lambda: _value(_samples(port), "model_predictions_total", model="m") > 0, 30, "the first rows")
+        exporter_has_read.set()
         time.sleep(4)
         stop.set()
         thread.join()
