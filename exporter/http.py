@@ -20,7 +20,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from exporter.exposition import SnapshotStore
+from exporter.exposition import METRICS, SnapshotStore
 from exporter.http_server import HTTPServer, Limits, Refusal, ServerStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -30,7 +30,8 @@ WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
 
 
 class ServerCollector:
-    """The HTTP server's own metrics: open connections, connections accepted and refused by reason."""
+    """The HTTP server's own metrics: open connections, connections accepted and refused by reason (named
+    and described as in :data:`exporter.exposition.METRICS`)."""
 
     def __init__(self, stats: ServerStats):
         self.stats = stats
@@ -38,12 +39,11 @@ class ServerCollector:
     def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
         s = self.stats
         yield GaugeMetricFamily("model_monitor_http_open_connections",
-                                "Connections open to the exporter's HTTP server.", value=s.open)
-        yield CounterMetricFamily("model_monitor_http_connections", "Connections the HTTP server accepted.",
-                                  value=s.accepted)
+                                METRICS["model_monitor_http_open_connections"].help, value=s.open)
+        yield CounterMetricFamily("model_monitor_http_connections",
+                                  METRICS["model_monitor_http_connections_total"].help, value=s.accepted)
         refused = CounterMetricFamily("model_monitor_http_refused_connections",
-                                      "Connections closed early, by reason (connection_limit, timeout, "
-                                      "tls_handshake, headers_too_large, body_too_large, bad_request).",
+                                      METRICS["model_monitor_http_refused_connections_total"].help,
                                       labels=["reason"])
         for reason in Refusal:
             refused.add_metric([reason.value], s.refused[reason])

@@ -9,7 +9,6 @@ Chromium runs no script, makes no element of the payload, and stays as wide as t
 from __future__ import annotations
 
 import json
-import sys
 import time
 import urllib.parse
 from html.parser import HTMLParser
@@ -22,7 +21,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import write_config
-from tests.processes import LOOPBACK, Process, free_port, run_chromium, wait_for
+from tests.processes import LOOPBACK, free_port, run_chromium, start_exporter, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -100,8 +99,7 @@ def _write(folder: Path) -> Path:
 def test_hostile_names_are_escaped_on_metrics_the_index_and_the_report(tmp_path: Path) -> None:
     config = _write(tmp_path)
     port = free_port()
-    process = Process([sys.executable, "-m", "exporter.cli", "serve", "--config", str(config), "--port", str(port)],
-                      tmp_path / "exporter.log")
+    process = start_exporter(config, port, tmp_path / "exporter.log")
     base = f"http://{LOOPBACK}:{port}"
     try:
         query = urllib.parse.urlencode({"model": MODEL, "window": "1h"})
