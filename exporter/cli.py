@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -171,16 +171,20 @@ def _serve(config: Config, config_path: Path, web_config: Path | None) -> int:
     scheme = "https" if web_config is not None and load_web_config(web_config).tls_server_config else "http"
     print(f"model-monitor: serving {scheme}://{config.server.host}:{bound}/metrics "
           f"({len(monitors)} model(s), every {config.interval:g}s)", flush=True)
-    stop = threading.Event()
+    # The handler takes no lock (an Event's set() or a log call can meet the lock that the main thread holds
+    # where the signal interrupts it, and wait forever): it notes the signal, and the main thread looks.
+    received: list[int] = []
 
     def _stop(signum: int, _frame: object) -> None:
-        log.info("received signal %d; stopping", signum)
-        stop.set()
+        received.append(signum)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    stop.wait()
+    while not received:
+        time.sleep(0.1)
+    log.info("received signal %d; stopping", received[0])
     exporter.stop()
+    log.info("stopped")
     return 0
 
 

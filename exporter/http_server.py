@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from exporter.memory import release_free_memory
@@ -114,6 +115,10 @@ def raise_open_files_limit(wanted: int) -> int:
     return soft
 
 
+class _StoppingError(Exception):
+    """The server stopped while a request was being answered."""
+
+
 class _RefusedError(Exception):
     def __init__(self, status: int, reason: Refusal):
         super().__init__(status)
@@ -180,7 +185,8 @@ class HTTPServer:
         self._loop.set_exception_handler(self._loop_error)
         self._ready = threading.Event()
         self._stopped: asyncio.Event | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        #: Open connections: their tasks and writers.
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._peak = 0
         self._trim: asyncio.TimerHandle | None = None
         self._thread = threading.Thread(target=self._run, name="http-server", daemon=True)
@@ -192,6 +198,7 @@ class HTTPServer:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._loop.run_until_complete(self._main())
+        self._loop.run_until_complete(self._loop.shutdown_default_executor())
         self._loop.close()
 
     async def _main(self) -> None:
@@ -200,11 +207,25 @@ class HTTPServer:
         self._ready.set()
         await self._stopped.wait()
         server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        # Cancel every connection; one whose cancellation Python 3.11's wait_for swallowed (when the read it
+        # waited for completed at the same moment) has its socket cut, which ends any read or write at once.
+        for _ in range(10):
+            if not self._connections:
+                break
+            for task in list(self._connections):
+                task.cancel()
+            await asyncio.wait(list(self._connections), timeout=0.5)
+            for writer in list(self._connections.values()):
+                writer.transport.abort()
         with contextlib.suppress(Exception):
-            await server.wait_closed()
+            await asyncio.wait_for(server.wait_closed(), 1.0)
+        # A response being rendered in a worker hands its result back to this loop: let it, before the loop
+        # closes (else the worker meets a closed loop).
+        await asyncio.get_running_loop().run_in_executor(None, partial(self._pool.shutdown, wait=True,
+                                                                        cancel_futures=True))
+
+    def _stopped_now(self) -> bool:
+        return self._stopped is not None and self._stopped.is_set()
 
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         # A client's misbehaviour (reset connections, broken TLS) is counted where it happens, not logged
@@ -218,6 +239,8 @@ class HTTPServer:
         if self._stopped is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._stopped.set)
         self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            log.warning("HTTP server: still stopping after 10 s; exiting anyway")
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def server_close(self) -> None:
@@ -234,19 +257,26 @@ class HTTPServer:
             stats.refuse(Refusal.CONNECTION_LIMIT)
             writer.transport.abort()
             return
+        if self._stopped is not None and self._stopped.is_set():
+            writer.transport.abort()  # accepted as the server stops
+            return
         stats.accepted += 1
         stats.open += 1
         self._peak = max(self._peak, stats.open)
-        self._connections.add(task)
+        self._connections[task] = writer
         try:
             if self.tls is not None and not await self._handshake(reader, writer):
                 return
             await self._requests(reader, writer)
         except (ConnectionError, OSError, asyncio.IncompleteReadError, ssl.SSLError):
             pass  # the client went away
+        except (asyncio.CancelledError, _StoppingError):
+            # Only shutdown cancels a connection. Ending normally matters on Python 3.11: its streams report a
+            # connection task that ends cancelled as an error of the loop, with a traceback.
+            pass
         finally:
             stats.open -= 1
-            self._connections.discard(task)
+            self._connections.pop(task, None)
             await _close(writer)
             if self._peak >= TRIM_AFTER_CONNECTIONS and stats.open <= self._peak // 4 and self._trim is None:
                 # A crowd of connections is going (asyncio gives each TLS connection a 256 KiB buffer):
@@ -291,7 +321,7 @@ class HTTPServer:
     async def _requests(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         limits = self.limits
         first = True
-        while True:
+        while not self._stopped_now():
             # A new connection must start its request within the header deadline; a kept-alive one may
             # idle longer between requests. From a request's first byte its headers have their own deadline.
             try:
@@ -309,9 +339,12 @@ class HTTPServer:
                 self.stats.refuse(refused.reason)
                 await self._write(writer, *_plain(refused.status, _REASONS[refused.status]), close=True)
                 return
-            status, headers, body = await asyncio.get_running_loop().run_in_executor(
-                self._pool, _call, self.app, _environ(request, writer, self.tls is not None))
-            keep = request.keep_alive
+            try:
+                status, headers, body = await asyncio.get_running_loop().run_in_executor(
+                    self._pool, _call, self.app, _environ(request, writer, self.tls is not None))
+            except RuntimeError as error:  # the workers were shut down: the server is stopping
+                raise _StoppingError from error
+            keep = request.keep_alive and not self._stopped_now()
             length = len(body)
             if request.method == "HEAD":
                 body = b""

@@ -202,14 +202,23 @@ class ModelMonitor:
         self.aggregation: Aggregation | None = None
         self.source = open_source(config, "predictions", reference, self._pushdown)
         self.label_source = open_source(config, "labels", reference) if config.labels else None
-        self.state_file = state.adopt_legacy_state_file(state_dir, config.name) if state_dir is not None else None
+        self.state_file = self._state_file(state_dir) if state_dir is not None else None
         self.state_store = state.StateStore(self.state_file) if self.state_file is not None else None
         self.last_success: float | None = None
         self.last_duration: float | None = None
         self._logged: set[object] = set()
         self._fingerprint = self.layout_fingerprint()
         self._dirty = False
+        self._save_failure: str | None = None
         self.restore()
+
+    def _state_file(self, state_dir: Path) -> Path:
+        try:
+            return state.adopt_legacy_state_file(state_dir, self.config.name)
+        except OSError as error:
+            log.warning("model %s: cannot take over the state file named by an earlier release in %s: %s",
+                        self.config.name, state_dir, error)
+            return state.state_path(state_dir, self.config.name)
 
     def _build_units(self) -> None:
         """The units that hold state, all empty: at start, and again when saved state cannot be used."""
@@ -272,13 +281,20 @@ class ModelMonitor:
         return units
 
     def restore(self) -> None:
-        """Load the persisted state; a corrupt or foreign file is reported and the logs re-read."""
+        """Load the persisted state. Whatever is wrong with it (a file corrupt, truncated, of another version or
+        layout, of the right checksum but the wrong shape, a directory where a file belongs) is logged naming
+        the file, counted in ``model_monitor_errors_total{stage="state"}``, and the model starts from the logs
+        as if new: a state fault never stops the exporter from starting."""
         if self.state_file is None:
             return
+        assert self.state_store is not None
         try:
-            assert self.state_store is not None
             loaded = self.state_store.load()
+            if self.state_store.journal_damage is not None:
+                # The records before the damage each left a whole state: the model goes on from there.
+                log.warning("model %s: damaged state journal: %s", self.config.name, self.state_store.journal_damage)
             if loaded is None:
+                self._count_journal_damage()
                 return
             meta, arrays = loaded
             if meta["version"] == 1:
@@ -290,14 +306,20 @@ class ModelMonitor:
             else:
                 parts = state.parts_of(meta, arrays)
             self._restore_parts(parts)
+            self._count_journal_damage()  # after the saved counters are back
             log.info("model %s: restored state from %s", self.config.name, self.state_file)
-        except (state.StateError, KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError) as error:
-            log.error("model %s: cannot use saved state (%s); rebuilding from the logs", self.config.name, error)
+        except Exception as error:  # noqa: BLE001 - any fault of saved state means: start from the logs
+            detail = str(error) if isinstance(error, state.StateError) else f"{type(error).__name__}: {error}"
+            log.error("model %s: cannot use saved state %s (%s); rebuilding from the logs", self.config.name,
+                      self.state_file, detail)
             self._build_units()
             for source in self._sources().values():
                 source.restore({})
-            if self.state_store is not None:
-                self.state_store.reset()
+            self.state_store.reset()
+            self.counters.errors[ErrorStage.STATE] += 1
+
+    def _count_journal_damage(self) -> None:
+        if self.state_store is not None and self.state_store.journal_damage is not None:
             self.counters.errors[ErrorStage.STATE] += 1
 
     def _restore_parts(self, parts: dict[str, state.Part]) -> None:
@@ -332,6 +354,25 @@ class ModelMonitor:
         dirty = {f"rings/{name}": slots for name, slots in self.store.dirty().items()}
         self.state_store.save({"fingerprint": self._fingerprint}, parts, dirty)
         self.store.saved()
+
+    def _save(self) -> bool:
+        """:meth:`persist`, counted and logged when it fails: the first failure of a kind at ERROR (with the path
+        and the free space), repeats of it at DEBUG, and the first save that succeeds again at INFO."""
+        try:
+            self.persist()
+        except Exception as error:  # a save that fails never stops the updates
+            self.counters.errors[ErrorStage.STATE] += 1
+            message = str(error) if isinstance(error, OSError) else f"{type(error).__name__}: {error}"
+            level = logging.DEBUG if message == self._save_failure else logging.ERROR
+            log.log(level, "model %s: cannot save state: %s", self.config.name, message,
+                    exc_info=not isinstance(error, OSError))
+            self._save_failure = message
+            return False
+        if self._save_failure is not None:
+            log.info("model %s: state saved again to %s", self.config.name, self.state_file)
+            self._save_failure = None
+        self._dirty = False
+        return True
 
     # -- ingest -----------------------------------------------------------------------------
 
@@ -505,13 +546,7 @@ class ModelMonitor:
                 self._dirty = True
         # Saving costs a write of every ring: only when something was read or given up.
         if persist and ok and self._dirty:
-            try:
-                self.persist()
-                self._dirty = False
-            except OSError as error:
-                ok = False
-                self.counters.errors[ErrorStage.STATE] += 1
-                log.error("model %s: cannot save state: %s", self.config.name, error)
+            ok = self._save()
         try:
             windows = self.compute(now)
         except Exception:  # a bug in one statistic must not stop the exporter

@@ -21,20 +21,34 @@ be read, for whatever reason, is reported as :class:`StateError` and the
 caller starts afresh, re-reading the logs from the beginning. Files of format
 1 (the first release) are returned as they are, for
 :mod:`exporter.state_v1` to migrate.
+
+Every write is checked: a short write is continued until every byte is written or the write fails; a
+save counts only once its bytes are fsynced; a save that fails raises :class:`StateWriteError` (naming
+the path and the free space), leaves no temporary file, and leaves on disk exactly the last successful
+save (a record written in part is cut off again). A directory or other non-file where a state file or
+the lock file must be written is moved aside (:func:`move_aside_obstacle`) with a warning.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import io
 import json
+import logging
 import os
 import re
+import shutil
+import stat
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
 _META = "__meta__"
@@ -81,14 +95,15 @@ class StateDirLock:
     def acquire(self) -> None:
         import fcntl
 
+        move_aside_obstacle(self.path)  # a directory (or other non-file) where the lock file belongs
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            holder = _lock_holder(fd)
             os.close(fd)
-            raise StateDirLockedError(f"state_dir {self.path.parent} is in use by another exporter (pid {holder}); "
-                                 "give each exporter its own state_dir") from None
+            raise StateDirLockedError(f"state_dir {self.path.parent} is in use by another exporter ({holder}); "
+                                      "give each exporter its own state_dir") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
@@ -97,6 +112,76 @@ class StateDirLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _lock_holder(fd: int, wait: float = 1.0) -> str:
+    """"pid N" of the lock's holder, read from the lock file. The holder writes its pid just after it takes the
+    lock: a file still empty after ``wait`` seconds belongs to an exporter that is starting."""
+    deadline = time.monotonic() + wait
+    while True:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        if holder:
+            return f"pid {holder}"
+        if time.monotonic() >= deadline:
+            return "an exporter that is starting: its pid is not written yet"
+        time.sleep(0.02)
+
+
+def move_aside_obstacle(path: Path) -> Path | None:
+    """Rename whatever stands at ``path`` where a regular file must be written (a directory, a socket, a
+    fifo) to ``<path>.moved-aside-<time>``, with a warning naming both; returns the new name, or None when
+    nothing was in the way. A symlink to a regular file is no obstacle. OSError when it cannot be moved."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError:  # a dangling or looping symlink: the link itself is in the way
+        mode = 0
+    if stat.S_ISREG(mode):
+        return None
+    aside = path.with_name(f"{path.name}.moved-aside-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}")
+    os.rename(path, aside)
+    log.warning("state: %s was not a regular file; moved it aside to %s", path, aside)
+    return aside
+
+
+def _free_space(folder: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(folder).free:,} bytes free"
+    except OSError as error:
+        return f"free space unknown: {error.strerror or error}"
+
+
+class StateWriteError(OSError):
+    """A save that did not complete: nothing it wrote counts, and the last successful save stays whole."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _write_failed(path: Path, error: OSError) -> StateWriteError:
+    return StateWriteError(error.errno, f"cannot write {path}: {error.strerror or error} ({_free_space(path.parent)})")
+
+
+def _write_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """``pwrite`` until every byte of ``data`` is written at ``offset``: a short write (a nearly full disk, a
+    file size limit) is continued, and a write that makes no progress fails with ENOSPC."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
+        offset += written
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a file's creation, rename or removal in ``folder`` durable."""
+    directory = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def _safe_name(model: str) -> str:
@@ -128,18 +213,24 @@ def adopt_legacy_state_file(state_dir: Path, model: str) -> Path:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a crash leaves the old file or the new one, never half of it:
-    a temporary file beside it, fsync, rename, fsync of the folder."""
+    a temporary file beside it, fsync, rename, fsync of the folder. A failure leaves the old file and no
+    temporary file behind, and raises :class:`StateWriteError` naming the path and the free space. A
+    directory (or other non-file) standing at ``path`` is moved aside first."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    directory = os.open(path.parent, os.O_RDONLY)
     try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+        move_aside_obstacle(path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _write_all(fd, data, 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        fsync_folder(path.parent)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise _write_failed(path, error) from error
 
 
 def load(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
@@ -148,7 +239,9 @@ def load(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
     Temporary files left by a save that was killed midway are removed first.
     """
     for leftover in path.parent.glob(f".{path.name}.*.tmp"):
-        leftover.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            if move_aside_obstacle(leftover) is None:
+                leftover.unlink(missing_ok=True)
     if not path.exists():
         return None
     try:
@@ -214,7 +307,13 @@ def _archive(document: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
 
 
 class StateStore:
-    """One model's state as a base file and a journal of changed blocks (see the module's docstring)."""
+    """One model's state as a base file and a journal of changed blocks (see the module's docstring).
+
+    A save that fails (a full disk, a short write, a failed fsync, an obstacle that cannot be moved aside)
+    raises :class:`StateWriteError` and leaves on disk exactly the last successful save: a journal record
+    that was written in part is cut off again, and where even that fails the next save writes a new base,
+    whose new generation makes every record before it stale.
+    """
 
     def __init__(self, path: Path):
         self.path = path
@@ -227,6 +326,8 @@ class StateStore:
         self._journal_end = 0
         #: Bytes the last :meth:`save` wrote (a base file or a journal record), for the benchmarks.
         self.last_write_bytes = 0
+        #: Why the last :meth:`load` stopped replaying the journal before its end (damage worth reporting).
+        self.journal_damage: str | None = None
 
     def reset(self) -> None:
         """Forget what is on disk: the next save writes a new base (after saved state could not be used)."""
@@ -234,10 +335,15 @@ class StateStore:
 
     def load(self) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
         """``(meta, arrays)`` of the base with the journal's whole records applied; None without state;
-        StateError when the base is unusable."""
+        StateError when the base is unusable. A damaged journal is not an error: its records up to the damage
+        are applied (each leaves a whole, consistent state) and :attr:`journal_damage` says what was dropped."""
+        self.journal_damage = None
         loaded = load(self.path)
         if loaded is None:
             self.reset()
+            with contextlib.suppress(OSError):
+                if self.journal.stat().st_size:
+                    self.journal_damage = f"{self.journal}: its base file {self.path.name} is missing; it is dropped"
             return None
         meta, arrays = loaded
         if meta.get("version") != FORMAT_VERSION or not meta.get("generation"):
@@ -256,23 +362,34 @@ class StateStore:
             data = self.journal.read_bytes()
         except FileNotFoundError:
             return meta, arrays
+        except OSError as error:  # a directory, no permission: the base alone, and a new base at the next save
+            self.journal_damage = f"{self.journal}: unreadable ({error.strerror or error}); its updates are dropped"
+            self.reset()
+            return meta, arrays
         position = 0
         while position + _LENGTH <= len(data):
             size = int.from_bytes(data[position:position + _LENGTH], "little")
             end = position + _LENGTH + size
             if end > len(data):
+                self.journal_damage = (f"{self.journal}: the record at byte {position} is cut short "
+                                       f"({len(data) - position} of {_LENGTH + size} bytes); it is dropped")
                 break  # torn: the update it held is read again from the logs
             try:
                 with np.load(io.BytesIO(data[position + _LENGTH:end]), allow_pickle=False) as record:
                     changed = {name: record[name] for name in record.files}
                 stored = changed.pop(_CHECKSUM)
                 if not np.array_equal(stored, _checksum(changed)):
-                    break
+                    raise StateError("checksum mismatch")
                 document = json.loads(changed.pop(_META).tobytes().decode())
-            except Exception:  # noqa: BLE001 - an unreadable record ends the journal, like a torn one
+                if not isinstance(document, dict):
+                    raise StateError("metadata is not a JSON object")
+            except Exception as error:  # noqa: BLE001 - an unreadable record ends the journal, like a torn one
+                self.journal_damage = (f"{self.journal}: the record at byte {position} is damaged "
+                                       f"({type(error).__name__}: {error}); it and the {len(data) - end} bytes after "
+                                       "it are dropped")
                 break
             if document.get("generation") != meta["generation"]:
-                break  # written before the base was: the base already holds it
+                break  # written before the base was (a crash between the two): the base already holds it
             for key, value in changed.items():
                 name, _, block = key.rpartition("@")
                 if block == "*":
@@ -284,6 +401,10 @@ class StateStore:
                 arrays.pop(name, None)
             meta = document
             position = end
+        else:
+            if position < len(data):
+                self.journal_damage = (f"{self.journal}: the record at byte {position} is cut short "
+                                       f"({len(data) - position} bytes, not even its length); it is dropped")
         self._journal_end = position
         return meta, arrays
 
@@ -292,7 +413,8 @@ class StateStore:
         """Persist ``meta`` and every part: a journal record of the changed blocks, or a new base.
 
         ``changed_blocks`` may name, for some arrays (``part/name``), the only blocks that can have changed since
-        the last save (a ring's dirty slots): the others are not even compared.
+        the last save (a ring's dirty slots): the others are not even compared. The save counts once its bytes
+        are fsynced; :class:`StateWriteError` when it could not be completed (nothing of it then counts).
         """
         arrays = {f"{part}/{name}": array for part, (_, named) in parts.items() for name, array in named.items()}
         document = {"version": FORMAT_VERSION, **meta,
@@ -322,24 +444,55 @@ class StateStore:
         document["generation"] = self._generation
         document["removed"] = sorted(set(self._on_disk) - set(arrays))
         record = _archive(document, changed)
-        fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT, 0o644)
-        try:
-            os.ftruncate(fd, self._journal_end)  # a torn record left by a crash would hide what follows it
-            os.pwrite(fd, len(record).to_bytes(_LENGTH, "little") + record, self._journal_end)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        self._append(len(record).to_bytes(_LENGTH, "little") + record)
         self._journal_end += _LENGTH + len(record)
         self._on_disk = on_disk
         self.last_write_bytes = _LENGTH + len(record)
+
+    def _append(self, data: bytes) -> None:
+        """Write one record at the journal's last good end and fsync it; on failure, cut the journal back there
+        (or, where that fails too, have the next save write a new base) and raise StateWriteError."""
+        try:
+            move_aside_obstacle(self.journal)
+            created = not self.journal.exists()
+            fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise _write_failed(self.journal, error) from error
+        try:
+            written = False
+            try:
+                os.ftruncate(fd, self._journal_end)  # a torn record left by a crash would hide what follows it
+                _write_all(fd, data, self._journal_end)
+                written = True
+                os.fsync(fd)
+                if created:
+                    fsync_folder(self.journal.parent)
+            except OSError as error:
+                try:
+                    os.ftruncate(fd, self._journal_end)
+                    os.fsync(fd)
+                except OSError:
+                    self.reset()
+                if written:
+                    self.reset()  # after a failed fsync what reached the disk is unknown: start a new generation
+                raise _write_failed(self.journal, error) from error
+        finally:
+            os.close(fd)
 
     def _save_base(self, document: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         document["generation"] = uuid.uuid4().hex
         data = _archive(document, arrays)
-        write_atomically(self.path, data)
+        try:
+            write_atomically(self.path, data)
+        except OSError:
+            # The rename may have happened before the failure: whatever is at the path, the next save must
+            # not append records of the old generation to it. Another new base is always safe.
+            self.reset()
+            raise
         # The new generation makes any old record stale; removing the journal only saves reading it.
-        self.journal.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.journal.unlink(missing_ok=True)
         self._generation = document["generation"]
         self._base_bytes = len(data)
         self._journal_end = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,8 @@ def test_base_and_journal_restore_exactly_what_was_saved(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("cut", [1, 7, 100, -1])
-def test_a_torn_last_record_loses_that_update_only_and_its_rows_are_read_again(tmp_path: Path, cut: int) -> None:
+def test_a_torn_last_record_loses_that_update_only_and_its_rows_are_read_again(tmp_path: Path, cut: int,
+                                                                             caplog: pytest.LogCaptureFixture) -> None:
     monitor = _monitor(tmp_path)
     for step in range(4):
         _write(tmp_path, step)
@@ -70,9 +72,12 @@ def test_a_torn_last_record_loses_that_update_only_and_its_rows_are_read_again(t
     data = journal.read_bytes()
     last = monitor.state_store.last_write_bytes
     journal.write_bytes(data[: len(data) - last + (cut if cut > 0 else last - 1)])  # the crash, mid-record
-    restored = _monitor(tmp_path)
-    assert restored.counters.errors.get("state", 0) == 0
-    assert restored.predictions_total == 150  # the state of the update before
+    with caplog.at_level(logging.WARNING, logger="exporter.model"):
+        restored = _monitor(tmp_path)
+    # Logged naming the journal and counted, like a damaged base file; the update before it is restored.
+    assert restored.counters.errors["state"] == 1
+    assert "cut short" in caplog.text and str(journal) in caplog.text
+    assert restored.predictions_total == 150
     restored.update(NOW + 4)  # reads the last update's rows again: each row once
     assert restored.predictions_total == 200
     _write(tmp_path, 5)
@@ -80,7 +85,8 @@ def test_a_torn_last_record_loses_that_update_only_and_its_rows_are_read_again(t
     assert _monitor(tmp_path).predictions_total == 250
 
 
-def test_a_damaged_record_ends_the_journal(tmp_path: Path) -> None:
+def test_a_damaged_record_ends_the_journal_and_is_logged_and_counted(tmp_path: Path,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
     monitor = _monitor(tmp_path)
     for step in range(3):
         _write(tmp_path, step)
@@ -90,8 +96,10 @@ def test_a_damaged_record_ends_the_journal(tmp_path: Path) -> None:
     first = int.from_bytes(data[:8], "little")
     data[8 + first // 2] ^= 0xFF  # inside the first record: neither it nor what follows is applied
     journal.write_bytes(bytes(data))
-    restored = _monitor(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="exporter.model"):
+        restored = _monitor(tmp_path)
     assert restored.predictions_total == 50
+    assert restored.counters.errors["state"] == 1 and "is damaged" in caplog.text
     restored.update(NOW + 3)
     assert restored.predictions_total == 150
 

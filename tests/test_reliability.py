@@ -27,6 +27,7 @@ from exporter.results import ModelSnapshot
 from exporter.sources import parse_csv, parse_jsonl
 from exporter.tables import _is_utf8
 from exporter.vocabulary import RejectReason
+from tests.disks import small_disk
 from tests.helpers import model_config, reference_frame, rows_at, self_signed_certificate, write_config, write_jsonl
 from tests.processes import LOOPBACK, Process, free_port, start_exporter, wait_for
 from tests.test_serve import _samples, _value
@@ -100,7 +101,9 @@ def test_sigkill_at_random_points_neither_loses_nor_double_counts(tmp_path: Path
             60, f"all {writer.written} rows")
         assert _value(samples, "model_window_rows", model="m", window="1h") == writer.written
         assert _value(samples, "model_monitor_rejected_rows_total", model="m", reason="duplicate_id") == 0
-        assert _value(samples, "model_monitor_errors_total", model="m", stage="state") == 0
+        # A kill in the middle of a journal append leaves a record cut short: logged and counted at the next
+        # start (its rows are read again, as the counts above show); each kill can cut at most one.
+        assert _value(samples, "model_monitor_errors_total", model="m", stage="state") <= kills
     finally:
         final.stop()
 
@@ -382,11 +385,19 @@ def test_one_failing_model_does_not_stop_the_others_in_one_exporter(tmp_path: Pa
         configs.append(config)
         write_jsonl(folder / "logs" / "a.jsonl", rows_at(now, 25))
     (tmp_path / "state").mkdir()
-    (tmp_path / "state" / "broken.state.npz").mkdir()  # the broken model cannot save its state
     path = write_config(tmp_path / "monitor.yaml", {"interval": "0.5s", "state_dir": str(tmp_path / "state"),
                                                     "models": configs})
     port = free_port()
-    exporter = start_exporter(path, port, tmp_path / "exporter.log")
+    # The broken model cannot save its state: a mount point stands where its state file belongs, and a mount
+    # point cannot be moved aside (a plain directory would be).
+    with small_disk(tmp_path / "state" / "broken.state.npz", "64k"):
+        exporter = start_exporter(path, port, tmp_path / "exporter.log")
+        _check_one_failing_model(port, exporter)
+    log = (tmp_path / "exporter.log").read_text()
+    assert log.count("model broken: cannot save state") == 1  # reported once, counted every time
+
+
+def _check_one_failing_model(port: int, exporter: Process) -> None:
     try:
         # Both models run their first update in any order: wait for the broken one's errors and the ok one's update.
         samples = wait_for(lambda: (s := _samples(port)) and
