@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from stat import S_ISLNK
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 #: Bytes at the start of a file that identify it (Filebeat's default too).
 FINGERPRINT_BYTES = 1024
+#: Small files read to their end are parsed together in texts of about this size: one parse and one ingest for
+#: thousands of them, and the texts and their parts in memory at once stay small.
+PARSE_TOGETHER_BYTES = 4 * 1024 * 1024
 #: Rows of a Parquet file read at once (a record batch) at most: memory stays bounded whatever its row
 #: groups. Wide files are read in fewer rows: about PARQUET_BATCH_VALUES values per batch. A batch's
 #: fixed costs (a few ms) favour large batches, memory small ones: 1M values (37,000 rows of 27 columns)
@@ -157,6 +161,10 @@ def _complete_lines(data: bytes, end: int) -> bytes | memoryview:
     return data if end + 1 == len(data) else memoryview(data)[: end + 1]
 
 
+#: The frame of a chunk whose lines are not parsed yet (one shared empty frame, not one per small file).
+_NOT_PARSED = pd.DataFrame()
+
+
 @dataclass
 class Cursor:
     inode: int
@@ -203,6 +211,14 @@ class Chunk:
     #: Under ``sql.pushdown``: the batch whose features the database aggregates (an
     #: :class:`exporter.sql_source.SqlBatch`); ``frame`` then holds the narrow rows only.
     batch: Any = None
+    #: The complete lines of a small file read to its end, not parsed yet: :meth:`FileSource.read` parses the
+    #: lines of many such files at once (``frame`` is then empty until it does).
+    lines: bytes | memoryview | None = None
+    #: The format (``jsonl``, ``csv``) and CSV header of ``lines``.
+    kind: str = ""
+    header: str | None = None
+    #: Cursors of further files whose rows this chunk holds (small files parsed together), by key.
+    also: list[tuple[str, Cursor]] = field(default_factory=list)
 
 
 @dataclass
@@ -213,13 +229,32 @@ class _File:
     real: str
     stat: os.stat_result
     gz: bool
+    #: The first FINGERPRINT_BYTES, once read, and fingerprints of prefixes by length: a new file is compared
+    #: with every cursor by content, and each comparison must not read the file again.
+    _head: bytes | None = field(default=None, repr=False)
+    _fingerprints: dict[int, str] = field(default_factory=dict, repr=False)
 
     def prefix(self, length: int) -> bytes:
+        if length <= FINGERPRINT_BYTES:
+            if self._head is None:
+                self._head = self._read(FINGERPRINT_BYTES)
+            return self._head[:length]
+        return self._read(length)
+
+    def _read(self, length: int) -> bytes:
         if self.gz:
             with gzip.open(self.real, "rb") as handle:
                 return handle.read(length)
         with open(self.real, "rb") as handle:
             return handle.read(length)
+
+    def forget_head(self) -> None:
+        self._head = None
+
+    def fingerprint(self, length: int) -> str:
+        if length not in self._fingerprints:
+            self._fingerprints[length] = _fingerprint(self.prefix(length))
+        return self._fingerprints[length]
 
 
 def _fingerprint(data: bytes) -> str:
@@ -293,9 +328,22 @@ class FileSource:
     # -- which cursor each file continues ---------------------------------------------------------
 
     @staticmethod
-    def _file(path: str) -> _File:
-        real = os.path.realpath(path)
-        return _File(path, real, os.stat(real), real.endswith(".gz"))
+    def _file(path: str, real_folders: dict[str, str] | None = None) -> _File:
+        """``path`` with its real path (symlinks resolved) and status. ``real_folders`` caches the real path of
+        each folder: a file that is no symlink itself then costs one ``lstat``, not one per path component."""
+        if real_folders is None:
+            real = os.path.realpath(path)
+            return _File(path, real, os.stat(real), real.endswith(".gz"))
+        folder, name = os.path.split(path)
+        if folder not in real_folders:
+            real_folders[folder] = os.path.realpath(folder)
+        status = os.lstat(path)
+        if S_ISLNK(status.st_mode):
+            real = os.path.realpath(path)
+            status = os.stat(real)
+        else:
+            real = os.path.join(real_folders[folder], name)
+        return _File(path, real, status, real.endswith(".gz"))
 
     def _continues(self, f: _File, cursor: Cursor) -> bool:
         """Whether ``f`` holds what ``cursor`` read, by its first bytes (a legacy cursor: by inode)."""
@@ -307,7 +355,7 @@ class FileSource:
                     and f.stat.st_size >= cursor.offset)
         if not f.gz and f.stat.st_size < max(cursor.fp_len, cursor.offset if cursor.kind != "parquet" else 0):
             return False  # shorter than what was read: truncated
-        return _fingerprint(f.prefix(cursor.fp_len)) == cursor.fp
+        return f.fingerprint(cursor.fp_len) == cursor.fp
 
     def _match(self, files: list[_File]) -> tuple[dict[str, str], list[_File]]:
         """Cursor key of each file that continues a cursor, and the files that are new.
@@ -334,6 +382,7 @@ class FileSource:
         for f in unmatched:
             key = next((k for k, c in self.cursors.items() if k not in used and c.fp_len
                         and self._continues(f, c)), None)
+            f.forget_head()  # thousands of new files: not a KiB kept of each
             if key is None:
                 new.append(f)
             else:
@@ -370,9 +419,10 @@ class FileSource:
         """
         errors: list[str] = []
         files = []
+        real_folders: dict[str, str] = {}
         for path in self.files():
             try:
-                files.append(self._file(path))
+                files.append(self._file(path, real_folders))
             except OSError as error:
                 errors.append(f"{path}: {error.strerror or error}")
         attached, new = self._match(files)
@@ -381,9 +431,11 @@ class FileSource:
         if orphans:
             targets += self._follow(orphans, {f.real for f in files})
         chunks: list[Chunk] = []
+        small: list[Chunk] = []  # small files read to their end, parsed together (one frame, one ingest)
         consumed = 0
         for f, key in targets:
             if consumed >= self.max_bytes:
+                self._parse_together(small, chunks)
                 chunks[-1].more = True
                 break
             try:
@@ -391,14 +443,41 @@ class FileSource:
             except (OSError, EOFError, gzip.BadGzipFile) as error:
                 errors.append(f"{f.path}: {getattr(error, 'strerror', None) or error}")
                 continue
-            if chunk is not None:
-                chunks.append(chunk)
-                consumed += chunk.nbytes
-                if f.real in self._parquet:
-                    # A Parquet file half read holds its reader's state (or its columns, see
-                    # PARQUET_WHOLE_COLUMN_ROWS): the next file is opened once this one is read through.
-                    break
+            if chunk is None:
+                continue
+            consumed += chunk.nbytes
+            if chunk.lines is not None:
+                if small and ((small[0].kind, small[0].header) != (chunk.kind, chunk.header)
+                              or sum(c.nbytes for c in small) >= PARSE_TOGETHER_BYTES):
+                    self._parse_together(small, chunks)
+                small.append(chunk)
+                continue
+            self._parse_together(small, chunks)
+            chunks.append(chunk)
+            if f.real in self._parquet:
+                # A Parquet file half read holds its reader's state (or its columns, see
+                # PARQUET_WHOLE_COLUMN_ROWS): the next file is opened once this one is read through.
+                break
+        self._parse_together(small, chunks)
         return chunks, errors
+
+    def _parse_together(self, small: list[Chunk], chunks: list[Chunk]) -> None:
+        """Parse the lines of ``small`` (files of one format and header) as one text and append the one chunk
+        that holds their rows, committing every file's cursor; empties ``small``. Thousands of small files
+        then cost one parse and one ingest, not one each."""
+        if not small:
+            return
+        first = small[0]
+        lines = first.lines if len(small) == 1 else b"".join(c.lines for c in small if c.lines is not None)
+        assert lines is not None
+        rejected: Counter[str] = Counter()
+        for chunk in small:
+            rejected.update(chunk.rejected)
+        frame = _parse_lines(lines, first.kind, first.header, self.limits, self.text_columns, rejected)
+        path = first.path if len(small) == 1 else f"{first.path} and {len(small) - 1} more files"
+        chunks.append(Chunk(path, frame, first.cursor, rejected, nbytes=sum(c.nbytes for c in small), key=first.key,
+                            also=[(c.key, c.cursor) for c in small[1:] if c.cursor is not None]))
+        small.clear()
 
     def _follow(self, orphans: set[str], in_glob: set[str]) -> list[tuple[_File, str]]:
         """Find where the files of cursors the glob no longer shows went; forget those that are gone."""
@@ -449,6 +528,8 @@ class FileSource:
     def commit(self, chunk: Chunk) -> None:
         if chunk.cursor is not None:
             self.cursors[chunk.key or chunk.path] = chunk.cursor
+        for key, cursor in chunk.also:
+            self.cursors[key] = cursor
 
     def drain(self, consume: Callable[[Chunk], None], budget: int | None) -> list[str]:
         """Hand every new chunk to ``consume`` and commit it, until nothing is left or about ``budget``
@@ -483,13 +564,18 @@ class FileSource:
                 log.warning("%s: unknown extension, skipped (use .jsonl, .csv or .parquet)", f.path)
                 fp_len = min(FINGERPRINT_BYTES, f.stat.st_size)
                 self.cursors[key] = Cursor(f.stat.st_ino, f.stat.st_size, f.stat.st_size, f.stat.st_mtime_ns,
-                                           path=f.real, device=f.stat.st_dev, fp=_fingerprint(f.prefix(fp_len)),
+                                           path=f.real, device=f.stat.st_dev, fp=f.fingerprint(fp_len),
                                            fp_len=fp_len, kind="other")
                 return None
         if kind == "parquet":
             return self._read_parquet(f, cursor, key)
         if kind not in ("jsonl", "csv"):
             return None
+        if cursor is not None and not f.gz and cursor.offset >= cursor.size and (
+                f.real, f.stat.st_ino, f.stat.st_dev, f.stat.st_size, f.stat.st_mtime_ns) == (
+                cursor.path, cursor.inode, cursor.device, cursor.size, cursor.mtime_ns):
+            return None  # read to its end and untouched since: nothing new (not even opened; a .gz file's
+            # offset counts the bytes it holds, its size the compressed ones: always read)
         base = cursor or Cursor(f.stat.st_ino, kind=kind)
         chunk = self._read_lines(f, kind, base)
         if chunk is None:
@@ -503,7 +589,7 @@ class FileSource:
     def _identified(self, f: _File, cursor: Cursor, offset: int) -> Cursor:
         """``cursor`` moved to ``f``, its fingerprint grown to cover up to FINGERPRINT_BYTES."""
         fp_len = min(FINGERPRINT_BYTES, max(offset, cursor.fp_len))
-        fp = cursor.fp if fp_len == cursor.fp_len else _fingerprint(f.prefix(fp_len))
+        fp = cursor.fp if fp_len == cursor.fp_len else f.fingerprint(fp_len)
         return Cursor(f.stat.st_ino, offset, f.stat.st_size, f.stat.st_mtime_ns, cursor.header, cursor.skipping,
                       f.real, f.stat.st_dev, fp, fp_len, cursor.kind)
 
@@ -630,6 +716,9 @@ class FileSource:
         if parsed is not None:  # read ahead (never for a read that skips the rest of a line)
             frame, parse_rejected = parsed
             rejected.update(parse_rejected)
+        elif not more:  # the whole rest of the file: parsed by read() with other small files
+            return Chunk(f.path, _NOT_PARSED, new_cursor, rejected, nbytes=end + 1, lines=complete, kind=kind,
+                         header=header)
         else:
             frame = _parse_lines(complete, kind, header, self.limits, self.text_columns, rejected)
         return Chunk(f.path, frame, new_cursor, rejected, more=more, nbytes=end + 1)

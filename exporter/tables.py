@@ -198,7 +198,9 @@ def parse_jsonl(data: bytes | memoryview, rejected: Counter[str], limits: InputL
         frames = [f for f in frames if len(f) or len(f.columns)]  # a row with no field is a row (rejected later)
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else (frames[0] if frames else pd.DataFrame())
     try:
-        table = pajson.read_json(pa.BufferReader(data), read_options=pajson.ReadOptions(block_size=1 << 24))
+        # Blocks of 16 MiB, or the size of the data when smaller: Arrow allocates a whole block for each read.
+        block = min(1 << 24, max(len(data), 1 << 10))
+        table = pajson.read_json(pa.BufferReader(data), read_options=pajson.ReadOptions(block_size=block))
         if not any(pa.types.is_nested(t) for t in table.schema.types):
             return table.to_pandas(split_blocks=True)
     except (pa.ArrowException, ValueError):

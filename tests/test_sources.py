@@ -330,3 +330,49 @@ def test_parquet_files_removed_once_read_are_not_lost_but_half_read_ones_are(tmp
     big.unlink()
     _drain_ids(source, budget=None)
     assert source.lost_files == 1
+
+
+def test_thousands_of_small_files_are_parsed_together_each_row_once(tmp_path: Path) -> None:
+    """Small files read to their end are parsed as one text per format and header (one frame, one ingest for
+    thousands of files), in the order of the files; each file's cursor is committed with that frame, so a
+    restart or an append reads only what is new; a malformed line and a partial last line stay per file."""
+    from exporter.sources import PARSE_TOGETHER_BYTES
+
+    expected: list[int] = []
+    for k in range(2000):
+        if k % 500 == 499:  # CSV files among them, under two headers
+            header = "id,x" if k < 1000 else "x,id"
+            body = "".join(f"{k * 10 + i},{i}\n" if header == "id,x" else f"{i},{k * 10 + i}\n" for i in range(3))
+            (tmp_path / f"f{k:05d}.csv").write_text(header + "\n" + body)
+        else:
+            lines = [f'{{"id": {k * 10 + i}, "x": {i}}}\n' for i in range(3)]
+            if k == 7:
+                lines.insert(1, "{not json\n")
+            tail = '{"id": 99999, "x"' if k == 11 else ""  # being written: waits for its newline
+            (tmp_path / f"f{k:05d}.jsonl").write_text("".join(lines) + tail)
+        expected += [k * 10 + i for i in range(3)]
+    source = FileSource(str(tmp_path / "f*"), max_bytes=1 << 20)
+    frames: list[pd.DataFrame] = []
+    rejected: Counter[str] = Counter()
+
+    def consume(chunk) -> None:
+        frames.append(chunk.frame)
+        rejected.update(chunk.rejected)
+
+    assert source.drain(consume, None) == []
+    ids = [int(i) for frame in frames for i in frame["id"]]
+    assert ids == expected  # every row once, in the order of the files
+    # Runs of JSON Lines between CSV files of another header: a handful of frames, not one per file.
+    assert len(frames) <= 2 * 4 + 1 + (sum(f.stat().st_size for f in tmp_path.iterdir()) // PARSE_TOGETHER_BYTES)
+    assert rejected == {"malformed_json": 1}
+    assert len(source.cursors) == 2000
+
+    restarted = FileSource(str(tmp_path / "f*"), max_bytes=1 << 20)
+    restarted.restore(source.saved()[0])
+    with open(tmp_path / "f00011.jsonl", "a") as handle:
+        handle.write(": 1}\n")
+    with open(tmp_path / "f01998.jsonl", "a") as handle:
+        handle.write('{"id": 123456, "x": 2}\n')
+    again: list[pd.DataFrame] = []
+    assert restarted.drain(lambda chunk: again.append(chunk.frame), None) == []
+    assert sorted(int(i) for frame in again for i in frame["id"]) == [99999, 123456]
