@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exporter.checks import CHECKS, SCHEMA_ALERT, CheckName
+from exporter.checks import ALERTING, SCHEMA_ALERT, CheckName
 from exporter.durations import parse_duration, parse_for
 from exporter.exposition import build_families
 from exporter.mixin import DEFAULT, MixinConfig
@@ -79,7 +79,7 @@ class AlertEvaluator:
             return out
         by_length = sorted(snapshot.windows_seconds, key=lambda w: w[1])
         chosen = {"shortest": by_length[0][0], "longest": by_length[-1][0]}
-        for check in CHECKS:
+        for check in ALERTING:
             if check.name == CheckName.UPDATE:  # the live exporter's health: not replayed
                 continue
             window = chosen[getattr(self.mixin, check.window_setting)]

@@ -35,6 +35,7 @@ class CheckName(StrEnum):
     ESTIMATED_PERFORMANCE = "estimated_performance"
     LABEL_COVERAGE = "label_coverage"
     UPDATE = "update"
+    NO_DATA = "no_data"
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class Check:
     #: {stale_after_seconds} are filled in by the rule generator.
     #: The line ``check`` prints, formatted with model, window, value, threshold, subject and detail labels.
     message: str = ""
+    #: A verdict of the commands that read the logs once (``check``), with no alert rule: a live exporter that
+    #: reads nothing waits for data.
+    one_shot: bool = False
 
 
 CHECKS: tuple[Check, ...] = (
@@ -157,7 +161,12 @@ CHECKS: tuple[Check, ...] = (
           description="The exporter has not completed an update of model {{ $labels.model }} for more than "
                       "{stale_after_seconds}s (value {value}): its gauges are stale. See model_monitor_errors_total.",
           message="{model}: the update failed (see model_monitor_errors_total and the log)"),
+    Check(CheckName.NO_DATA, "", "critical", "monitor", "model_predictions_total", one_shot=True,
+          message="{model}: no usable row: {reason}"),
 )
+
+#: The checks that have an alert rule (all but the one-shot ones).
+ALERTING: tuple[Check, ...] = tuple(c for c in CHECKS if not c.one_shot)
 
 BY_NAME: dict[str, Check] = {c.name: c for c in CHECKS}
 

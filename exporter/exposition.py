@@ -324,8 +324,9 @@ def build_families(snapshots: Iterable[ModelSnapshot]) -> list[Family]:
             f.gauge("model_performance_threshold", {**m, "metric": metric}, value)
         for w in s.windows:
             _window_samples(f, m, w)
-        for (check, feature), count in sorted(s.violations.items()):
-            f.counter("model_data_quality_violations_total", {**m, "check": check, "feature": feature}, count)
+        for check, feature in sorted(set(s.violation_keys) | set(s.violations)):
+            f.counter("model_data_quality_violations_total", {**m, "check": check, "feature": feature},
+                      s.violations.get((check, feature), 0))
         if s.label_delay is not None:
             f.histogram("model_label_delay_seconds", m, s.label_delay)
         if s.pending_labels is not None:

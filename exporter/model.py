@@ -20,6 +20,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -210,6 +211,7 @@ class ModelMonitor:
         self._fingerprint = self.layout_fingerprint()
         self._dirty = False
         self._save_failure: str | None = None
+        self._violation_keys = self.violation_keys()
         self.restore()
 
     def _state_file(self, state_dir: Path) -> Path:
@@ -261,6 +263,20 @@ class ModelMonitor:
     def layout_fingerprint(self) -> str:
         return fingerprint(self.reference, self.targets, self.targets.auc_edges, self.store.layout.signature(),
                            self.config, self.store.segment_keys)
+
+    def violation_keys(self) -> tuple[tuple[str, str], ...]:
+        """The schema violations this model counts, by check and column (as :mod:`exporter.rows` and
+        :mod:`exporter.prepare` count them): a missing feature or timestamp column, a numeric feature's value of
+        the wrong type, columns the model does not know (one series), and a missing labels-log column."""
+        keys = {(SchemaCheck.MISSING_COLUMN.value, name) for name in self.reference.feature_names}
+        if self.config.predictions.timestamp_column:
+            keys.add((SchemaCheck.MISSING_COLUMN.value, self.config.predictions.timestamp_column))
+        keys |= {(SchemaCheck.DATA_TYPE.value, f.name) for f in self.reference.numeric}
+        keys.add((SchemaCheck.EXTRA_COLUMN.value, ""))
+        if self.config.labels is not None:
+            keys |= {(SchemaCheck.MISSING_COLUMN.value, column)
+                     for column in (self.config.labels.id_column, self.config.labels.label_column)}
+        return tuple(sorted(keys))
 
     def _once(self, key: object, message: str, *args: object) -> None:
         """Log a warning the first time ``key`` is seen."""
@@ -558,7 +574,22 @@ class ModelMonitor:
         if ok:
             self.last_success = finished
         self.last_duration = finished - started
-        return self.snapshot(windows, ok, now)
+        snapshot = self.snapshot(windows, ok, now)
+        if once and self.counters.predictions_total == 0:
+            # A one-shot run (check) that read no usable row has checked nothing: it must not pass.
+            no_data = Verdict(CheckName.NO_DATA, (), 0.0, 1.0, True, (("reason", self._no_data_reason()),))
+            snapshot = replace(snapshot, verdicts=(*snapshot.verdicts, no_data))
+        return snapshot
+
+    def _no_data_reason(self) -> str:
+        """Why a one-shot run read no usable row, in one line: no file, an empty source, or every row rejected."""
+        rejected = Counter({str(reason): count for reason, count in self.counters.rejected.items() if count})
+        if rejected:
+            reasons = ", ".join(f"{reason} {count}" for reason, count in rejected.most_common())
+            return f"{sum(rejected.values())} rows read from {self.source.pattern}, none usable ({reasons})"
+        if isinstance(self.source, FileSource) and not self.source.seen:
+            return f"no file matches {self.source.pattern}"
+        return f"no row in {self.source.pattern}"
 
     def _read(self, source: Source, stage: ErrorStage, ingest: Callable[[pd.DataFrame, float], int],
               now: float, budget: int | None) -> bool:
@@ -630,6 +661,7 @@ class ModelMonitor:
             rejected=dict(c.rejected),
             errors=dict(c.errors),
             violations=dict(c.violations),
+            violation_keys=self._violation_keys,
             join_dropped=dict(joiner.dropped) if joiner is not None else None,
             pending_labels=joiner.waiting() if joiner is not None else None,
             segment_other=dict(c.segment_other),

@@ -225,7 +225,8 @@ def sorted_counts(edges: np.ndarray, ordered: np.ndarray) -> tuple[np.ndarray, n
     if filled.any():
         # reduceat sums from each start to the next: empty bins left out, each filled bin ends where the next
         # filled one starts.
-        sums[filled] = np.add.reduceat(ordered, bounds[:-1][filled])
+        with np.errstate(over="ignore"):  # values near the float maximum sum to inf: their statistics are absent
+            sums[filled] = np.add.reduceat(ordered, bounds[:-1][filled])
     return counts, sums
 
 
@@ -381,10 +382,11 @@ def blank_as_missing(series: pd.Series) -> pd.Series:
         return series
     if pd.api.types.is_string_dtype(series.dtype) and pd.api.types.infer_dtype(series, skipna=True) == "string":
         # Text only (the usual case): vectorised, no Python call per value.
-        blank = (series.eq("") | series.str.isspace()).fillna(False).to_numpy(dtype=bool)
+        # eq(True): a missing value is not blank (fillna(False) on the object result would be a downcast).
+        blank = (series.eq("") | series.str.isspace().eq(True)).to_numpy(dtype=bool)
         return series.mask(blank) if blank.any() else series
     objects = series.astype(object)
-    is_text = objects.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False).to_numpy(dtype=bool)
+    is_text = objects.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
     if not is_text.any():
         return series
     blank = np.zeros(len(objects), dtype=bool)

@@ -176,6 +176,9 @@ class ModelSnapshot:
     verdicts: tuple[Verdict, ...] = ()
     #: Per log (predictions, labels): bytes known lost, and files truncated or removed with rows maybe unread.
     lost: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: Every (check, column) whose schema violations can be counted: exported at 0 until they happen, so that
+    #: ``increase()`` over the counter has a series (and sees the first violation) on a healthy model.
+    violation_keys: tuple[tuple[str, str], ...] = ()
 
 
 class WindowBuilder:

@@ -462,22 +462,73 @@ class FileSource:
         return chunks, errors
 
     def _parse_together(self, small: list[Chunk], chunks: list[Chunk]) -> None:
-        """Parse the lines of ``small`` (files of one format and header) as one text and append the one chunk
-        that holds their rows, committing every file's cursor; empties ``small``. Thousands of small files
-        then cost one parse and one ingest, not one each."""
+        """Parse the lines of ``small`` (files of one format and header) as one text and append the chunks that
+        hold their rows, committing every file's cursor; empties ``small``. Thousands of small files then cost a
+        few parses and ingests, not one each.
+
+        The rows are those of each file parsed alone, and so are the columns: a column a file lacks is a
+        schema violation of that file's rows (``missing_column``), which a text joined with files that have
+        it would hide. CSV files of one header have the same columns. For JSON Lines, each file's rows are
+        found in the joined frame (a row per line, unless a line was blank or rejected); a file in which a
+        column has no value is told apart by whether its text names the column, and files are joined only
+        with neighbours that lack (or hold only nulls in) the same columns."""
         if not small:
             return
-        first = small[0]
-        lines = first.lines if len(small) == 1 else b"".join(c.lines for c in small if c.lines is not None)
-        assert lines is not None
-        rejected: Counter[str] = Counter()
-        for chunk in small:
-            rejected.update(chunk.rejected)
-        frame = _parse_lines(lines, first.kind, first.header, self.limits, self.text_columns, rejected)
-        path = first.path if len(small) == 1 else f"{first.path} and {len(small) - 1} more files"
-        chunks.append(Chunk(path, frame, first.cursor, rejected, nbytes=sum(c.nbytes for c in small), key=first.key,
-                            also=[(c.key, c.cursor) for c in small[1:] if c.cursor is not None]))
+        groups: list[tuple[list[Chunk], pd.DataFrame | None]] = [(list(small), None)]
+        if small[0].kind == "jsonl" and len(small) > 1:
+            groups = self._same_columns(small)
+        for group, frame in groups:
+            self._append_parsed(group, frame, chunks)
         small.clear()
+
+    def _same_columns(self, small: list[Chunk]) -> list[tuple[list[Chunk], pd.DataFrame | None]]:
+        """``small`` cut into runs of consecutive files with the same columns present (see :meth:`_parse_together`),
+        each with its parsed frame when it is all of ``small`` (else parsed again). Where the rows of the files
+        cannot be found in the joined frame (a blank or rejected line), each half is tried on its own, down to
+        single files: one bad line costs a few parses, not one per file."""
+        texts = [bytes(c.lines) if c.lines is not None else b"" for c in small]
+        rejected: Counter[str] = Counter()
+        frame = _parse_lines(b"".join(texts), "jsonl", None, self.limits, self.text_columns, rejected)
+        lines = np.array([text.count(b"\n") for text in texts])
+        if len(frame) != int(lines.sum()) or not len(frame.columns):
+            if len(small) == 1:
+                return [(small, None)]
+            half = len(small) // 2
+            return self._same_columns(small[:half]) + self._same_columns(small[half:])
+        starts = np.concatenate([[0], np.cumsum(lines)[:-1]])
+        nonempty = lines > 0
+        missing = frame.isna().to_numpy()
+        # Per file and column: whether the file has no value of it (files without rows: none absent).
+        empty = np.zeros((len(small), missing.shape[1]), dtype=bool)
+        if nonempty.any():
+            counts = np.add.reduceat(missing, starts[nonempty], axis=0)
+            empty[nonempty] = counts == lines[nonempty, None]
+        names = [str(c) for c in frame.columns]
+        signatures = [tuple((names[j], f'"{names[j]}"'.encode() in texts[i]) for j in np.flatnonzero(empty[i]))
+                      for i in range(len(small))]
+        groups: list[list[Chunk]] = []
+        for chunk, signature, previous in zip(small, signatures, [None, *signatures[:-1]], strict=True):
+            if groups and signature == previous:
+                groups[-1].append(chunk)
+            else:
+                groups.append([chunk])
+        if len(groups) == 1 and not rejected:
+            return [(small, frame)]
+        return [(group, None) for group in groups]
+
+    def _append_parsed(self, group: list[Chunk], frame: pd.DataFrame | None, chunks: list[Chunk]) -> None:
+        """One chunk of the rows of ``group``, parsed here unless ``frame`` holds them already."""
+        first = group[0]
+        rejected: Counter[str] = Counter()
+        for chunk in group:
+            rejected.update(chunk.rejected)
+        if frame is None:
+            lines = first.lines if len(group) == 1 else b"".join(c.lines for c in group if c.lines is not None)
+            assert lines is not None
+            frame = _parse_lines(lines, first.kind, first.header, self.limits, self.text_columns, rejected)
+        path = first.path if len(group) == 1 else f"{first.path} and {len(group) - 1} more files"
+        chunks.append(Chunk(path, frame, first.cursor, rejected, nbytes=sum(c.nbytes for c in group), key=first.key,
+                            also=[(c.key, c.cursor) for c in group[1:] if c.cursor is not None]))
 
     def _follow(self, orphans: set[str], in_glob: set[str]) -> list[tuple[_File, str]]:
         """Find where the files of cursors the glob no longer shows went; forget those that are gone."""

@@ -221,3 +221,40 @@ def test_a_parquet_log_gives_the_metrics_of_the_same_rows_as_json_lines(tmp_path
         samples[kind] = check_samples(config, now, capsys)
     assert samples["parquet"] == samples["jsonl"]
     assert any('"plan"' in key and "drift" in key for key in samples["parquet"])
+
+
+@pytest.mark.parametrize("fault", ["path typo", "timestamp column typo", "empty log", "healthy"])
+def test_check_fails_on_a_model_that_read_no_usable_row(tmp_path: Path, fault: str,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """In a nightly job a typo must not be a silent green: no file, no usable timestamp or an empty log is the
+    failed check ``no_data`` (exit 1 with --fail-on-alert), with a one-line reason."""
+    from exporter.cli import main
+
+    now = time.time()
+    log = tmp_path / "logs" / "a.jsonl"
+    if fault == "empty log":
+        log.parent.mkdir(parents=True)
+        log.write_text("")
+    else:
+        write_jsonl(log, rows_at(now - 5, 50))
+    config = json.loads(model_config(tmp_path).model_dump_json())
+    if fault == "path typo":
+        config["predictions"]["path"] = str(tmp_path / "logz" / "*.jsonl")
+    if fault == "timestamp column typo":
+        config["predictions"]["timestamp_column"] = "timestamp"
+    path = write_config(tmp_path / "monitor.yaml", {"state_dir": str(tmp_path / "state"), "models": [config]})
+    code = main(["check", "--config", str(path), "--format", "json", "--fail-on-alert", "--out",
+                 str(tmp_path / "out.json")])
+    failed = json.loads((tmp_path / "out.json").read_text())["failed_checks"]
+    if fault == "healthy":  # rows were read: whatever else fails, not no_data
+        assert failed and not [line for line in failed if "no usable row" in line]
+        return
+    assert code == 1
+    reason = {"path typo": f"no file matches {tmp_path / 'logz' / '*.jsonl'}",
+              "timestamp column typo": "50 rows read from",
+              "empty log": f"no row in {tmp_path / 'logs' / '*.jsonl'}"}[fault]
+    [line] = [line for line in failed if "no usable row" in line]
+    assert reason in line and "\n" not in line
+    if fault == "timestamp column typo":
+        assert line.endswith("none usable (missing_timestamp 50)")
+    assert code == main(["check", "--config", str(path), "--fail-on-alert"])  # the text format alike

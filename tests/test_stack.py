@@ -206,11 +206,13 @@ def _substitute(expr: str, values: dict[str, str]) -> str:
 
 
 @pytest.mark.integration
-def test_every_dashboard_query_has_data_on_the_demo(tmp_path: Path) -> None:
-    """Prometheus (repo config and rules) scrapes the exporter running the demo; every panel query returns data."""
+@pytest.mark.parametrize("drift_after", ["0", "100000"], ids=["drifting", "healthy"])
+def test_every_dashboard_query_has_data_on_the_demo(tmp_path: Path, drift_after: str) -> None:
+    """Prometheus (repo config and rules) scrapes the exporter running the demo; every panel query returns data,
+    on a drifting model and on a healthy one (where counters of what has not happened yet are at 0)."""
     exporter_port, prometheus_port = free_port(), free_port()
     demo = Process([sys.executable, "-m", "exporter.cli", "demo", "--dir", str(tmp_path / "demo"), "--port",
-                    str(exporter_port), "--rate", "60", "--drift-after", "0", "--interval", "1s",
+                    str(exporter_port), "--rate", "60", "--drift-after", drift_after, "--interval", "1s",
                     "--label-delay", "2"], tmp_path / "demo.log")
     prometheus = None
     try:

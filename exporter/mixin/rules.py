@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.checks import CHECKS, SCHEMA_ALERT, Check, CheckName
+from exporter.checks import ALERTING, SCHEMA_ALERT, Check, CheckName
 from exporter.mixin import DEFAULT, MixinConfig
 
 #: Labels identifying one model of one exporter.
@@ -109,11 +109,11 @@ def _stale_expr(c: MixinConfig) -> str:
 
 
 def check_alerts(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
-    """One alert per check of :data:`exporter.checks.CHECKS`."""
+    """One alert per check of :data:`exporter.checks.CHECKS` that alerts (:data:`exporter.checks.ALERTING`)."""
     texts = {"value": "{{ $value | printf \"%.3g\" }}", "percent": "{{ $value | humanizePercentage }}",
              "label_coverage_min": f"{c.label_coverage_min:.0%}", "stale_after_seconds": str(c.stale_after_seconds)}
     out = []
-    for check in CHECKS:
+    for check in ALERTING:
         expr = _stale_expr(c) if check.name == CheckName.UPDATE else _check_expr(c, check)
         description = check.description
         for name, text in texts.items():  # not str.format: the templates are full of {{ }}
