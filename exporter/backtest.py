@@ -182,8 +182,13 @@ def timeline(monitor: ModelMonitor) -> Timeline:
     labels, _, _ = _read_all(monitor, "labels")
     label_visible = np.zeros(len(labels))
     if len(labels):
-        if column in labels.columns:
-            label_visible = parse_timestamps(labels[column], unit)
+        # A label becomes visible at its own time (as serve and check measure its delay from it), else with
+        # its prediction.
+        own = config.labels.timestamp_column if config.labels is not None else None
+        label_column = own or column
+        if label_column in labels.columns:
+            label_visible = parse_timestamps(labels[label_column], (config.labels.timestamp_unit if config.labels
+                                                                    else None) or unit)
         elif config.predictions.id_column and config.labels is not None:
             stamps = pd.Series(visible, index=predictions[config.predictions.id_column].astype(str))
             stamps = stamps[~stamps.index.duplicated()]

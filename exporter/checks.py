@@ -36,6 +36,7 @@ class CheckName(StrEnum):
     LABEL_COVERAGE = "label_coverage"
     UPDATE = "update"
     NO_DATA = "no_data"
+    SCHEMA = "schema"
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,9 @@ CHECKS: tuple[Check, ...] = (
           message="{model}: the update failed (see model_monitor_errors_total and the log)"),
     Check(CheckName.NO_DATA, "", "critical", "monitor", "model_predictions_total", one_shot=True,
           message="{model}: no usable row: {reason}"),
+    # In serve, the same violations page through SCHEMA_ALERT (an increase of the counter).
+    Check(CheckName.SCHEMA, "", "critical", "data", "model_data_quality_violations_total", subject=("column",),
+          one_shot=True, message="{model}: column {column!r} is absent from {value:.0f} rows read (missing_column)"),
 )
 
 #: The checks that have an alert rule (all but the one-shot ones).

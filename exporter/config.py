@@ -150,6 +150,12 @@ class LabelsConfig(_Strict):
     sql: SqlConfig | None = None
     id_column: str
     label_column: str
+    #: The label's own time (when its outcome was known or logged): label delay is this time minus the
+    #: prediction's. Default: a column named like ``predictions.timestamp_column``, when the labels log has
+    #: one; without either, the time the exporter read the label.
+    timestamp_column: str | None = None
+    #: Unit of numeric label timestamps (default: ``predictions.timestamp_unit``).
+    timestamp_unit: Literal["auto", "s", "ms", "us", "ns"] | None = None
     format: Literal["jsonl", "csv", "parquet"] | None = None
     #: How long a prediction waits for its label (default: the model's longest window).
     max_delay: Seconds | None = None

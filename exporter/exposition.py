@@ -117,7 +117,8 @@ METRICS: dict[str, MetricDoc] = {
         MetricDoc("model_window_labelled_rows", "gauge", ("model", "window"),
                   "Predictions in the window that have a label."),
         MetricDoc("model_label_delay_seconds", "histogram", ("model",),
-                  "Label arrival time minus prediction time, for labels joined from the labels log."),
+                  "Label time (its own timestamp, else when it was read) minus prediction time, for labels "
+                  "joined from the labels log."),
         MetricDoc("model_window_label_delay_seconds", "gauge", ("model", "window", "percentile"),
                   "Percentiles (50, 90, 99) of the delay of the labels joined to the window's predictions "
                   "(from the labels log), interpolated within model_label_delay_seconds buckets."),

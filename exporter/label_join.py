@@ -12,6 +12,7 @@ returns the predictions that got their label as :class:`LabelledRows`.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
@@ -51,16 +52,20 @@ class LabelJoiner:
             early = self.early.pop(ident)
             if early is not None:
                 t.label[i] = early[0]
-                batch.label_delay[i] = max(0.0, early[1] - float(batch.ts[i]))
+                batch.label_delay[i] = max(0.0, early[2] - float(batch.ts[i]))
                 continue
             self.pending.add(ident, Pending(float(batch.ts[i]), float(t.score[i]), int(t.pred_class[i]),
                                             float(t.pred_value[i]), tuple(int(c[i]) for c in codes)), self.dropped)
 
     def on_labels(self, labels: PreparedLabels, now: float, rejected: Counter[str]) -> LabelledRows | None:
-        """The waiting predictions that ``labels`` complete; labels of unseen predictions wait as early labels."""
-        joined: list[tuple[Pending, float]] = []
-        for ident, value, absent, unknown in zip(labels.ids, labels.values.tolist(), labels.missing.tolist(),
-                                                 labels.unknown.tolist(), strict=True):
+        """The waiting predictions that ``labels`` complete; labels of unseen predictions wait as early labels.
+
+        A label's delay is its own time (``labels.ts``) minus its prediction's; a label without one (no
+        timestamp column, or an unusable value) is taken as labelled when it was read, at ``now``."""
+        joined: list[tuple[Pending, float, float]] = []
+        stamps = labels.ts.tolist() if labels.ts is not None else [math.nan] * len(labels.ids)
+        for ident, value, absent, unknown, stamp in zip(labels.ids, labels.values.tolist(), labels.missing.tolist(),
+                                                        labels.unknown.tolist(), stamps, strict=True):
             if unknown:
                 continue
             if ident is None:
@@ -69,26 +74,28 @@ class LabelJoiner:
             if absent:
                 rejected[RejectReason.MISSING_LABEL] += 1
                 continue
+            at = stamp if math.isfinite(stamp) else now
             pending = self.pending.pop(ident)
             if pending is None:
-                self.early.add(ident, (value, now), self.dropped)
+                self.early.add(ident, (value, now, at), self.dropped)
             else:
-                joined.append((pending, value))
+                joined.append((pending, value, at))
         if not joined:
             return None
-        ts = np.array([p.ts for p, _ in joined])
-        values = np.array([v for _, v in joined])
+        ts = np.array([p.ts for p, _, _ in joined])
+        values = np.array([v for _, v, _ in joined])
+        labelled_at = np.array([at for _, _, at in joined])
         outputs = Targets(
             out_index=np.full(ts.size, -1, dtype=np.int32),
             out_value=np.zeros(ts.size),
-            score=np.array([p.score for p, _ in joined]),
-            pred_class=np.array([p.pred_class for p, _ in joined], dtype=np.int32),
-            pred_value=np.array([p.pred_value for p, _ in joined]),
+            score=np.array([p.score for p, _, _ in joined]),
+            pred_class=np.array([p.pred_class for p, _, _ in joined], dtype=np.int32),
+            pred_value=np.array([p.pred_value for p, _, _ in joined]),
             label=values.astype(np.int32) if self.classification else values,
         )
-        segments = {column: np.array([p.segments[i] for p, _ in joined], dtype=np.int64)
+        segments = {column: np.array([p.segments[i] for p, _, _ in joined], dtype=np.int64)
                     for i, column in enumerate(self.segment_columns)}
-        return LabelledRows(ts, outputs, segments, np.maximum(0.0, now - ts))
+        return LabelledRows(ts, outputs, segments, np.maximum(0.0, labelled_at - ts))
 
     def expire(self, now: float, max_delay: float) -> bool:
         """Forget predictions older than ``max_delay`` and early labels past their retention; True if any."""

@@ -101,8 +101,11 @@ class PendingPredictions(_Waiting[Pending]):
         }
 
 
-class EarlyLabels(_Waiting[tuple[float, float]]):
-    """Labels that arrived before their prediction: id -> (label, arrival time)."""
+class EarlyLabels(_Waiting[tuple[float, float, float]]):
+    """Labels that arrived before their prediction: id -> (label, arrival time, label time).
+
+    The arrival time (when the exporter read it) decides how long it waits; the label time (its own
+    timestamp, else the arrival time) is what its delay is measured from once its prediction comes."""
 
     DUPLICATE = JoinDrop.DUPLICATE_LABEL
     OVERFLOW = JoinDrop.EARLY_OVERFLOW
@@ -120,11 +123,14 @@ class EarlyLabels(_Waiting[tuple[float, float]]):
             "ids": _pack(list(self.items)),
             "label": np.array([v[0] for v in self.items.values()], dtype=np.float64),
             "arrived": np.array([v[1] for v in self.items.values()], dtype=np.float64),
+            "labelled_at": np.array([v[2] for v in self.items.values()], dtype=np.float64),
         }
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
         ids = _unpack(arrays["ids"])
-        self.items = {i: (float(v), float(a)) for i, v, a in zip(ids, arrays["label"], arrays["arrived"], strict=True)}
+        at = arrays.get("labelled_at", arrays["arrived"])  # saved before labels had their own time
+        self.items = {i: (float(v), float(a), float(t))
+                      for i, v, a, t in zip(ids, arrays["label"], arrays["arrived"], at, strict=True)}
 
 
 def _pack(ids: list[str]) -> np.ndarray:

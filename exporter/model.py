@@ -268,7 +268,8 @@ class ModelMonitor:
         """The schema violations this model counts, by check and column (as :mod:`exporter.rows` and
         :mod:`exporter.prepare` count them): a missing feature or timestamp column, a numeric feature's value of
         the wrong type, columns the model does not know (one series), and a missing labels-log column."""
-        keys = {(SchemaCheck.MISSING_COLUMN.value, name) for name in self.reference.feature_names}
+        keys = {(SchemaCheck.MISSING_COLUMN.value, name) for name in (*self.reference.feature_names,
+                                                                       *self.preparer.role_columns)}
         if self.config.predictions.timestamp_column:
             keys.add((SchemaCheck.MISSING_COLUMN.value, self.config.predictions.timestamp_column))
         keys |= {(SchemaCheck.DATA_TYPE.value, f.name) for f in self.reference.numeric}
@@ -575,11 +576,21 @@ class ModelMonitor:
             self.last_success = finished
         self.last_duration = finished - started
         snapshot = self.snapshot(windows, ok, now)
-        if once and self.counters.predictions_total == 0:
-            # A one-shot run (check) that read no usable row has checked nothing: it must not pass.
-            no_data = Verdict(CheckName.NO_DATA, (), 0.0, 1.0, True, (("reason", self._no_data_reason()),))
-            snapshot = replace(snapshot, verdicts=(*snapshot.verdicts, no_data))
+        if once:
+            snapshot = replace(snapshot, verdicts=(*snapshot.verdicts, *self._one_shot_verdicts()))
         return snapshot
+
+    def _one_shot_verdicts(self) -> list[Verdict]:
+        """The checks of a run that reads the logs once (check, report): a model that read no usable row has
+        checked nothing (``no_data``), and a configured column absent from the rows read is a failed ``schema``
+        check naming it (a typo in a column name then fails, never silently changes what the columns are)."""
+        verdicts = []
+        if self.counters.predictions_total == 0:
+            verdicts.append(Verdict(CheckName.NO_DATA, (), 0.0, 1.0, True, (("reason", self._no_data_reason()),)))
+        for (check, column), count in sorted(self.counters.violations.items()):
+            if check == SchemaCheck.MISSING_COLUMN and count:
+                verdicts.append(Verdict(CheckName.SCHEMA, (("column", column),), float(count), 0.0, True))
+        return verdicts
 
     def _no_data_reason(self) -> str:
         """Why a one-shot run read no usable row, in one line: no file, an empty source, or every row rejected."""

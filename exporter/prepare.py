@@ -20,7 +20,7 @@ from exporter import targets
 from exporter.classes import ClassRegistry
 from exporter.config import ModelConfig
 from exporter.reference import Reference, category_strings
-from exporter.rows import FeatureArrays, Rejections, bin_features, numeric_values, validate_timestamps
+from exporter.rows import FeatureArrays, Rejections, bin_features, numeric_values, parse_timestamps, validate_timestamps
 from exporter.segments import segment_codes
 from exporter.tables import normalized
 from exporter.vocabulary import RejectReason, SchemaCheck
@@ -104,6 +104,8 @@ class PreparedLabels:
     missing: np.ndarray
     #: A label that matches no class (already counted as ``unknown_label``).
     unknown: np.ndarray
+    #: The label's own time in epoch seconds (NaN where unusable); None when the labels log has no timestamp.
+    ts: np.ndarray | None = None
 
 
 def clean_id(value: object) -> str | None:
@@ -133,6 +135,16 @@ def role_columns(config: ModelConfig) -> set[str]:
     return columns
 
 
+def logged_roles(config: ModelConfig) -> tuple[str, ...]:
+    """The configured columns every chunk of the predictions log must hold besides the features and the
+    timestamp: id, prediction, score, latency, error, segments and class scores. Not the label: a serving log
+    without labels is common (``label_column`` then names the reference's), and shows as label coverage."""
+    columns = set(config.segments) | set(config.class_score_columns.values())
+    columns |= {x for x in (config.predictions.id_column, config.prediction_column, config.score_column,
+                            config.latency_column, config.error_column) if x}
+    return tuple(sorted(columns))
+
+
 class Preparer:
     """Turns raw chunks of one model's logs into :class:`PreparedBatch` and :class:`PreparedLabels`."""
 
@@ -144,6 +156,8 @@ class Preparer:
         self.segments = segments
         self.max_age = max_age
         self.known_columns = frozenset(self._known_columns())
+        #: The configured columns of the predictions log other than the features and the timestamp.
+        self.role_columns = logged_roles(config)
         #: The classes of a multiclass model, new ones included (stateful: see :mod:`exporter.classes`).
         self.registry = ClassRegistry(spec.classes) if spec.task == "multiclass_classification" else None
         self._ok_values = {str(v).lower() for v in config.ok_values if v is not None}
@@ -165,6 +179,11 @@ class Preparer:
         kept, ts, issues = validate_timestamps(frame, self.config.predictions.timestamp_column, self.known_columns,
                                                now, self.config.max_clock_skew, self.max_age,
                                                self.config.predictions.timestamp_unit)
+        for column in self.role_columns:
+            if column not in frame.columns and len(frame):
+                # A configured role absent from the log: counted, never silently skipped (features and the
+                # timestamp are counted where they are read).
+                issues.violations[(SchemaCheck.MISSING_COLUMN, column)] += len(frame)
         binned = bin_features(kept, self.reference, issues) if features else FeatureArrays.none(len(kept))
         id_column = self.config.predictions.id_column
         ids = hashes = present = None
@@ -224,9 +243,23 @@ class Preparer:
                 return None, issues
         values = targets.label_values(self.spec, frame[config.label_column], self.registry, issues.rejected)
         ids = clean_ids(frame[config.id_column]).tolist()
+        ts = self._label_times(frame, issues)
         if self.spec.task == "regression":
-            return PreparedLabels(ids, values, ~np.isfinite(values), np.zeros(values.size, dtype=bool)), issues
+            return PreparedLabels(ids, values, ~np.isfinite(values), np.zeros(values.size, dtype=bool), ts), issues
         unknown = values == targets.UNKNOWN
         issues.rejected[RejectReason.UNKNOWN_LABEL] += int(unknown.sum())
-        return PreparedLabels(ids, values, (values < 0) & ~unknown, unknown), issues
+        return PreparedLabels(ids, values, (values < 0) & ~unknown, unknown, ts), issues
+
+    def _label_times(self, frame: pd.DataFrame, issues: Rejections) -> np.ndarray | None:
+        """Each label's own time: ``labels.timestamp_column``, else a column named like the predictions' timestamp
+        column when the labels log has one (as ``backtest`` replays labels); None without either. A configured
+        column that is absent is a schema violation (the labels are then taken as labelled when read)."""
+        config = self.config.labels
+        assert config is not None
+        column = config.timestamp_column or self.config.predictions.timestamp_column
+        if column not in frame.columns:
+            if config.timestamp_column:
+                issues.violations[(SchemaCheck.MISSING_COLUMN, column)] += len(frame)
+            return None
+        return parse_timestamps(frame[column], config.timestamp_unit or self.config.predictions.timestamp_unit)
 

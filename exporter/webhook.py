@@ -11,20 +11,29 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 
 
-def summarize(notification: dict[str, Any], path: str) -> dict[str, Any]:
-    """The parts of an Alertmanager notification worth a log line."""
+def summarize(notification: dict[str, Any], path: str, received: float | None = None) -> dict[str, Any]:
+    """The parts of an Alertmanager notification worth a log line: when it came (UTC), its receiver and status,
+    the group (one model's incident), the names of its alerts, and each alert with its status, labels,
+    annotations, and when it started and (once resolved) ended."""
+    alerts = notification.get("alerts", [])
     return {
+        "time": datetime.fromtimestamp(time.time() if received is None else received, UTC).isoformat(),
         "path": path,
         "receiver": notification.get("receiver"),
         "status": notification.get("status"),
         "group": notification.get("groupLabels", {}),
+        "alertnames": sorted({a.get("labels", {}).get("alertname", "") for a in alerts}),
         "alerts": [
-            {"status": a.get("status"), "labels": a.get("labels", {}), "annotations": a.get("annotations", {})}
-            for a in notification.get("alerts", [])
+            {"status": a.get("status"), "startsAt": a.get("startsAt"),
+             "endsAt": a.get("endsAt") if a.get("status") == "resolved" else None,
+             "labels": a.get("labels", {}), "annotations": a.get("annotations", {})}
+            for a in alerts
         ],
     }
 

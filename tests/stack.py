@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -46,12 +47,16 @@ def prometheus_config(tmp: Path, exporter_port: int, alertmanager_port: int | No
     return path
 
 
-def alertmanager_config(tmp: Path, webhook_port: int) -> Path:
+def alertmanager_config(tmp: Path, webhook_port: int, edit: Callable[[dict[str, Any]], None] | None = None) -> Path:
     """alertmanager/alertmanager.yml with the webhooks on loopback and notification waits shortened."""
     text = (ROOT / "alertmanager" / "alertmanager.yml").read_text()
     text = text.replace("http://webhook:5001/", f"http://{LOOPBACK}:{webhook_port}/")
     config = yaml.safe_load(text)
     config["route"].update({"group_wait": "0s", "group_interval": "1s", "repeat_interval": "1h"})
+    # Template paths are relative to the config file: the copy in ``tmp`` reads the repo's templates.
+    config["templates"] = [str(ROOT / "alertmanager" / t) for t in config.get("templates", [])]
+    if edit is not None:
+        edit(config)
     path = tmp / "alertmanager.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

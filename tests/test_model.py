@@ -258,3 +258,68 @@ def test_check_fails_on_a_model_that_read_no_usable_row(tmp_path: Path, fault: s
     if fault == "timestamp column typo":
         assert line.endswith("none usable (missing_timestamp 50)")
     assert code == main(["check", "--config", str(path), "--fail-on-alert"])  # the text format alike
+
+
+@pytest.mark.parametrize("stamped", ["own column", "predictions' column name", "none"])
+def test_label_delay_is_the_labels_own_time_minus_the_predictions(tmp_path: Path, stamped: str) -> None:
+    """A labels log read after the fact (a check, a restart after downtime) measures each delay from the
+    label's own timestamp, exactly, for labels that meet a waiting prediction and for labels that came first;
+    without a timestamp, from when the label was read."""
+    rng = np.random.default_rng(11)
+    now = time.time()
+    n = 120
+    rows = rows_at(now - 3000, n, seed=4)
+    for i, row in enumerate(rows):
+        row["ts"] = now - 3000 + i
+    delays = rng.uniform(1, 900, n).round(3)
+    column = {"own column": "labelled_at", "predictions' column name": "ts", "none": None}[stamped]
+    labels = [{"id": row["id"], "label": int(rng.integers(0, 2)), **({column: row["ts"] + delay} if column else {})}
+              for row, delay in zip(rows, delays, strict=True)]
+    labels_config = {"path": str(tmp_path / "labels" / "*.jsonl"), "id_column": "id", "label_column": "label",
+                     **({"timestamp_column": column} if stamped == "own column" else {})}
+    config = model_config(tmp_path, windows=["1h"], labels=labels_config)
+    monitor = build_monitor(config, None)
+    # The first half's labels come first (early labels), the rest after their predictions.
+    write_jsonl(tmp_path / "labels" / "a.jsonl", labels[: n // 2])
+    monitor.update(now=now, persist=False)
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows)
+    write_jsonl(tmp_path / "labels" / "b.jsonl", labels[n // 2:])
+    read_at = now + 5
+    snapshot = monitor.update(now=read_at, persist=False)
+    histogram = snapshot.label_delay
+    assert histogram is not None and histogram.count == n
+    expected = (delays.sum() if column else
+                (now - np.array([r["ts"] for r in rows[: n // 2]])).sum()
+                + (read_at - np.array([r["ts"] for r in rows[n // 2:]])).sum())
+    # Exact but for the rounding of each logged time (a double near 1.8e9 s is spaced 2.4e-7 s apart).
+    assert histogram.total == pytest.approx(expected, rel=0, abs=2 * n * np.spacing(now))
+
+
+@pytest.mark.parametrize("typo", ["predictions.id_column", "labels.label_column", "latency_column"])
+def test_check_fails_naming_a_configured_column_that_the_logs_lack(tmp_path: Path, typo: str) -> None:
+    """A typo in a column name is a counted schema violation that fails the check, naming the column, never a
+    silent change of what the columns are (an id that deduplicates nothing, labels that join nothing)."""
+    from exporter.cli import main
+
+    now = time.time()
+    rows = rows_at(now - 5, 40)
+    for row in rows:
+        row["latency_ms"] = 12.0
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows)
+    write_jsonl(tmp_path / "labels" / "a.jsonl", [{"id": row["id"], "label": 1} for row in rows])
+    config = json.loads(model_config(tmp_path).model_dump_json())
+    config.update(label_column=None, latency_column="latency_ms",
+                  labels={"path": str(tmp_path / "labels" / "*.jsonl"), "id_column": "id", "label_column": "label"})
+    wrong = {"predictions.id_column": "request_id", "labels.label_column": "is_fraud",
+             "latency_column": "latency"}[typo]
+    section, _, key = typo.rpartition(".")
+    (config[section] if section else config)[key] = wrong
+    path = write_config(tmp_path / "monitor.yaml", {"state_dir": str(tmp_path / "state"), "models": [config]})
+    assert main(["check", "--config", str(path), "--format", "json", "--fail-on-alert", "--out",
+                 str(tmp_path / "out.json")]) == 1
+    output = json.loads((tmp_path / "out.json").read_text())
+    assert f"m: column {wrong!r} is absent from 40 rows read (missing_column)" in output["failed_checks"]
+    violations = {(m["labels"]["check"], m["labels"]["feature"]): m["value"] for m in output["metrics"]
+                  if m["name"] == "model_data_quality_violations_total"}
+    assert violations[("missing_column", wrong)] == 40
+    assert violations[("data_type", "age")] == 0  # every known (check, column) exported, at 0 until it happens

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import yaml
 
 from exporter.mixin.dashboards import dashboards
 from exporter.mixin.rules import alerting_rules
+from exporter.webhook import make_server
 from tests.processes import (
     LOOPBACK,
     Process,
@@ -26,7 +30,7 @@ from tests.processes import (
     start_prometheus,
     wait_for,
 )
-from tests.stack import ROOT, alertmanager_config, prometheus_config
+from tests.stack import ROOT, WebhookReceiver, alertmanager_config, prometheus_config
 
 ALERTS = [rule["alert"] for rule in alerting_rules()]
 
@@ -146,6 +150,71 @@ def test_alertmanager_inhibits_drift_during_performance_alerts_and_data_alerts_w
         assert result[("ModelDataStale", "churn")] == "active"
     finally:
         am.stop()
+
+
+@pytest.mark.integration
+def test_one_incident_of_a_model_is_one_notification_with_times_and_names(tmp_path: Path) -> None:
+    """Alertmanager groups by model: the alerts of one model's incident reach a receiver as one notification;
+    ``model-monitor webhook`` prints it with its time, status, alert names and each alert's start and end;
+    the chat template's title lists the alert names once (rendered by Alertmanager for a Slack receiver)."""
+    printed = io.StringIO()
+    webhook = make_server(LOOPBACK, 0, printed)
+    threading.Thread(target=webhook.serve_forever, daemon=True).start()
+    slack = WebhookReceiver()
+
+    def edit(config: dict) -> None:
+        config["route"]["group_wait"] = "1s"
+        chat = next(r for r in config["receivers"] if r["name"] == "chat")
+        chat["slack_configs"] = [{"api_url": f"http://{LOOPBACK}:{slack.port}/slack", "channel": "#ml",
+                                  "title": '{{ template "model-monitor.title" . }}',
+                                  "text": '{{ template "model-monitor.text" . }}'}]
+
+    port = free_port()
+    am = start_alertmanager(alertmanager_config(tmp_path, webhook.server_address[1], edit), tmp_path / "am", port,
+                            tmp_path / "am.log")
+    try:
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+
+        def alert(name: str, model: str, ends: datetime, **labels: str) -> dict:
+            return {"labels": {"alertname": name, "model": model, "severity": "warning", "category": "data",
+                               **labels}, "annotations": {"summary": f"{name} on {model}"},
+                    "startsAt": start.isoformat(), "endsAt": ends.isoformat()}
+
+        later = datetime.now(UTC) + timedelta(hours=1)
+        incident = [alert("ModelFeatureDrift", "fraud", later, feature="age"),
+                    alert("ModelFeatureDrift", "fraud", later, feature="income"),
+                    alert("ModelMissingValuesSpike", "fraud", later, feature="amount")]
+        other = [alert("ModelFeatureDrift", "churn", later, feature="age")]
+        requests.post(f"http://{LOOPBACK}:{port}/api/v2/alerts", json=incident + other, timeout=5).raise_for_status()
+
+        def lines() -> list[dict]:
+            return [json.loads(line) for line in printed.getvalue().splitlines()]
+
+        wait_for(lambda: len(lines()) >= 2, 20, "the notifications of both models")
+        time.sleep(2)  # no third one follows
+        firing = {n["group"]["model"]: n for n in lines()}
+        assert len(lines()) == 2 and set(firing) == {"fraud", "churn"}
+        fraud = firing["fraud"]
+        assert fraud["path"] == "/chat" and fraud["status"] == "firing"
+        assert fraud["alertnames"] == ["ModelFeatureDrift", "ModelMissingValuesSpike"]
+        assert len(fraud["alerts"]) == 3
+        for printed_alert in fraud["alerts"]:
+            assert datetime.fromisoformat(printed_alert["startsAt"]) == start and printed_alert["endsAt"] is None
+        assert abs(datetime.fromisoformat(fraud["time"]) - datetime.now(UTC)) < timedelta(seconds=30)
+        titles = {n["attachments"][0]["title"] for n in slack.notifications if n["path"] == "/slack"}
+        assert "[FIRING:3] fraud: ModelFeatureDrift, ModelMissingValuesSpike" in titles, titles
+
+        ended = datetime.now(UTC).replace(microsecond=0)
+        resolved = [dict(a, endsAt=ended.isoformat()) for a in incident]
+        requests.post(f"http://{LOOPBACK}:{port}/api/v2/alerts", json=resolved, timeout=5).raise_for_status()
+        done = wait_for(lambda: [n for n in lines() if n["status"] == "resolved"], 20, "the resolved notification")
+        assert len(done) == 1 and done[0]["group"] == {"model": "fraud"}
+        assert {datetime.fromisoformat(a["endsAt"]) for a in done[0]["alerts"]} == {ended}
+    finally:
+        am.stop()
+        webhook.shutdown()
+        webhook.server_close()
+        slack.close()
 
 
 def _dashboard_files() -> dict[str, dict]:

@@ -95,8 +95,13 @@ def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
     rejected = [json.loads(k) for k in added if json.loads(k)[0] == "model_monitor_rejected_rows_total"]
     reasons = {dict(labels)["reason"] for _, labels in rejected}
     assert reasons == NEW_ZERO_REASONS
+    # Release 3 exports every schema violation the model can count at 0 until it happens.
+    violations = {k for k in added if json.loads(k)[0] == "model_data_quality_violations_total"}
+    assert {(dict(json.loads(k)[1])["check"], dict(json.loads(k)[1])["feature"]) for k in violations} <= set(
+        monitor.violation_keys())
     assert {json.loads(k)[0] for k in added} == {"model_monitor_rejected_rows_total", "model_monitor_lost_files_total",
-                                                 "model_monitor_unread_bytes_total"}
+                                                 "model_monitor_unread_bytes_total",
+                                                 "model_data_quality_violations_total"}
     assert all(got[k] == 0 for k in added)
     assert expected.keys() <= got.keys()
     # Release 2 estimates Wasserstein more closely from the same counts (see the README's accuracy table):
