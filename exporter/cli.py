@@ -89,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="one model's window as a self-contained HTML page, for whoever was paged")
     report.add_argument("--config", required=True, type=Path)
     report.add_argument("--model", help="the model (needed when the config has more than one)")
-    report.add_argument("--window", help="the window (default: the model's longest)")
+    report.add_argument("--window", help="the window (default: the shortest with a failed check of the highest "
+                                         "severity, else the longest)")
     report.add_argument("--now", type=_parse_time, help="the window ends at this time (default: now)")
     report.add_argument("--out", required=True, type=Path, help="the HTML file to write")
 
@@ -302,7 +303,7 @@ def cmd_baseline(config_path: Path, model_name: str | None, out: Path, fmt: str 
 
 
 def cmd_report(config_path: Path, model_name: str | None, window: str | None, now: float | None, out: Path) -> int:
-    from exporter.report import render_report
+    from exporter.report import default_window, render_report
 
     config = _load(config_path)
     model = _choose_model(config, config_path, model_name, required=True)
@@ -310,9 +311,9 @@ def cmd_report(config_path: Path, model_name: str | None, window: str | None, no
     labels = [w.label for w in model.windows]
     if window is not None and window not in labels:
         raise ConfigError(f"model {model.name} has no window {window!r} (windows: {', '.join(labels)})")
-    window = window or max(model.windows, key=lambda w: w.seconds).label
     [monitor] = _one_shot_monitors(config.model_copy(update={"models": [model]}), str(config_path))
     snapshot = monitor.update(now=now, persist=False, budget=None, once=True)
+    window = window or default_window(snapshot)
     _emit(render_report(snapshot, window, now), out)
     print(f"model-monitor: wrote the report of model {model.name}, window {window}, to {out}", flush=True)
     return 0

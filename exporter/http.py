@@ -123,8 +123,9 @@ def metrics_app(store: SnapshotStore, stats: ServerStats | None = None) -> WSGIA
 
 
 def _report(store: SnapshotStore, query: str, start_response: StartResponse) -> Iterable[bytes]:
-    """``/report?model=NAME[&window=W]``: the HTML report of the model's latest snapshot (default: longest window)."""
-    from exporter.report import UnknownWindowError, WindowNotReadyError, render_index, render_report
+    """``/report?model=NAME[&window=W]``: the HTML report of the model's latest snapshot (default: the shortest
+    window with a failed check of the highest severity, else the longest; :func:`exporter.report.default_window`)."""
+    from exporter.report import UnknownWindowError, WindowNotReadyError, default_window, render_index, render_report
 
     params = urllib.parse.parse_qs(query)
     _, snapshots = store.current()
@@ -137,9 +138,8 @@ def _report(store: SnapshotStore, query: str, start_response: StartResponse) -> 
         start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
         return [f"no model {name!r}; models: {', '.join(sorted(snapshots))}\n".encode()]
     snapshot = snapshots[name]
-    longest = max(snapshot.windows_seconds, key=lambda w: w[1], default=("", 0.0))[0]
     try:
-        body = render_report(snapshot, params.get("window", [longest])[0]).encode()
+        body = render_report(snapshot, params.get("window", [default_window(snapshot)])[0]).encode()
     except WindowNotReadyError as error:
         start_response("503 Service Unavailable", [("Content-Type", "text/plain; charset=utf-8"), ("Retry-After", "5")])
         return [f"{error}\n".encode()]

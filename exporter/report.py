@@ -4,9 +4,9 @@ One self-contained page (styles inline, charts as inline SVG, no script, nothing
 window's rows and label coverage, the failed checks, realized and estimated performance against
 their thresholds, prediction drift, and per feature its reference and window distributions drawn
 over each other (from the bins the exporter already keeps), its drift score against its threshold
-and its missing / out-of-range / new-category / wrong-type shares. Features come sorted by impact:
-those failing a check first, each group by the exporter's drift impact (importance, distance past
-the threshold, correlation with performance), else by how far its worst check is past its threshold.
+and its missing / out-of-range / new-category / wrong-type shares. Failed checks say whether their alert
+pages or warns. Features come most urgent first: those failing a check first, by the severity of the
+check's alert, then by how far it is past its limit; the others by the exporter's drift impact.
 
 It is built from a :class:`~exporter.results.ModelSnapshot` only, so ``model-monitor report`` and
 ``serve``'s ``/report`` draw the same page, and the scrape path does no work for it.
@@ -49,15 +49,39 @@ class Bar:
     window_width: float
 
 
+#: How the report names a check's severity: what its alert does to whoever is on call.
+SEVERITY_WORDS = {"critical": "page", "warning": "warning"}
+#: Severities, most urgent first.
+SEVERITY_RANK = {"critical": 0, "warning": 1}
+
+
+@dataclass(frozen=True)
+class FailedCheck:
+    """A failed check as the report lists it: the line ``check`` prints and its alert's severity."""
+
+    line: str
+    severity: str
+    #: "page" or "warning" (:data:`SEVERITY_WORDS`).
+    word: str
+
+
 @dataclass(frozen=True)
 class FeatureView:
     feature: FeatureWindow
-    #: The feature's failed checks, as the lines ``check`` prints.
-    failures: tuple[str, ...]
-    #: How far its worst check is past (or short of) its threshold: 1.0 is at the threshold.
+    #: The feature's failed checks, most severe first.
+    failures: tuple[FailedCheck, ...]
+    #: The exporter's drift impact (importance, distance past the threshold, correlation with performance),
+    #: else how far its worst check is past (or short of) its threshold.
     impact: float
+    #: How far its most severe failed check is past its limit (1.0 is at the limit); 0 when none fails.
+    past_limit: float
     bars: tuple[Bar, ...]
     chart_height: int
+
+    @property
+    def severity_rank(self) -> int:
+        return min((SEVERITY_RANK.get(f.severity, len(SEVERITY_RANK)) for f in self.failures),
+                   default=len(SEVERITY_RANK) + 1)
 
 
 def _ratio(verdict: Verdict) -> float:
@@ -98,8 +122,22 @@ def _window(snapshot: ModelSnapshot, window: str) -> WindowResult:
     raise UnknownWindowError(f"model {snapshot.model} has no window {window!r} (windows: {names})")
 
 
+def failed_check(model: str, window: str, verdict: Verdict) -> FailedCheck:
+    severity = BY_NAME[verdict.check].severity
+    return FailedCheck(describe(model, window, verdict), severity, SEVERITY_WORDS.get(severity, severity))
+
+
+def failed_checks_of(snapshot: ModelSnapshot, result: WindowResult) -> list[FailedCheck]:
+    """Every failed check of the model and of ``result``, pages first (each group in the checks' order)."""
+    failed = [failed_check(snapshot.model, "", v) for v in snapshot.verdicts if v.failed]
+    failed += [failed_check(snapshot.model, result.window, v) for v in result.verdicts if v.failed]
+    return sorted(failed, key=lambda f: SEVERITY_RANK.get(f.severity, len(SEVERITY_RANK)))
+
+
 def feature_views(snapshot: ModelSnapshot, result: WindowResult) -> list[FeatureView]:
-    """The window's features with their failed checks and impact, most urgent first."""
+    """The window's features, most urgent first: those with a failed check before the others, by the severity
+    of their alerts (a page before a warning), then by how far that check is past its limit; the features
+    that pass by their drift impact (or their worst check's distance to its threshold)."""
     by_feature: dict[str, list[Verdict]] = {}
     for verdict in result.verdicts:
         feature = dict(verdict.subject).get("feature")
@@ -108,13 +146,46 @@ def feature_views(snapshot: ModelSnapshot, result: WindowResult) -> list[Feature
     views = []
     for feature in result.features:
         verdicts = by_feature.get(feature.feature, [])
-        failures = tuple(describe(snapshot.model, result.window, v) for v in verdicts if v.failed)
-        # The exporter's impact where it has one (drift with importance and correlation), else the
-        # worst check's distance past its threshold.
+        failed = sorted((v for v in verdicts if v.failed),
+                        key=lambda v: (SEVERITY_RANK.get(BY_NAME[v.check].severity, len(SEVERITY_RANK)), -_ratio(v)))
+        failures = tuple(failed_check(snapshot.model, result.window, v) for v in failed)
         impact = feature.impact if feature.impact is not None else max((_ratio(v) for v in verdicts), default=0.0)
+        past = _ratio(failed[0]) if failed else 0.0
         bars = _bars(feature.distribution)
-        views.append(FeatureView(feature, failures, impact, bars, max(1, len(bars)) * ROW_HEIGHT))
-    return sorted(views, key=lambda v: (not v.failures, -v.impact, v.feature.feature))
+        views.append(FeatureView(feature, failures, impact, past, bars, max(1, len(bars)) * ROW_HEIGHT))
+    return sorted(views, key=lambda v: (v.severity_rank, -v.past_limit, -v.impact, v.feature.feature))
+
+
+def default_window(snapshot: ModelSnapshot) -> str:
+    """The window ``/report`` opens without ``window=``: the shortest with a failed check of the highest
+    severity (the freshest view of what pages), else the longest (all pass: the steadiest view)."""
+    seconds = dict(snapshot.windows_seconds)
+    worst: tuple[int, float, str] | None = None
+    for result in snapshot.windows:
+        if result.segment:
+            continue
+        ranks = [SEVERITY_RANK.get(BY_NAME[v.check].severity, len(SEVERITY_RANK)) for v in result.verdicts
+                 if v.failed]
+        if ranks:
+            candidate = (min(ranks), seconds.get(result.window, math.inf), result.window)
+            worst = candidate if worst is None or candidate < worst else worst
+    if worst is not None:
+        return worst[2]
+    return max(snapshot.windows_seconds, key=lambda w: w[1], default=("", 0.0))[0]
+
+
+def window_verdicts(snapshot: ModelSnapshot) -> list[dict[str, Any]]:
+    """Each whole-model window with its number of failed checks and the severity of the worst, for the links
+    between a model's reports."""
+    out = []
+    for label, _ in snapshot.windows_seconds:
+        result = next((r for r in snapshot.windows if r.window == label and not r.segment), None)
+        failed = [v for v in result.verdicts if v.failed] if result is not None else []
+        worst = min((BY_NAME[v.check].severity for v in failed), key=lambda s: SEVERITY_RANK.get(s, 9),
+                    default=None)
+        out.append({"window": label, "ready": result is not None, "failed": len(failed),
+                    "word": SEVERITY_WORDS.get(worst, worst) if worst else None})
+    return out
 
 
 #: Names and lines longer than this are shown cut (the whole text stays in the element's ``title``).
@@ -144,8 +215,7 @@ def _template(name: str = "report.html.j2") -> Any:
 def render_report(snapshot: ModelSnapshot, window: str, now: float | None = None) -> str:
     """The report of ``snapshot``'s whole-model ``window`` as one HTML document."""
     result = _window(snapshot, window)
-    failed = [describe(snapshot.model, "", v) for v in snapshot.verdicts if v.failed]
-    failed += [describe(snapshot.model, result.window, v) for v in result.verdicts if v.failed]
+    failed = failed_checks_of(snapshot, result)
     metrics = sorted(set(result.performance) | set(result.estimated_performance)
                      | set(snapshot.performance_thresholds))
     performance = [{"metric": m, "realized": result.performance.get(m),
@@ -164,7 +234,8 @@ def render_report(snapshot: ModelSnapshot, window: str, now: float | None = None
         drifted=sum(1 for v in views if v.feature.drift is not None and v.feature.drift.drifted),
         with_drift=sum(1 for v in views if v.feature.drift is not None),
         start=_utc(end - seconds), end=_utc(end), label_width=LABEL_WIDTH, bar_width=BAR_WIDTH,
-        row_height=ROW_HEIGHT, label_coverage_min=LABEL_COVERAGE_MIN,
+        row_height=ROW_HEIGHT, label_coverage_min=LABEL_COVERAGE_MIN, windows=window_verdicts(snapshot),
+        last_success=_utc(snapshot.last_success) if snapshot.last_success else None,
     )
 
 

@@ -432,6 +432,7 @@ class FileSource:
             targets += self._follow(orphans, {f.real for f in files})
         chunks: list[Chunk] = []
         small: list[Chunk] = []  # small files read to their end, parsed together (one frame, one ingest)
+        small_bytes = 0
         consumed = 0
         for f, key in targets:
             if consumed >= self.max_bytes:
@@ -448,11 +449,14 @@ class FileSource:
             consumed += chunk.nbytes
             if chunk.lines is not None:
                 if small and ((small[0].kind, small[0].header) != (chunk.kind, chunk.header)
-                              or sum(c.nbytes for c in small) >= PARSE_TOGETHER_BYTES):
+                              or small_bytes >= PARSE_TOGETHER_BYTES):
                     self._parse_together(small, chunks)
+                    small_bytes = 0
                 small.append(chunk)
+                small_bytes += chunk.nbytes
                 continue
             self._parse_together(small, chunks)
+            small_bytes = 0
             chunks.append(chunk)
             if f.real in self._parquet:
                 # A Parquet file half read holds its reader's state (or its columns, see

@@ -211,14 +211,17 @@ def adopt_legacy_state_file(state_dir: Path, model: str) -> Path:
     return path
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes, move_obstacle: bool = False) -> None:
     """Write ``data`` to ``path`` so that a crash leaves the old file or the new one, never half of it:
     a temporary file beside it, fsync, rename, fsync of the folder. A failure leaves the old file and no
-    temporary file behind, and raises :class:`StateWriteError` naming the path and the free space. A
-    directory (or other non-file) standing at ``path`` is moved aside first."""
+    temporary file behind, and raises :class:`StateWriteError` naming the path and the free space. With
+    ``move_obstacle`` (the exporter's own state files, never a path a user named), a directory or other
+    non-file standing at ``path`` or at the temporary file's name is moved aside first."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        move_aside_obstacle(path)
+        if move_obstacle:
+            move_aside_obstacle(path)
+            move_aside_obstacle(tmp)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             _write_all(fd, data, 0)
@@ -362,9 +365,9 @@ class StateStore:
             data = self.journal.read_bytes()
         except FileNotFoundError:
             return meta, arrays
-        except OSError as error:  # a directory, no permission: the base alone, and a new base at the next save
+        except OSError as error:  # a directory, no permission: the base alone (the next save starts a new
+            # journal, the obstacle moved aside)
             self.journal_damage = f"{self.journal}: unreadable ({error.strerror or error}); its updates are dropped"
-            self.reset()
             return meta, arrays
         position = 0
         while position + _LENGTH <= len(data):
@@ -484,7 +487,7 @@ class StateStore:
         document["generation"] = uuid.uuid4().hex
         data = _archive(document, arrays)
         try:
-            write_atomically(self.path, data)
+            write_atomically(self.path, data, move_obstacle=True)
         except OSError:
             # The rename may have happened before the failure: whatever is at the path, the next save must
             # not append records of the old generation to it. Another new base is always safe.

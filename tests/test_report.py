@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from exporter.cli import main
 from tests.helpers import write_config
@@ -146,3 +147,68 @@ def test_chromium_renders_every_feature_on_screen_and_in_print(tmp_path: Path) -
     run_chromium(["--no-pdf-header-footer", f"--print-to-pdf={pdf}", url], tmp_path / "chromium-pdf.log")
     data = pdf.read_bytes()
     assert data[:5] == b"%PDF-" and len(re.findall(rb"/Type\s*/Page\b(?!s)", data)) >= 2  # 50 cards: several pages
+
+
+class _Severities(HTMLParser):
+    """The severities of the failed checks listed in the page's "Failed checks" section, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.section = ""
+        self.severities: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "section":
+            self.section = values.get("id") or ""
+        if tag == "li" and self.section == "failed-checks" and values.get("data-severity"):
+            self.severities.append(values["data-severity"] or "")
+
+
+def test_a_paging_check_comes_first_with_its_severity_missing_share_and_window(tmp_path: Path) -> None:
+    """The incident of the issue: ``amount`` 32% missing against its limit (a critical check, which pages)
+    beside features that drift (warnings): amount's card comes first, marked as paging, its missing share
+    beside its histogram; the report opens on the shortest window that pages and links the other windows."""
+    config, current = _setup(tmp_path)
+    rng = np.random.default_rng(3)
+    reference = pd.read_parquet(tmp_path / "reference.parquet")
+    reference["amount"] = rng.exponential(80, len(reference))
+    reference.to_parquet(tmp_path / "reference.parquet")
+    amount = rng.exponential(80, len(current))
+    amount[rng.random(len(current)) < 0.32] = np.nan
+    current["amount"] = amount
+    current.to_json(tmp_path / "logs" / "a.jsonl", orient="records", lines=True)
+    data = yaml.safe_load(config.read_text())
+    data["models"][0]["features"]["numeric"].append("amount")
+    write_config(config, data)
+    html = _report(tmp_path, config)  # no --window
+    page = _Page()
+    page.feed(html)
+    assert page.features[0] == "amount" and "x1" in page.features[1:3]
+    assert "Window <strong>15m</strong>" in html  # the shortest window with a paging check, not the longest
+    assert re.search(r'data-window="1h">\(\d+ failed, worst: page\)', html)
+    severities = _Severities()
+    severities.feed(html)
+    assert severities.severities[0] == "critical" and "warning" in severities.severities
+    assert severities.severities == sorted(severities.severities, key=["critical", "warning"].index)
+    missing = float(np.isnan(amount).mean())
+    card = html[html.index('data-feature="amount"'):]
+    card = card[: card.index("</article>")]
+    assert f"missing: <b class=\"bad\">{100 * missing:.2f}%</b>" in card
+    assert f"Histogram of the values present ({100 * (1 - missing):.2f}% of the rows)" in card
+    assert "amount completeness check failed" in card and ">page</span>" in card
+
+
+@pytest.mark.integration
+def test_the_readme_picture_is_made_from_the_real_page(tmp_path: Path) -> None:
+    """scripts/report_screenshot.py (which made docs/report.png) renders the demo's real report in Chromium."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "report.png"
+    done = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "scripts" / "report_screenshot.py"),
+                           "--out", str(out), "--width", "1000", "--height", "1500"], capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _png_size(out) == (1000, 1500)
+    assert _png_size(Path(__file__).parents[1] / "docs" / "report.png") == (1280, 2000)
