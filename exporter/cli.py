@@ -312,7 +312,7 @@ def cmd_report(config_path: Path, model_name: str | None, window: str | None, no
     if window is not None and window not in labels:
         raise ConfigError(f"model {model.name} has no window {window!r} (windows: {', '.join(labels)})")
     [monitor] = _one_shot_monitors(config.model_copy(update={"models": [model]}), str(config_path))
-    snapshot = monitor.update(now=now, persist=False, budget=None, once=True)
+    snapshot = monitor.update(now=now, persist=False, budget=None, once=True, keep_buckets=True)
     window = window or default_window(snapshot)
     _emit(render_report(snapshot, window, now), out)
     print(f"model-monitor: wrote the report of model {model.name}, window {window}, to {out}", flush=True)

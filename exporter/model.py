@@ -46,6 +46,7 @@ from exporter.segments import OTHER, segment_values
 from exporter.sketch import ONE_GROUP
 from exporter.sources import Chunk, FileSource, SourceError, rows_at_once
 from exporter.tables import InputLimits, normalized
+from exporter.timelines import timelines
 from exporter.vocabulary import ErrorStage, RejectReason, SchemaCheck
 from exporter.window_store import WindowStore
 
@@ -542,19 +543,21 @@ class ModelMonitor:
     # -- one update ---------------------------------------------------------------------------
 
     def update(self, now: float | None = None, persist: bool = True,
-               budget: int | None = UPDATE_BYTES, once: bool = False) -> ModelSnapshot:
+               budget: int | None = UPDATE_BYTES, once: bool = False, keep_buckets: bool = False) -> ModelSnapshot:
         """Read new rows and labels, recompute every window and return the snapshot. Never raises.
 
         One update reads at most about ``budget`` bytes of each log (None: everything), so a
         backlog is worked off over several updates, each of which publishes fresh numbers.
         ``once``: this monitor's only update (``check``, ``report``), its windows read at ``now`` and
-        never saved (see :attr:`WindowStore.read_once_at`); not with ``persist``.
+        never saved (see :attr:`WindowStore.read_once_at`), with the one-shot checks; not with ``persist``.
+        ``keep_buckets`` (with ``once``): rows still go to their own buckets, so that failed checks have
+        their timelines (``report``).
         """
         if once and persist:
             raise ValueError("an update read once is never saved: pass persist=False")
         started = time.time()
         now = started if now is None else now
-        self.store.read_once_at = now if once else None
+        self.store.read_once_at = now if once and not keep_buckets else None
         ok = self._read(self.source, ErrorStage.READ, self.ingest, now, budget)
         if self.label_source is not None:
             ok = self._read(self.label_source, ErrorStage.LABELS, self.ingest_labels, now, budget) and ok
@@ -647,8 +650,18 @@ class ModelMonitor:
 
     def compute(self, now: float) -> tuple[WindowResult, ...]:
         min_rows = self.config.min_window_rows
-        return tuple(evaluate_window(self.components, label, segment, merged, min_rows, now)
-                     for segment, label, merged in self.store.merged(now))
+        results = []
+        for segment, label, merged in self.store.merged(now):
+            result = evaluate_window(self.components, label, segment, merged, min_rows, now)
+            if not segment and self.store.read_once_at is None and any(v.failed for v in result.verdicts):
+                # Since when: each of the window's buckets evaluated alone (only while a check fails; not when
+                # a one-shot read put every row in its window's newest bucket).
+                buckets = [(start, evaluate_window(self.components, label, segment, fields, min_rows, now,
+                                                   record=False))
+                           for start, fields in self.store.bucket_fields(segment, label, now)]
+                result = replace(result, timelines=timelines(result, buckets, self.config.drift.dataset_share))
+            results.append(result)
+        return tuple(results)
 
     def snapshot(self, windows: tuple[WindowResult, ...], ok: bool, now: float | None = None) -> ModelSnapshot:
         now = time.time() if now is None else now

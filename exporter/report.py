@@ -23,7 +23,7 @@ from typing import Any
 
 from exporter.checks import BY_NAME, LABEL_COVERAGE_MIN, describe
 from exporter.drift import PVALUE_METHODS
-from exporter.results import Distribution, FeatureWindow, ModelSnapshot, Verdict, WindowResult
+from exporter.results import CheckTimeline, Distribution, FeatureWindow, ModelSnapshot, Verdict, WindowResult
 
 #: Bins drawn per feature; a categorical feature's smaller categories beyond it are drawn as one bar.
 MAX_BARS = 20
@@ -55,14 +55,57 @@ SEVERITY_WORDS = {"critical": "page", "warning": "warning"}
 SEVERITY_RANK = {"critical": 0, "warning": 1}
 
 
+#: Size of a check's timeline drawn beside it (pixels).
+SPARK_WIDTH, SPARK_HEIGHT = 180, 30
+
+
+@dataclass(frozen=True)
+class Sparkline:
+    """A check's value per bucket (a polyline), its threshold per bucket (dashed) and the buckets that failed
+    (dots), in SVG coordinates of a SPARK_WIDTH x SPARK_HEIGHT box."""
+
+    values: str
+    thresholds: str
+    failed: tuple[tuple[float, float], ...]
+    low: float
+    high: float
+
+
 @dataclass(frozen=True)
 class FailedCheck:
-    """A failed check as the report lists it: the line ``check`` prints and its alert's severity."""
+    """A failed check as the report lists it: the line ``check`` prints, its alert's severity, and since when
+    it fails with its timeline over the window's buckets (window checks)."""
 
     line: str
     severity: str
     #: "page" or "warning" (:data:`SEVERITY_WORDS`).
     word: str
+    since: str | None = None
+    sparkline: Sparkline | None = None
+
+
+def sparkline(timeline: CheckTimeline) -> Sparkline | None:
+    """The timeline scaled into its box; None without two buckets of values."""
+    starts = timeline.starts
+    finite = [v for v in (*timeline.values, *timeline.thresholds) if math.isfinite(v)]
+    if len(starts) < 2 or not finite:
+        return None
+    low, high = min(finite), max(finite)
+    span = (high - low) or 1.0
+    first, last = starts[0], starts[-1]
+
+    def x(start: float) -> float:
+        return round((start - first) / ((last - first) or 1.0) * (SPARK_WIDTH - 4) + 2, 1)
+
+    def y(value: float) -> float:
+        return round(SPARK_HEIGHT - 3 - (value - low) / span * (SPARK_HEIGHT - 6), 1)
+
+    def line(values: tuple[float, ...]) -> str:
+        return " ".join(f"{x(t)},{y(v)}" for t, v in zip(starts, values, strict=True) if math.isfinite(v))
+
+    dots = tuple((x(t), y(v)) for t, v, f in zip(starts, timeline.values, timeline.failed, strict=True)
+                 if f and math.isfinite(v))
+    return Sparkline(line(timeline.values), line(timeline.thresholds), dots, low, high)
 
 
 @dataclass(frozen=True)
@@ -122,15 +165,24 @@ def _window(snapshot: ModelSnapshot, window: str) -> WindowResult:
     raise UnknownWindowError(f"model {snapshot.model} has no window {window!r} (windows: {names})")
 
 
-def failed_check(model: str, window: str, verdict: Verdict) -> FailedCheck:
+def failed_check(model: str, window: str, verdict: Verdict, result: WindowResult | None = None) -> FailedCheck:
+    """``verdict`` as the report lists it; with the window's ``result``, since when and its timeline."""
     severity = BY_NAME[verdict.check].severity
-    return FailedCheck(describe(model, window, verdict), severity, SEVERITY_WORDS.get(severity, severity))
+    timeline = next((t for t in result.timelines if (t.check, t.subject) == (verdict.check, verdict.subject)),
+                    None) if result is not None else None
+    since = timeline.first_failed if timeline is not None else None
+    text = None
+    if timeline is not None and since is not None:
+        # Failing in the window's first bucket: it may have failed before the window began.
+        text = _utc(since) + (" or earlier (the window's first bucket)" if since == timeline.starts[0] else "")
+    return FailedCheck(describe(model, window, verdict), severity, SEVERITY_WORDS.get(severity, severity), text,
+                       sparkline(timeline) if timeline is not None else None)
 
 
 def failed_checks_of(snapshot: ModelSnapshot, result: WindowResult) -> list[FailedCheck]:
     """Every failed check of the model and of ``result``, pages first (each group in the checks' order)."""
     failed = [failed_check(snapshot.model, "", v) for v in snapshot.verdicts if v.failed]
-    failed += [failed_check(snapshot.model, result.window, v) for v in result.verdicts if v.failed]
+    failed += [failed_check(snapshot.model, result.window, v, result) for v in result.verdicts if v.failed]
     return sorted(failed, key=lambda f: SEVERITY_RANK.get(f.severity, len(SEVERITY_RANK)))
 
 
@@ -148,7 +200,7 @@ def feature_views(snapshot: ModelSnapshot, result: WindowResult) -> list[Feature
         verdicts = by_feature.get(feature.feature, [])
         failed = sorted((v for v in verdicts if v.failed),
                         key=lambda v: (SEVERITY_RANK.get(BY_NAME[v.check].severity, len(SEVERITY_RANK)), -_ratio(v)))
-        failures = tuple(failed_check(snapshot.model, result.window, v) for v in failed)
+        failures = tuple(failed_check(snapshot.model, result.window, v, result) for v in failed)
         impact = feature.impact if feature.impact is not None else max((_ratio(v) for v in verdicts), default=0.0)
         past = _ratio(failed[0]) if failed else 0.0
         bars = _bars(feature.distribution)
@@ -235,6 +287,7 @@ def render_report(snapshot: ModelSnapshot, window: str, now: float | None = None
         with_drift=sum(1 for v in views if v.feature.drift is not None),
         start=_utc(end - seconds), end=_utc(end), label_width=LABEL_WIDTH, bar_width=BAR_WIDTH,
         row_height=ROW_HEIGHT, label_coverage_min=LABEL_COVERAGE_MIN, windows=window_verdicts(snapshot),
+        spark_width=SPARK_WIDTH, spark_height=SPARK_HEIGHT,
         last_success=_utc(snapshot.last_success) if snapshot.last_success else None,
     )
 

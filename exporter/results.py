@@ -87,6 +87,25 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class CheckTimeline:
+    """A check that failed on a window, bucket by bucket (each bucket evaluated alone, its thresholds
+    calibrated to its own rows): when each bucket starts, the check's value and threshold there (NaN where
+    the bucket has too few rows to judge), and whether it failed there."""
+
+    check: str
+    subject: tuple[tuple[str, str], ...]
+    starts: tuple[float, ...]
+    values: tuple[float, ...]
+    thresholds: tuple[float, ...]
+    failed: tuple[bool, ...]
+
+    @property
+    def first_failed(self) -> float | None:
+        """The start of the first bucket of the window in which the check failed."""
+        return next((start for start, failed in zip(self.starts, self.failed, strict=True) if failed), None)
+
+
+@dataclass(frozen=True)
 class WindowResult:
     window: str
     rows: int
@@ -112,6 +131,8 @@ class WindowResult:
     #: The verdicts of the checks on this window: every drift verdict (exported as 0/1), and the
     #: failures of the checks that compare a value with an exported threshold (quality, performance).
     verdicts: tuple[Verdict, ...] = ()
+    #: Each failed check of a whole-model window, bucket by bucket (see :mod:`exporter.timelines`).
+    timelines: tuple[CheckTimeline, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,14 @@ class WindowStore:
 
     # -- reading --------------------------------------------------------------------------------
 
+    def bucket_fields(self, segment: str, window: str, now: float) -> list[tuple[float, Summary]]:
+        """(start time, fields) of each live bucket of ``segment``'s ``window`` at ``now``, oldest first."""
+        ring = self.rings[segment][window]
+        live = np.flatnonzero(ring.live_mask(now))
+        order = live[np.argsort(ring.ids[live])]
+        return [(float(ring.ids[slot]) * ring.width, {name: array[slot] for name, array in ring.data.items()})
+                for slot in order.tolist()]
+
     def merged(self, now: float) -> Iterator[tuple[str, str, Summary]]:
         """(segment, window, merged fields) of every window ending at ``now``."""
         for segment, rings in self.rings.items():

@@ -323,3 +323,33 @@ def test_check_fails_naming_a_configured_column_that_the_logs_lack(tmp_path: Pat
                   if m["name"] == "model_data_quality_violations_total"}
     assert violations[("missing_column", wrong)] == 40
     assert violations[("data_type", "age")] == 0  # every known (check, column) exported, at 0 until it happens
+
+
+def test_a_failed_check_has_its_timeline_over_the_windows_buckets(tmp_path: Path) -> None:
+    """Since when: each bucket of a window whose check fails is evaluated alone; the check's value per bucket
+    is that bucket's own (here the exact share of rows missing ``age``) and the first failing bucket is where
+    the fault began. A timeline only for a failed check of a whole-model window."""
+    now = 1_800_000_000.0
+    config = model_config(tmp_path, windows=["5m", "1h"])
+    rows = []
+    for minute in range(60):
+        batch = rows_at(now - 3600 + minute * 60 + 1, 50, seed=minute)
+        for i, row in enumerate(batch):
+            if minute >= 45 and i < 10 + minute - 45:  # from minute 45: 10 missing, then one more each minute
+                row["age"] = None
+        rows += batch
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows)
+    snapshot = build_monitor(config, None).update(now=now, persist=False)
+    hour = _window(snapshot, "1h")
+    [timeline] = [t for t in hour.timelines if t.check == "completeness"]
+    assert dict(timeline.subject) == {"feature": "age"}
+    # Minutes 1 to 59 (minute 0 is older than the window's oldest bucket), one bucket each.
+    assert list(timeline.starts) == [now - 3600 + minute * 60 for minute in range(1, 60)]
+    expected = [0.0] * 44 + [(10 + k) / 50 for k in range(15)]
+    assert list(timeline.values) == pytest.approx(expected, abs=1e-12)
+    assert timeline.first_failed == now - 15 * 60  # the bucket of minute 45
+    assert all(timeline.failed[44:]) and not any(timeline.failed[:44])
+    # A timeline for each failed check of a whole-model window, for nothing else.
+    for window in snapshot.windows:
+        failed = {(v.check, v.subject) for v in window.verdicts if v.failed} if not window.segment else set()
+        assert {(t.check, t.subject) for t in window.timelines} == failed

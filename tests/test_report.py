@@ -197,6 +197,8 @@ def test_a_paging_check_comes_first_with_its_severity_missing_share_and_window(t
     assert f"missing: <b class=\"bad\">{100 * missing:.2f}%</b>" in card
     assert f"Histogram of the values present ({100 * (1 - missing):.2f}% of the rows)" in card
     assert "amount completeness check failed" in card and ">page</span>" in card
+    # Since when: every row is in one bucket, 10 minutes before the report's time.
+    assert "failing since 2027-01-15 07:50:00 UTC or earlier (the window&#39;s first bucket)" in html
 
 
 @pytest.mark.integration

@@ -82,10 +82,11 @@ def own_fields(component: Component, merged: Summary) -> Summary:
 
 
 def evaluate_window(components: list[Component], window: str, segment: str, merged: Summary,
-                    min_rows: int, now: float = 0.0) -> WindowResult:
-    """The results of one merged window: every component evaluates its own fields."""
+                    min_rows: int, now: float = 0.0, record: bool = True) -> WindowResult:
+    """The results of one merged window: every component evaluates its own fields. ``record`` False: a bucket
+    evaluated alone, for a timeline, of which no component keeps history."""
     rows = int(merged[key(Volume.name, "rows")])
-    ctx = WindowContext(window, segment, rows, int(merged[key(Volume.name, "labelled")]), min_rows, now)
+    ctx = WindowContext(window, segment, rows, int(merged[key(Volume.name, "labelled")]), min_rows, now, record)
     out = WindowBuilder(window, segment, rows)
     for component in components:
         component.evaluate(own_fields(component, merged), ctx, out)

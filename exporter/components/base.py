@@ -53,6 +53,8 @@ class WindowContext:
     min_rows: int
     #: The time the window ends (epoch seconds).
     now: float = 0.0
+    #: False for one bucket evaluated alone (a check's timeline): components keep no history of it.
+    record: bool = True
 
 
 #: A component's saved state outside the rings: JSON-able metadata and named arrays.

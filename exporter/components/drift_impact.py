@@ -86,7 +86,8 @@ class DriftImpact(Component):
             if drift is not None:
                 impact = self.importance[feature] * exceedance(drift) * (1 + max(0.0, -correlation[k]))
                 out.feature(feature, impact=impact)
-        self._record(ctx, drifts, self._performance(out))
+        if ctx.record:
+            self._record(ctx, drifts, self._performance(out))
 
     def _record(self, ctx: WindowContext, drifts: list[DriftResult | None], performance: float) -> None:
         points = self.history.setdefault(ctx.window, deque(maxlen=HISTORY))
