@@ -71,7 +71,9 @@ def test_report_pages_follow_the_latest_snapshot(served) -> None:
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
     assert all(f'data-feature="{name}"' in page.text for name in ("age", "income", "country"))
     assert "m 5m: age drifted" in page.text  # the shifted feature is among the failed checks
-    assert "Window <strong>1h</strong>" in requests.get(f"{base}/report?model=m", timeout=5).text  # the longest
+    # Without window=: the shortest window with a failed check of the highest severity, linking the others.
+    default = requests.get(f"{base}/report?model=m", timeout=5).text
+    assert "Window <strong>5m</strong>" in default and 'window=1h">1h</a>' in default
     missing = requests.get(f"{base}/report?model=nope", timeout=5)
     assert missing.status_code == 404 and "models: m" in missing.text
     assert requests.get(f"{base}/report?model=m&window=2h", timeout=5).status_code == 404
