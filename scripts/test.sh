@@ -28,5 +28,5 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
-"$VENV/bin/ruff" check exporter tests benchmarks
+"$VENV/bin/ruff" check exporter tests benchmarks scripts
 exec "$VENV/bin/python" -m pytest "$@"
