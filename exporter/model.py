@@ -44,9 +44,10 @@ from exporter.results import ModelSnapshot, Verdict, WindowResult
 from exporter.rows import Rejections
 from exporter.segments import OTHER, segment_values
 from exporter.sketch import ONE_GROUP
+from exporter.sketch import key as field_key
 from exporter.sources import Chunk, FileSource, SourceError, rows_at_once
 from exporter.tables import InputLimits, normalized
-from exporter.timelines import timelines
+from exporter.timelines import timeline_points, timelines
 from exporter.vocabulary import ErrorStage, RejectReason, SchemaCheck
 from exporter.window_store import WindowStore
 
@@ -60,6 +61,8 @@ log = logging.getLogger(__name__)
 
 #: Bytes of each log one update reads at most: a backlog is worked off over several updates.
 UPDATE_BYTES = 256 * 1024 * 1024
+#: The rows of a bucket, in the window rings' fields.
+ROWS_FIELD = field_key("volume", "rows")
 #: Rows prepared at once at most: the working memory of an update is about this many rows' arrays. Models
 #: with many features prepare fewer rows at once: about INGEST_VALUES feature values.
 INGEST_ROWS = 65_536
@@ -654,11 +657,11 @@ class ModelMonitor:
         for segment, label, merged in self.store.merged(now):
             result = evaluate_window(self.components, label, segment, merged, min_rows, now)
             if not segment and self.store.read_once_at is None and any(v.failed for v in result.verdicts):
-                # Since when: each of the window's buckets evaluated alone (only while a check fails; not when
+                # Since when: runs of the window's buckets evaluated alone (only while a check fails; not when
                 # a one-shot read put every row in its window's newest bucket).
+                points = timeline_points(self.store.bucket_fields(segment, label, now), ROWS_FIELD, min_rows)
                 buckets = [(start, evaluate_window(self.components, label, segment, fields, min_rows, now,
-                                                   record=False))
-                           for start, fields in self.store.bucket_fields(segment, label, now)]
+                                                   record=False)) for start, fields in points]
                 result = replace(result, timelines=timelines(result, buckets, self.config.drift.dataset_share))
             results.append(result)
         return tuple(results)

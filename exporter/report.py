@@ -170,11 +170,14 @@ def failed_check(model: str, window: str, verdict: Verdict, result: WindowResult
     severity = BY_NAME[verdict.check].severity
     timeline = next((t for t in result.timelines if (t.check, t.subject) == (verdict.check, verdict.subject)),
                     None) if result is not None else None
-    since = timeline.first_failed if timeline is not None else None
+    since = timeline.since if timeline is not None else None
     text = None
     if timeline is not None and since is not None:
-        # Failing in the window's first bucket: it may have failed before the window began.
+        # Failing from the window's first bucket: it may have failed before the window began.
         text = _utc(since) + (" or earlier (the window's first bucket)" if since == timeline.starts[0] else "")
+        first = timeline.first_failed
+        if first is not None and first < since:
+            text += f"; first failed alone at {_utc(first)}"
     return FailedCheck(describe(model, window, verdict), severity, SEVERITY_WORDS.get(severity, severity), text,
                        sparkline(timeline) if timeline is not None else None)
 

@@ -7,6 +7,7 @@ components fill a window's results through :class:`WindowBuilder`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,9 +89,9 @@ class Verdict:
 
 @dataclass(frozen=True)
 class CheckTimeline:
-    """A check that failed on a window, bucket by bucket (each bucket evaluated alone, its thresholds
-    calibrated to its own rows): when each bucket starts, the check's value and threshold there (NaN where
-    the bucket has too few rows to judge), and whether it failed there."""
+    """A check that failed on a window, point by point (runs of the window's buckets, each evaluated alone with
+    thresholds calibrated to its own rows; see :mod:`exporter.timelines`): when each point starts, the check's
+    value and threshold there (NaN where it has too few rows to judge), and whether it failed there."""
 
     check: str
     subject: tuple[tuple[str, str], ...]
@@ -101,8 +102,27 @@ class CheckTimeline:
 
     @property
     def first_failed(self) -> float | None:
-        """The start of the first bucket of the window in which the check failed."""
+        """The start of the first point of the window at which the check failed."""
         return next((start for start, failed in zip(self.starts, self.failed, strict=True) if failed), None)
+
+    @property
+    def since(self) -> float | None:
+        """The start of the point from which the check fails: the failing point that best separates the points
+        before it from those after it (the largest share failing after it less the share failing before it;
+        the earliest of equals). A point can fail once by chance: this is where the failures began to hold,
+        which the first failing point need not be."""
+        n = len(self.failed)
+        best, since = -math.inf, None
+        failed_before = 0
+        total = sum(self.failed)
+        for i, failed in enumerate(self.failed):
+            if failed:
+                after = (total - failed_before) / (n - i)
+                before = failed_before / i if i else 0.0
+                if after - before > best:
+                    best, since = after - before, self.starts[i]
+            failed_before += failed
+        return since
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """Since when a check fails: the window's own buckets, each evaluated alone.
 
 When a check fails on a whole-model window, on-call asks since when. The window is a merge of its buckets
-(:mod:`exporter.windows`), so each bucket can be evaluated alone with the same components (its thresholds
-calibrated to its own rows, as a window's are). :func:`timelines` reads, for each failed check of the
-window, the check's value and threshold in every bucket and whether it failed there; the first bucket that
-failed says since when. A bucket with too few rows to judge has no value (NaN), as a window would have none.
+(:mod:`exporter.windows`), so runs of consecutive buckets (:func:`timeline_points`: at most 20, each with
+enough rows) can be evaluated alone with the same components (thresholds calibrated to their own rows, as
+a window's are). :func:`timelines` reads, for each failed check of the window, the check's value and
+threshold at every point and whether it failed there; :attr:`CheckTimeline.since` says since when. A point
+with too few rows to judge has no value (NaN), as a window would have none.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 from exporter.checks import LABEL_COVERAGE_MIN, CheckName
 from exporter.results import CheckTimeline, FeatureWindow, Verdict, WindowResult
+from exporter.sketch import Summary
 
 #: The data-quality checks: the feature's ratio and the name of its limit in ``quality_limits``.
 QUALITY_RATIOS = {
@@ -22,6 +24,40 @@ QUALITY_RATIOS = {
     CheckName.OUT_OF_RANGE: "out_of_range_ratio",
     CheckName.DATA_TYPE: "type_violation_ratio",
 }
+
+
+#: Points of a timeline at most: buckets are grouped so that each point holds a share of the window's rows.
+MOST_POINTS = 20
+
+
+def timeline_points(buckets: Sequence[tuple[float, Summary]], rows_field: str, min_rows: int,
+                    most: int = MOST_POINTS) -> list[tuple[float, Summary]]:
+    """The window's buckets (start, fields), oldest first, grouped into consecutive runs that each hold at
+    least ``min_rows`` rows and ``1 / most`` of the window's (the last run joins the one before when short):
+    a point of a few rows would fail by chance (a drift statistic's bias on small samples, a fixed threshold)
+    and tell nothing of since when. Each point: the start of its first bucket and the sum of its fields."""
+    total = sum(int(fields[rows_field]) for _, fields in buckets)
+    target = max(min_rows, math.ceil(total / most), 1)
+    points: list[tuple[float, Summary]] = []
+    start, merged, rows = 0.0, None, 0
+    for bucket_start, fields in buckets:
+        if merged is None:
+            start, merged, rows = bucket_start, {name: array.copy() for name, array in fields.items()}, 0
+        else:
+            for name, array in fields.items():
+                merged[name] += array
+        rows += int(fields[rows_field])
+        if rows >= target:
+            points.append((start, merged))
+            merged = None
+    if merged is not None and rows:
+        if points:
+            last = points[-1][1]
+            for name, array in merged.items():
+                last[name] += array
+        else:
+            points.append((start, merged))
+    return points
 
 
 def _feature(result: WindowResult, name: str | None) -> FeatureWindow | None:

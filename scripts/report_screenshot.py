@@ -3,7 +3,7 @@
     python scripts/report_screenshot.py [--out docs/report.png] [--width 1280] [--height 2000]
 
 The demo model's traffic (the simulator of ``model-monitor demo``, seeded) is written for two minutes of
-simulated time, drifting after the first, into a temporary folder; ``model-monitor report`` renders the
+simulated time, drifting for the last 30 seconds, into a temporary folder; ``model-monitor report`` renders the
 model's report at the end of those two minutes (the window it opens by default), and headless Chromium
 (Debian's ``chromium``) takes the screenshot. ``tests/test_report.py`` runs this script, so it keeps
 working as the page changes.
@@ -70,7 +70,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="report-screenshot-") as tmp:
         folder = Path(tmp)
         end = 1_800_000_000.0
-        config = write_traffic(folder / "demo", end)
+        config = write_traffic(folder / "demo", end, seconds=120.0, drift_after=90.0)
         html = folder / "report.html"
         code = cli(["--log-level", "ERROR", "report", "--config", str(config), "--now", str(end), "--out", str(html)])
         if code:

@@ -326,16 +326,17 @@ def test_check_fails_naming_a_configured_column_that_the_logs_lack(tmp_path: Pat
 
 
 def test_a_failed_check_has_its_timeline_over_the_windows_buckets(tmp_path: Path) -> None:
-    """Since when: each bucket of a window whose check fails is evaluated alone; the check's value per bucket
-    is that bucket's own (here the exact share of rows missing ``age``) and the first failing bucket is where
-    the fault began. A timeline only for a failed check of a whole-model window."""
+    """Since when: runs of a window's buckets (each with a twentieth of the window's rows) are evaluated alone;
+    the check's value at each point is that run's own (here the exact share of rows missing ``age``) and the
+    check fails from the point where the fault began. A timeline only for a failed check of a whole-model
+    window."""
     now = 1_800_000_000.0
     config = model_config(tmp_path, windows=["5m", "1h"])
     rows = []
     for minute in range(60):
         batch = rows_at(now - 3600 + minute * 60 + 1, 50, seed=minute)
         for i, row in enumerate(batch):
-            if minute >= 45 and i < 10 + minute - 45:  # from minute 45: 10 missing, then one more each minute
+            if minute >= 45 and i < 20:  # from minute 45, 40% of the rows lack age
                 row["age"] = None
         rows += batch
     write_jsonl(tmp_path / "logs" / "a.jsonl", rows)
@@ -343,13 +344,29 @@ def test_a_failed_check_has_its_timeline_over_the_windows_buckets(tmp_path: Path
     hour = _window(snapshot, "1h")
     [timeline] = [t for t in hour.timelines if t.check == "completeness"]
     assert dict(timeline.subject) == {"feature": "age"}
-    # Minutes 1 to 59 (minute 0 is older than the window's oldest bucket), one bucket each.
-    assert list(timeline.starts) == [now - 3600 + minute * 60 for minute in range(1, 60)]
-    expected = [0.0] * 44 + [(10 + k) / 50 for k in range(15)]
+    # Minutes 1 to 59 are in the window (minute 0 is older than its oldest bucket): 2,950 rows, so points of
+    # at least 148 rows: three minutes each, the last two minutes joined to the point before.
+    groups = [list(range(1 + 3 * k, 4 + 3 * k)) for k in range(18)] + [list(range(55, 60))]
+    assert list(timeline.starts) == [now - 3600 + group[0] * 60 for group in groups]
+    expected = [sum(20 for m in group if m >= 45) / (50 * len(group)) for group in groups]
     assert list(timeline.values) == pytest.approx(expected, abs=1e-12)
-    assert timeline.first_failed == now - 15 * 60  # the bucket of minute 45
-    assert all(timeline.failed[44:]) and not any(timeline.failed[:44])
-    # A timeline for each failed check of a whole-model window, for nothing else.
+    assert list(timeline.failed) == [value > 0 for value in expected]
+    assert timeline.first_failed == timeline.since == now - 3600 + 43 * 60  # the point holding minute 45
     for window in snapshot.windows:
         failed = {(v.check, v.subject) for v in window.verdicts if v.failed} if not window.segment else set()
         assert {(t.check, t.subject) for t in window.timelines} == failed
+
+
+def test_since_is_where_failures_begin_to_hold_not_a_chance_failure_before() -> None:
+    """Small buckets fail now and then by chance: ``since`` is the failing bucket that best separates the
+    mostly passing buckets before it from the mostly failing ones after it; ``first_failed`` is the first."""
+    from exporter.results import CheckTimeline
+
+    failed = [False] * 30 + [True] * 30
+    failed[4] = failed[17] = True  # chance failures in small buckets
+    failed[41] = False  # and a chance pass after the fault began
+    starts = tuple(float(60 * i) for i in range(60))
+    timeline = CheckTimeline("feature_drift", (("feature", "x"),), starts, (0.0,) * 60, (0.1,) * 60, tuple(failed))
+    assert timeline.first_failed == 240.0 and timeline.since == 1800.0
+    always = CheckTimeline("completeness", (), starts[:3], (1.0,) * 3, (0.1,) * 3, (True, True, True))
+    assert always.since == always.first_failed == 0.0
