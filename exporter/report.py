@@ -173,7 +173,7 @@ def failed_check(model: str, window: str, verdict: Verdict, result: WindowResult
     since = timeline.since if timeline is not None else None
     text = None
     if timeline is not None and since is not None:
-        # Failing from the window's first bucket: it may have failed before the window began.
+        # Failing from the window's first point: it may have failed before the window began.
         text = _utc(since) + (" or earlier (the window's first bucket)" if since == timeline.starts[0] else "")
         first = timeline.first_failed
         if first is not None and first < since:
@@ -236,8 +236,8 @@ def window_verdicts(snapshot: ModelSnapshot) -> list[dict[str, Any]]:
     for label, _ in snapshot.windows_seconds:
         result = next((r for r in snapshot.windows if r.window == label and not r.segment), None)
         failed = [v for v in result.verdicts if v.failed] if result is not None else []
-        worst = min((BY_NAME[v.check].severity for v in failed), key=lambda s: SEVERITY_RANK.get(s, 9),
-                    default=None)
+        worst = min((BY_NAME[v.check].severity for v in failed),
+                    key=lambda s: SEVERITY_RANK.get(s, len(SEVERITY_RANK)), default=None)
         out.append({"window": label, "ready": result is not None, "failed": len(failed),
                     "word": SEVERITY_WORDS.get(worst, worst) if worst else None})
     return out
