@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from exporter.checks import ALERTING, SCHEMA_ALERT, CheckName
+from exporter.config import label_time
 from exporter.durations import parse_duration, parse_for
 from exporter.exposition import build_families
 from exporter.mixin import DEFAULT, MixinConfig
@@ -184,11 +185,9 @@ def timeline(monitor: ModelMonitor) -> Timeline:
     if len(labels):
         # A label becomes visible at its own time (as serve and check measure its delay from it), else with
         # its prediction.
-        own = config.labels.timestamp_column if config.labels is not None else None
-        label_column = own or column
+        label_column, label_unit = label_time(config)
         if label_column in labels.columns:
-            label_visible = parse_timestamps(labels[label_column], (config.labels.timestamp_unit if config.labels
-                                                                    else None) or unit)
+            label_visible = parse_timestamps(labels[label_column], label_unit)
         elif config.predictions.id_column and config.labels is not None:
             stamps = pd.Series(visible, index=predictions[config.predictions.id_column].astype(str))
             stamps = stamps[~stamps.index.duplicated()]

@@ -356,6 +356,16 @@ class ModelConfig(_Strict):
         return value
 
 
+def label_time(model: ModelConfig) -> tuple[str, str]:
+    """The column of a labels log holding each label's own time, and its unit: ``labels.timestamp_column``,
+    else a column named like ``predictions.timestamp_column`` (when the log has it); ``labels.timestamp_unit``,
+    else the predictions'. ``serve``, ``check`` and ``backtest`` read label times through this one rule."""
+    labels = model.labels
+    column = (labels.timestamp_column if labels else None) or model.predictions.timestamp_column
+    unit = (labels.timestamp_unit if labels else None) or model.predictions.timestamp_unit
+    return column, unit
+
+
 def text_columns(model: ModelConfig) -> frozenset[str]:
     """Columns whose values are text whatever they look like: configured categorical features, segments,
     ids, and the classes of a multiclass model (so "01234" never becomes 1234 in one format only)."""

@@ -257,7 +257,7 @@ class HTTPServer:
             stats.refuse(Refusal.CONNECTION_LIMIT)
             writer.transport.abort()
             return
-        if self._stopped is not None and self._stopped.is_set():
+        if self._stopped_now():
             writer.transport.abort()  # accepted as the server stops
             return
         stats.accepted += 1

@@ -32,7 +32,7 @@ from exporter import state, state_v1, targets
 from exporter.baseline import Baseline, read_baseline
 from exporter.checks import CheckName
 from exporter.classes import ClassRegistry
-from exporter.components import PerformanceBaseline, build_components, evaluate_window, namespaced
+from exporter.components import ROWS, PerformanceBaseline, build_components, evaluate_window, namespaced
 from exporter.config import Config, ConfigError, ModelConfig, text_columns
 from exporter.counters import Counters
 from exporter.dedup import RecentIds
@@ -44,7 +44,6 @@ from exporter.results import ModelSnapshot, Verdict, WindowResult
 from exporter.rows import Rejections
 from exporter.segments import OTHER, segment_values
 from exporter.sketch import ONE_GROUP
-from exporter.sketch import key as field_key
 from exporter.sources import Chunk, FileSource, SourceError, rows_at_once
 from exporter.tables import InputLimits, normalized
 from exporter.timelines import timeline_points, timelines
@@ -61,8 +60,6 @@ log = logging.getLogger(__name__)
 
 #: Bytes of each log one update reads at most: a backlog is worked off over several updates.
 UPDATE_BYTES = 256 * 1024 * 1024
-#: The rows of a bucket, in the window rings' fields.
-ROWS_FIELD = field_key("volume", "rows")
 #: Rows prepared at once at most: the working memory of an update is about this many rows' arrays. Models
 #: with many features prepare fewer rows at once: about INGEST_VALUES feature values.
 INGEST_ROWS = 65_536
@@ -659,7 +656,7 @@ class ModelMonitor:
             if not segment and self.store.read_once_at is None and any(v.failed for v in result.verdicts):
                 # Since when: runs of the window's buckets evaluated alone (only while a check fails; not when
                 # a one-shot read put every row in its window's newest bucket).
-                points = timeline_points(self.store.bucket_fields(segment, label, now), ROWS_FIELD, min_rows)
+                points = timeline_points(self.store.bucket_fields(segment, label, now), ROWS, min_rows)
                 buckets = [(start, evaluate_window(self.components, label, segment, fields, min_rows, now,
                                                    record=False)) for start, fields in points]
                 result = replace(result, timelines=timelines(result, buckets, self.config.drift.dataset_share))

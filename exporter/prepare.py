@@ -18,7 +18,7 @@ import pandas as pd
 
 from exporter import targets
 from exporter.classes import ClassRegistry
-from exporter.config import ModelConfig
+from exporter.config import ModelConfig, label_time
 from exporter.reference import Reference, category_strings
 from exporter.rows import FeatureArrays, Rejections, bin_features, numeric_values, parse_timestamps, validate_timestamps
 from exporter.segments import segment_codes
@@ -256,10 +256,10 @@ class Preparer:
         column that is absent is a schema violation (the labels are then taken as labelled when read)."""
         config = self.config.labels
         assert config is not None
-        column = config.timestamp_column or self.config.predictions.timestamp_column
+        column, unit = label_time(self.config)
         if column not in frame.columns:
             if config.timestamp_column:
                 issues.violations[(SchemaCheck.MISSING_COLUMN, column)] += len(frame)
             return None
-        return parse_timestamps(frame[column], config.timestamp_unit or self.config.predictions.timestamp_unit)
+        return parse_timestamps(frame[column], unit)
 

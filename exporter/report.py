@@ -55,6 +55,15 @@ SEVERITY_WORDS = {"critical": "page", "warning": "warning"}
 SEVERITY_RANK = {"critical": 0, "warning": 1}
 
 
+def rank_of(severity: str) -> int:
+    """0 for the most urgent severity; an unknown severity after every known one."""
+    return SEVERITY_RANK.get(severity, len(SEVERITY_RANK))
+
+
+def _verdict_rank(verdict: Verdict) -> int:
+    return rank_of(BY_NAME[verdict.check].severity)
+
+
 #: Size of a check's timeline drawn beside it (pixels).
 SPARK_WIDTH, SPARK_HEIGHT = 180, 30
 
@@ -67,8 +76,6 @@ class Sparkline:
     values: str
     thresholds: str
     failed: tuple[tuple[float, float], ...]
-    low: float
-    high: float
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ def sparkline(timeline: CheckTimeline) -> Sparkline | None:
 
     dots = tuple((x(t), y(v)) for t, v, f in zip(starts, timeline.values, timeline.failed, strict=True)
                  if f and math.isfinite(v))
-    return Sparkline(line(timeline.values), line(timeline.thresholds), dots, low, high)
+    return Sparkline(line(timeline.values), line(timeline.thresholds), dots)
 
 
 @dataclass(frozen=True)
@@ -123,8 +130,7 @@ class FeatureView:
 
     @property
     def severity_rank(self) -> int:
-        return min((SEVERITY_RANK.get(f.severity, len(SEVERITY_RANK)) for f in self.failures),
-                   default=len(SEVERITY_RANK) + 1)
+        return min((rank_of(f.severity) for f in self.failures), default=len(SEVERITY_RANK) + 1)
 
 
 def _ratio(verdict: Verdict) -> float:
@@ -186,7 +192,7 @@ def failed_checks_of(snapshot: ModelSnapshot, result: WindowResult) -> list[Fail
     """Every failed check of the model and of ``result``, pages first (each group in the checks' order)."""
     failed = [failed_check(snapshot.model, "", v) for v in snapshot.verdicts if v.failed]
     failed += [failed_check(snapshot.model, result.window, v, result) for v in result.verdicts if v.failed]
-    return sorted(failed, key=lambda f: SEVERITY_RANK.get(f.severity, len(SEVERITY_RANK)))
+    return sorted(failed, key=lambda f: rank_of(f.severity))
 
 
 def feature_views(snapshot: ModelSnapshot, result: WindowResult) -> list[FeatureView]:
@@ -202,7 +208,7 @@ def feature_views(snapshot: ModelSnapshot, result: WindowResult) -> list[Feature
     for feature in result.features:
         verdicts = by_feature.get(feature.feature, [])
         failed = sorted((v for v in verdicts if v.failed),
-                        key=lambda v: (SEVERITY_RANK.get(BY_NAME[v.check].severity, len(SEVERITY_RANK)), -_ratio(v)))
+                        key=lambda v: (_verdict_rank(v), -_ratio(v)))
         failures = tuple(failed_check(snapshot.model, result.window, v, result) for v in failed)
         impact = feature.impact if feature.impact is not None else max((_ratio(v) for v in verdicts), default=0.0)
         past = _ratio(failed[0]) if failed else 0.0
@@ -219,8 +225,7 @@ def default_window(snapshot: ModelSnapshot) -> str:
     for result in snapshot.windows:
         if result.segment:
             continue
-        ranks = [SEVERITY_RANK.get(BY_NAME[v.check].severity, len(SEVERITY_RANK)) for v in result.verdicts
-                 if v.failed]
+        ranks = [_verdict_rank(v) for v in result.verdicts if v.failed]
         if ranks:
             candidate = (min(ranks), seconds.get(result.window, math.inf), result.window)
             worst = candidate if worst is None or candidate < worst else worst
@@ -236,8 +241,7 @@ def window_verdicts(snapshot: ModelSnapshot) -> list[dict[str, Any]]:
     for label, _ in snapshot.windows_seconds:
         result = next((r for r in snapshot.windows if r.window == label and not r.segment), None)
         failed = [v for v in result.verdicts if v.failed] if result is not None else []
-        worst = min((BY_NAME[v.check].severity for v in failed),
-                    key=lambda s: SEVERITY_RANK.get(s, len(SEVERITY_RANK)), default=None)
+        worst = min((BY_NAME[v.check].severity for v in failed), key=rank_of, default=None)
         out.append({"window": label, "ready": result is not None, "failed": len(failed),
                     "word": SEVERITY_WORDS.get(worst, worst) if worst else None})
     return out

@@ -37,6 +37,7 @@ from exporter.sketch import SEP, Summary, key
 from exporter.targets import TargetSpec
 
 __all__ = [
+    "ROWS",
     "Component",
     "HasLabels",
     "PerformanceBaseline",
@@ -81,11 +82,15 @@ def own_fields(component: Component, merged: Summary) -> Summary:
     return {name[len(prefix):]: value for name, value in merged.items() if name.startswith(prefix)}
 
 
+#: The rows of a window (or of one bucket) in the merged fields.
+ROWS = key(Volume.name, "rows")
+
+
 def evaluate_window(components: list[Component], window: str, segment: str, merged: Summary,
                     min_rows: int, now: float = 0.0, record: bool = True) -> WindowResult:
     """The results of one merged window: every component evaluates its own fields. ``record`` False: a bucket
     evaluated alone, for a timeline, of which no component keeps history."""
-    rows = int(merged[key(Volume.name, "rows")])
+    rows = int(merged[ROWS])
     ctx = WindowContext(window, segment, rows, int(merged[key(Volume.name, "labelled")]), min_rows, now, record)
     out = WindowBuilder(window, segment, rows)
     for component in components:
