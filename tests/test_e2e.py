@@ -85,7 +85,7 @@ def test_drift_alert_reaches_the_webhook_and_resolves(tmp_path: Path) -> None:
         assert annotations["summary"] == "Feature age of model m drifted"
         assert "feature age of model m" in annotations["description"]
         assert re.search(r"is 0\.\d+ over the 10s window", annotations["description"])
-        assert annotations["runbook_url"].endswith("docs/runbooks.md#modelfeaturedrift")
+        assert annotations["runbook_url"].endswith("/runbooks/#modelfeaturedrift")
         assert re.search(r"Impact \d+\.\d\d \(how much it matters", annotations["description"])
         # The alert links the exporter's report of the model and window, and the link works.
         assert annotations["report_url"] == f"http://{LOOPBACK}:{exporter_port}/report?model=m&window=10s"

@@ -16,6 +16,9 @@ from dataclasses import dataclass, fields
 from exporter.checks import LABEL_COVERAGE_MIN
 from exporter.durations import parse_duration, parse_for
 
+#: Where the documentation site (``mkdocs.yml``'s ``site_url``, built from ``docs/``) is published.
+DOCS_SITE = "https://model-monitor.github.io/model-monitor/"
+
 
 @dataclass(frozen=True)
 class MixinConfig:
@@ -52,7 +55,10 @@ class MixinConfig:
     latency_objective_seconds: float = 0.5
     #: A model whose last successful update is older than this is stale.
     stale_after_seconds: int = 300
-    runbook_base: str = "https://github.com/model-monitor/model-monitor/blob/main/docs/runbooks.md"
+    #: The runbooks page: each alert links ``<runbook_base>#<alertname in lower case>``. The docs site's
+    #: page by default; point it at your own copy (a wiki, an internal docs host) with
+    #: ``python -m exporter.mixin --runbook-base URL``.
+    runbook_base: str = DOCS_SITE + "runbooks/"
     #: Scheme of the exporters' /report pages linked from model alerts ("https" behind TLS).
     report_scheme: str = "http"
     datasource_uid: str = "model-monitor-prometheus"

@@ -1,11 +1,12 @@
 """Write the generated rule files and dashboards into the repository.
 
-    python -m exporter.mixin [--root DIR] [--check]
+    python -m exporter.mixin [--root DIR] [--check] [--runbook-base URL]
 
 ``--check`` writes nothing and exits 1 when a committed file differs from
 what the definitions generate (run by the tests). Either way it exits 1, writing
 nothing, when a rule or dashboard names a metric that is not in the metric
 catalogue (:data:`exporter.exposition.METRICS`) nor recorded by a rule.
+``--runbook-base`` links the alerts to runbooks published elsewhere than the docs site.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import argparse
 import json
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from exporter.exposition import METRICS
+from exporter.mixin import DEFAULT, MixinConfig
 from exporter.mixin.dashboards import dashboards
 from exporter.mixin.rules import rule_files
 
@@ -46,9 +49,10 @@ def render_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=False) + "\n"
 
 
-def generated(root: Path) -> dict[Path, str]:
-    files = {root / "prometheus" / "rules" / name: render_yaml(content) for name, content in rule_files().items()}
-    for name, dashboard in dashboards().items():
+def generated(root: Path, config: MixinConfig = DEFAULT) -> dict[Path, str]:
+    files = {root / "prometheus" / "rules" / name: render_yaml(content)
+             for name, content in rule_files(config).items()}
+    for name, dashboard in dashboards(config).items():
         files[root / "grafana" / "dashboards" / name] = render_json(dashboard)
     return files
 
@@ -84,13 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2])
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--runbook-base", default=DEFAULT.runbook_base,
+                        help="the runbooks page the alerts link (default: %(default)s)")
     args = parser.parse_args(argv)
+    config = replace(DEFAULT, runbook_base=args.runbook_base)
     unknown = unknown_metrics()
     if unknown:
         print(f"rules or dashboards name metrics the exporter does not serve: {sorted(unknown)}", file=sys.stderr)
         return 1
     stale = []
-    for path, text in generated(args.root).items():
+    for path, text in generated(args.root, config).items():
         current = path.read_text() if path.exists() else None
         if current == text:
             continue
