@@ -24,10 +24,10 @@ import pandas as pd
 import requests
 
 from benchmarks.proc import status_mib
+from exporter.baseline.reference import build_reference
 from exporter.config import parse_config
-from exporter.exposition import SnapshotStore
-from exporter.model import ModelMonitor
-from exporter.reference import build_reference
+from exporter.monitor.model import ModelMonitor
+from exporter.publish.exposition import SnapshotStore
 
 CATEGORIES = [f"c{i}" for i in range(12)]
 
@@ -113,13 +113,13 @@ def bench_recompute_and_memory(folder: Path, stream_rows: int, rng: np.random.Ge
             monitor.ingest(workload(rng, n, 40, 10, now - 5, shift=0.1, first_id=done), now)
             done += n
             memory.append((done, rss_mib()))
-        rows_in_window = int(monitor.rings[""]["1h"].merged(now)["volume/rows"])
+        rows_in_window = int(monitor.store.rings[""]["1h"].merged(now)["volume/rows"])
         recompute.append((rows_in_window, _median_compute(monitor, now)))
     return recompute, memory
 
 
 def bench_scrape(folder: Path, rng: np.random.Generator, models: int) -> tuple[int, float, float]:
-    from exporter.http import metrics_app, serve
+    from exporter.publish.http import metrics_app, serve
 
     store = SnapshotStore()
     now = time.time()

@@ -47,7 +47,7 @@ def run(models: int, rows: int, source: Path, start: float) -> None:
 
     # What serve imports: the command line, then the server.
     import exporter.cli
-    import exporter.service  # noqa: F401
+    import exporter.commands.serve  # noqa: F401
     from benchmarks.bench_exporter import monitor_for
     from exporter.memory import lean_allocators, release_free_memory
 

@@ -50,8 +50,8 @@ def main() -> None:
 
     from exporter.cli import main as cli
     from exporter.config import load_config
-    from exporter.model import build_monitors
-    from exporter.report import render_report
+    from exporter.monitor.building import build_monitors
+    from exporter.publish.report import render_report
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -80,8 +80,8 @@ def load(engine: object, rows: int, n_num: int, n_cat: int, now: float) -> float
 def run_one(config: Path, now: float) -> None:
     """In a fresh process: read every row once and evaluate the windows; print time, peak RSS and metrics."""
     from exporter.config import load_config
-    from exporter.exposition import build_families, families_as_json
-    from exporter.model import build_monitor
+    from exporter.monitor.building import build_monitor
+    from exporter.publish.exposition import build_families, families_as_json
 
     model = load_config(config).models[0]
     monitor = build_monitor(model, None)  # the reference: the same for both paths

@@ -5,7 +5,7 @@
 A 50-feature model (40 numeric, 10 categorical) with windows 5m, 1h and 24h is fed ``--rows`` rows per
 update, one second apart (a live tail: each update touches the current bucket of each window). Each
 update's state is written twice, side by side in the same run: as a whole file (what every update
-wrote before the journal) and through the journal (exporter.state.StateStore). Prints the median bytes
+wrote before the journal) and through the journal (exporter.state.store.StateStore). Prints the median bytes
 and milliseconds per write; run on demand.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.bench_exporter import monitor_for, workload
-from exporter import state
+from exporter.state import store as state
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ import numpy as np
 import yaml
 
 from benchmarks.bench_exporter import workload
-from exporter.demo import TrafficWriter, prepare_demo
+from exporter.commands.demo import TrafficWriter, prepare_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = 1_800_000_000.0

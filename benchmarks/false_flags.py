@@ -5,7 +5,7 @@
 Compares release 2's fixed thresholds (the defaults of ``drift.method: auto`` on a large
 reference: wasserstein 0.1, js 0.1) with the calibrated thresholds (``drift.alpha`` 0.005 and the
 minimum effects), on the production code path: the reference is binned by ``build_reference``,
-each window's values are binned against it, scored by ``exporter.drift`` and judged as the drift
+each window's values are binned against it, scored by ``exporter.baseline.drift`` and judged as the drift
 component judges them.
 
 Data sets, each split into a reference and a stable "production" stream from the same population:
@@ -41,11 +41,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from exporter import drift
-from exporter.binning import bin_index
+from exporter.baseline import drift
+from exporter.baseline.features import CategoricalFeature, NumericFeature, feature_codes
+from exporter.baseline.reference import Reference, build_reference
 from exporter.config import DEFAULT_THRESHOLDS, parse_config
-from exporter.reference import CategoricalFeature, NumericFeature, Reference, build_reference
-from exporter.rows import feature_codes, numeric_values
+from exporter.stats.binning import bin_index
+from exporter.values.numbers import numeric_values
 
 SIZES = (100, 300, 1000, 3000)
 
@@ -195,7 +196,7 @@ def main() -> None:
     parser.add_argument("--river", type=Path, help="folder where river is importable")
     parser.add_argument("--windows", type=int, default=200, help="windows per size")
     args = parser.parse_args()
-    from exporter.statistics import jensen_shannon
+    from exporter.stats.drift_statistics import jensen_shannon
 
     weights = np.array([0.4, 0.25, 0.15, 0.12, 0.08])
     shifted = 0.6 * weights + 0.4 * np.array([0.05, 0.1, 0.2, 0.3, 0.35])

@@ -94,10 +94,10 @@ def _rss_mib() -> float:
 
 
 def mm_monitor(reference_path: Path, reference: pd.DataFrame, drift: dict[str, Any], labels: bool):
+    from exporter.baseline.reference import build_reference
+    from exporter.baseline.target_spec import build_targets
     from exporter.config import parse_config
-    from exporter.model import ModelMonitor
-    from exporter.reference import build_reference
-    from exporter.targets import build_targets
+    from exporter.monitor.model import ModelMonitor
 
     config = parse_config({"models": [{
         "name": "bench", "task": "binary_classification", "reference": str(reference_path),
@@ -182,9 +182,6 @@ def measure(tool: str, task: str, method: str, size: int, out: Path) -> dict[str
     if tool == "mm":
         import scipy.stats  # noqa: F401 - imported by the peers' own modules; Model Monitor imports it lazily (ks)
 
-        import exporter.model
-        import exporter.reference
-        import exporter.targets  # noqa: F401
 
         current = current.assign(ts=time.time() - 1)  # a prediction log has timestamps; the peers need none
     elif tool == "evidently":

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from exporter.durations import format_duration, parse_duration
+from exporter.values.durations import format_duration, parse_duration
 
 
 class ConfigError(Exception):
@@ -81,7 +81,7 @@ class ServerConfig(_Strict):
 
 
 class SqlConfig(_Strict):
-    """A table or query of a database, read through SQLAlchemy (see :mod:`exporter.sql_source`)."""
+    """A table or query of a database, read through SQLAlchemy (see :mod:`exporter.sources.sql`)."""
 
     #: An SQLAlchemy URL (``sqlite:///preds.db``, ``postgresql+psycopg://user@host:5432/db``). A relative
     #: SQLite path is relative to the config file. Give the password with ``password_env`` or
@@ -106,7 +106,7 @@ class SqlConfig(_Strict):
     #: Seconds to wait for a connection before the update counts a read error.
     connect_timeout: Seconds = 10.0
     #: Ask the database for per-bucket bin counts of the features instead of fetching their values
-    #: (see :mod:`exporter.pushdown`).
+    #: (see :mod:`exporter.monitor.pushdown`).
     pushdown: bool = False
 
     @property
@@ -173,7 +173,7 @@ class LabelsConfig(_Strict):
 
 
 class InputLimitsConfig(_Strict):
-    """What one logged line may hold (see :class:`exporter.tables.InputLimits`)."""
+    """What one logged line may hold (see :class:`exporter.sources.tables.InputLimits`)."""
 
     max_line_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_depth: int = Field(default=64, ge=1, le=10_000)
@@ -280,7 +280,7 @@ class ModelConfig(_Strict):
     reference: Path | None = None
     baseline: Path | None = None
     #: A SageMaker Model Monitor constraints.json: the data-quality limits (completeness, domains,
-    #: data type and domain content thresholds) are taken from it (see :mod:`exporter.sagemaker`).
+    #: data type and domain content thresholds) are taken from it (see :mod:`exporter.baseline.sagemaker`).
     constraints: Path | None = None
     predictions: PredictionsConfig
     labels: LabelsConfig | None = None
@@ -366,6 +366,36 @@ def label_time(model: ModelConfig) -> tuple[str, str]:
     return column, unit
 
 
+def role_columns(model: ModelConfig) -> tuple[str, ...]:
+    """The columns of the prediction log that have a role, each once, in this order: timestamp, id, prediction,
+    score, label, latency, error, class scores, segments. The one definition of what a role is: preparation,
+    the schema check, the pushdown's narrow rows and the reference's feature inference all read it."""
+    names = [model.predictions.timestamp_column, model.predictions.id_column, model.prediction_column,
+             model.score_column, model.label_column, model.latency_column, model.error_column,
+             *model.class_score_columns.values(), *model.segments]
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
+def logged_roles(model: ModelConfig) -> tuple[str, ...]:
+    """The role columns every chunk of the predictions log must hold besides the features and the timestamp:
+    id, prediction, score, latency, error, class scores and segments, sorted. Not the label: a serving log
+    without labels is common (``label_column`` then names the reference's), and shows as label coverage."""
+    return tuple(sorted(set(role_columns(model)) - {model.predictions.timestamp_column, model.label_column}))
+
+
+def never_features(model: ModelConfig) -> frozenset[str]:
+    """The columns never taken for features when the features are inferred from the reference: the timestamp,
+    id, prediction, score, label and latency columns, and the labels log's id and label. Segments, class scores
+    and the error column are features too when nothing lists the features (their drift is then watched)."""
+    shared = {model.error_column, *model.class_score_columns.values(), *model.segments} - {
+        model.predictions.timestamp_column, model.predictions.id_column, model.prediction_column,
+        model.score_column, model.label_column, model.latency_column}
+    columns = set(role_columns(model)) - shared
+    if model.labels is not None:
+        columns |= {model.labels.id_column, model.labels.label_column}
+    return frozenset(column for column in columns if column)
+
+
 def text_columns(model: ModelConfig) -> frozenset[str]:
     """Columns whose values are text whatever they look like: configured categorical features, segments,
     ids, and the classes of a multiclass model (so "01234" never becomes 1234 in one format only)."""
@@ -385,7 +415,7 @@ class Config(_Strict):
     interval: Seconds = 5.0
     server: ServerConfig = Field(default_factory=ServerConfig)
     state_dir: Path = Path("./state")
-    #: "i/N": this replica owns the models whose name hashes to i modulo N (see exporter.shards);
+    #: "i/N": this replica owns the models whose name hashes to i modulo N (see exporter.monitor.shards);
     #: --shard on the command line overrides it.
     shard: str | None = None
     models: list[ModelConfig] = Field(min_length=1)

@@ -83,7 +83,7 @@ def _tuned_glibc(mmap_threshold: int, trim_threshold: int) -> bool:
 
 @contextlib.contextmanager
 def columns_read() -> Iterator[None]:
-    """While a Parquet file is read a whole column at a time (:mod:`exporter.sources`), under serve's settings:
+    """While a Parquet file is read a whole column at a time (:mod:`exporter.sources.files`), under serve's settings:
     blocks of 256 KiB and more are mapped directly, not only those of 1 MiB.
 
     Arrow's reader makes each column (0.8 MB for 100,000 numbers) amid its pages' and buffers' blocks;

@@ -5,7 +5,7 @@
 The demo model's traffic (the simulator of ``model-monitor demo``, seeded) is written for two minutes of
 simulated time, drifting for the last 30 seconds, into a temporary folder; ``model-monitor report`` renders the
 model's report at the end of those two minutes (the window it opens by default), and headless Chromium
-(Debian's ``chromium``) takes the screenshot. ``tests/test_report.py`` runs this script, so it keeps
+(Debian's ``chromium``) takes the screenshot. ``tests/publish/test_report.py`` runs this script, so it keeps
 working as the page changes.
 """
 
@@ -30,7 +30,7 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 
 def write_traffic(folder: Path, end: float, seconds: float = 120.0, drift_after: float = 60.0) -> Path:
     """The demo's reference, config and ``seconds`` of its logs ending at ``end``; the config's path."""
-    from exporter.demo import TrafficWriter, prepare_demo
+    from exporter.commands.demo import TrafficWriter, prepare_demo
 
     config = prepare_demo(folder)
     writer = TrafficWriter(folder, rate=40.0, drift_after=drift_after, label_delay=10.0, seed=7)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything the tests need, then runs ruff and the whole test suite.
+# Installs everything the tests need, then runs ruff, the import layers check, mypy and the whole test suite.
 #   Debian packages (when missing): prometheus (promtool), prometheus-alertmanager (amtool),
 #   docker-compose (compose file check), chromium (renders the HTML report), postgresql (a throwaway
 #   cluster for the SQL source's tests), python3-venv.
@@ -29,4 +29,6 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
 "$VENV/bin/ruff" check exporter tests benchmarks scripts
+"$VENV/bin/lint-imports" --no-cache  # the layers of exporter/ and no import cycle (pyproject.toml)
+"$VENV/bin/mypy"  # strict on values/, stats/ and baseline/ (pyproject.toml)
 exec "$VENV/bin/python" -m pytest "$@"

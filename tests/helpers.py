@@ -8,10 +8,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import requests
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.baseline.reference import Reference, build_reference
 from exporter.config import ModelConfig, parse_config
-from exporter.reference import Reference, build_reference
+from tests.processes import LOOPBACK
 
 
 def reference_frame(n: int = 2000, seed: int = 0) -> pd.DataFrame:
@@ -118,3 +121,16 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return cert_path, key_path
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = requests.get(f"http://{LOOPBACK}:{port}/metrics", timeout=5).text
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def value_of(samples, name: str, **labels: str) -> float | None:
+    return samples.get((name, tuple(sorted(labels.items()))))

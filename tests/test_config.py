@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from exporter.baseline.reference import load_reference
 from exporter.config import ConfigError, load_config
-from exporter.reference import load_reference
 from tests.helpers import reference_frame, write_config
 
 

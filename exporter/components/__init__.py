@@ -20,28 +20,35 @@ namespace of a merged window.
 
 from __future__ import annotations
 
-from exporter.components.base import Component, HasLabels, WindowContext
+from collections.abc import Callable
+
+from exporter.baseline.reference import Reference
+from exporter.baseline.targets import TargetSpec
+from exporter.components.base import Component, FromHistograms, HasLabels, MeasuresPerformance, WindowContext
 from exporter.components.cbpe import Cbpe
-from exporter.components.drift_impact import DriftImpact
-from exporter.components.feature_drift import FeatureDrift
+from exporter.components.classification import Classification
+from exporter.components.drift import FeatureDrift
+from exporter.components.impact import DriftImpact
 from exporter.components.label_delay import LabelDelay
-from exporter.components.output_drift import OutputDrift
-from exporter.components.performance import Classification, PerformanceBaseline, Regression
+from exporter.components.output import OutputDrift
 from exporter.components.quality import FeatureQuality
+from exporter.components.realized import PerformanceBaseline
+from exporter.components.regression import Regression
 from exporter.components.service import ServiceHealth
 from exporter.components.volume import Volume
 from exporter.config import ModelConfig
-from exporter.reference import Reference
-from exporter.results import WindowBuilder, WindowResult
-from exporter.sketch import SEP, Summary, key
-from exporter.targets import TargetSpec
+from exporter.summary.results import WindowBuilder, WindowResult
+from exporter.summary.sketch import SEP, FieldSpec, Layout, Summary, key
 
 __all__ = [
     "ROWS",
     "Component",
+    "FromHistograms",
     "HasLabels",
+    "MeasuresPerformance",
     "PerformanceBaseline",
     "WindowContext",
+    "bucket_layout",
     "build_components",
     "evaluate_window",
     "namespaced",
@@ -71,6 +78,14 @@ def build_components(config: ModelConfig, reference: Reference, spec: TargetSpec
     return components
 
 
+def bucket_layout(components: list[Component]) -> Layout:
+    """The fields of one bucket: every component's, under its namespace (``component/field``)."""
+    fields: dict[str, FieldSpec] = {}
+    for component in components:
+        fields.update({key(component.name, name): spec for name, spec in component.fields().items()})
+    return Layout(fields)
+
+
 def namespaced(component: Component, summary: Summary) -> Summary:
     """``summary``'s fields under the component's namespace, as the bucket layout names them."""
     return {key(component.name, name): value for name, value in summary.items()}
@@ -87,12 +102,24 @@ ROWS = key(Volume.name, "rows")
 
 
 def evaluate_window(components: list[Component], window: str, segment: str, merged: Summary,
-                    min_rows: int, now: float = 0.0, record: bool = True) -> WindowResult:
+                    min_rows: int, now: float = 0.0, record: bool = True,
+                    on_error: Callable[[Component, Exception], None] | None = None) -> WindowResult:
     """The results of one merged window: every component evaluates its own fields. ``record`` False: a bucket
-    evaluated alone, for a timeline, of which no component keeps history."""
+    evaluated alone, for a timeline, of which no component keeps history.
+
+    A component whose evaluation raises is isolated, as node_exporter isolates a failing collector: its part of
+    the results is taken back (its numbers are absent, never half-written), ``on_error`` hears of it, and the
+    other components' results stand. Without ``on_error`` the exception propagates."""
     rows = int(merged[ROWS])
     ctx = WindowContext(window, segment, rows, int(merged[key(Volume.name, "labelled")]), min_rows, now, record)
     out = WindowBuilder(window, segment, rows)
     for component in components:
-        component.evaluate(own_fields(component, merged), ctx, out)
+        mark = out.mark()
+        try:
+            component.evaluate(own_fields(component, merged), ctx, out)
+        except Exception as error:
+            if on_error is None:
+                raise
+            out.rollback(mark)
+            on_error(component, error)
     return out.build()

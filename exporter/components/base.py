@@ -9,7 +9,7 @@ As whylogs' metrics own their state, update, merge and summary, a
 (b) how a prepared batch is summarised into them: :meth:`summarize` for what is
     known when a prediction is logged, :meth:`summarize_labels` for what a
     label adds whenever it arrives; both summarise every group of rows of a
-    batch at once (:class:`~exporter.sketch.Groups`: the rows of each bucket),
+    batch at once (:class:`~exporter.summary.sketch.Groups`: the rows of each bucket),
     with vectorised counts, never a pass per group;
 (c) how a merged window becomes results and check verdicts (:meth:`evaluate`);
 (d) its part of the saved state: its ring fields are saved with the rings,
@@ -24,13 +24,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from exporter.results import WindowBuilder
-from exporter.sketch import FieldSpec, Groups, Summary
-from exporter.targets import Targets
+from exporter.baseline.targets import Targets
+from exporter.summary.results import WindowBuilder
+from exporter.summary.sketch import FieldSpec, Groups, Summary
+
+if TYPE_CHECKING:
+    from exporter.prepare.rows import FeatureHistograms
 
 
 class HasLabels(Protocol):
@@ -76,7 +79,8 @@ class Component:
         return {}
 
     def summarize(self, batch: Any, groups: Groups) -> Summary:
-        """Fields of the prediction rows of ``batch`` (a :class:`~exporter.prepare.PreparedBatch`), one summary per
+        """Fields of the prediction rows of ``batch`` (a :class:`~exporter.prepare.preparer.PreparedBatch`), one summary
+        per
         group of ``groups`` (a leading axis of ``groups.count`` on every field)."""
         return {}
 
@@ -94,7 +98,7 @@ class Component:
         """Results and verdicts of one window from the merged fields (keys without the namespace)."""
 
     def snapshot_fields(self) -> dict[str, Any]:
-        """Model-wide values for :class:`~exporter.results.ModelSnapshot` (thresholds, histograms, ...)."""
+        """Model-wide values for :class:`~exporter.summary.results.ModelSnapshot` (thresholds, histograms, ...)."""
         return {}
 
     def state(self) -> State | None:
@@ -105,5 +109,30 @@ class Component:
         """Load what :meth:`state` saved; KeyError, ValueError or TypeError when it does not fit."""
 
     def migrate_v1(self, old: Summary) -> Summary:
-        """This component's fields from the fields of a release-1 ring (leading axis: ring slots)."""
-        return {name: old[self.V1_FIELDS.get(name, name)] for name in self.fields()}
+        """This component's fields from the fields of a release-1 ring (leading axis: ring slots). A field the
+        ring did not hold (a component or field added since) is left out: the migration starts it at zero."""
+        names = {name: self.V1_FIELDS.get(name, name) for name in self.fields()}
+        return {name: old[v1] for name, v1 in names.items() if v1 in old}
+
+
+@runtime_checkable
+class FromHistograms(Protocol):
+    """A component whose fields of prediction rows come from the features' per-bucket histograms alone. Under
+    ``sql.pushdown`` the database computes the histograms (:mod:`exporter.monitor.pushdown`) and the feature
+    columns are never fetched: the pushdown ingest asks every component of this kind, and no other, for them."""
+
+    name: ClassVar[str]
+
+    def summarize_histograms(self, histograms: FeatureHistograms) -> Summary:
+        """The fields :meth:`Component.summarize` would give the rows whose features ``histograms`` counts."""
+        ...
+
+
+@runtime_checkable
+class MeasuresPerformance(Protocol):
+    """A component that measures realized performance: the reference's own performance, the baseline of the
+    performance thresholds, is measured with it (:func:`exporter.monitor.building.realized_performance`)."""
+
+    def metrics(self, merged: Summary) -> dict[str, float]:
+        """Each metric of the labelled rows that ``merged`` (the component's fields, merged) summarises."""
+        ...

@@ -12,15 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from exporter import performance
-from exporter.checks import CheckName
-from exporter.classes import migrate_class_axes
+from exporter.baseline.classes import migrate_class_axes
+from exporter.baseline.outputs import auc_index
+from exporter.baseline.targets import TargetSpec, migrate_score_bins
 from exporter.components.base import Component, WindowContext
-from exporter.components.performance import PerformanceBaseline
-from exporter.prepare import PreparedBatch
-from exporter.results import WindowBuilder
-from exporter.sketch import FieldSpec, Groups, Summary
-from exporter.targets import TargetSpec, auc_index, migrate_score_bins
+from exporter.components.realized import PerformanceBaseline
+from exporter.prepare.preparer import PreparedBatch
+from exporter.stats import performance
+from exporter.summary.results import WindowBuilder
+from exporter.summary.sketch import FieldSpec, Groups, Summary
+from exporter.values.vocabulary import CheckName
 
 
 class Cbpe(Component):

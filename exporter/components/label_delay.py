@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 
 from exporter.components.base import Component, HasLabels, State, WindowContext
-from exporter.histograms import CumulativeHistogram, bucket_index, bucket_quantile
-from exporter.results import WindowBuilder
-from exporter.sketch import FieldSpec, Groups, Summary
+from exporter.stats.histograms import CumulativeHistogram, bucket_index, bucket_quantile
+from exporter.summary.results import WindowBuilder
+from exporter.summary.sketch import FieldSpec, Groups, Summary
 
 #: Upper bounds of ``model_label_delay_seconds``: 1 s to 7 days.
 LABEL_DELAY_BUCKETS = (1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 10800.0, 21600.0, 43200.0, 86400.0, 172800.0,

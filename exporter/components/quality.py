@@ -6,15 +6,15 @@ from typing import Any
 
 import numpy as np
 
-from exporter.checks import CheckName
+from exporter.baseline.reference import Reference
 from exporter.components.base import Component, WindowContext
 from exporter.config import QualityConfig
-from exporter.distributions import binom_ppf, binom_quantile_at_most
-from exporter.prepare import PreparedBatch
-from exporter.reference import Reference
-from exporter.results import QualityThreshold, WindowBuilder
-from exporter.rows import FeatureHistograms
-from exporter.sketch import FieldSpec, Groups, Summary
+from exporter.prepare.preparer import PreparedBatch
+from exporter.prepare.rows import FeatureHistograms
+from exporter.stats.distributions import binom_ppf, binom_quantile_at_most
+from exporter.summary.results import QualityThreshold, WindowBuilder
+from exporter.summary.sketch import FieldSpec, Groups, Summary
+from exporter.values.vocabulary import CheckName
 
 #: The field of FeatureQualityConfig that sets a feature's own limit of each check.
 _OWN_LIMIT = {CheckName.COMPLETENESS: "missing_ratio", CheckName.OUT_OF_RANGE: "out_of_range_ratio",

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from exporter.components.base import Component, State
-from exporter.histograms import CumulativeHistogram
-from exporter.prepare import PreparedBatch
+from exporter.prepare.preparer import PreparedBatch
+from exporter.stats.histograms import CumulativeHistogram
 
 #: Upper bounds of ``model_prediction_latency_seconds``: 1 ms to 10 s.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from exporter.checks import LABEL_COVERAGE_MIN, CheckName
 from exporter.components.base import Component, HasLabels, WindowContext
-from exporter.prepare import PreparedBatch
-from exporter.results import WindowBuilder
-from exporter.sketch import FieldSpec, Groups, Summary
+from exporter.components.checks import LABEL_COVERAGE_MIN
+from exporter.prepare.preparer import PreparedBatch
+from exporter.summary.results import WindowBuilder
+from exporter.summary.sketch import FieldSpec, Groups, Summary
+from exporter.values.vocabulary import CheckName
 
 
 class Volume(Component):

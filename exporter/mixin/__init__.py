@@ -5,7 +5,7 @@ holds every choice a user may want to change (selectors, which window each
 alert watches, ``for:`` durations, the latency objective, the runbook address),
 and :mod:`exporter.mixin.rules` and :mod:`exporter.mixin.dashboards` build the
 files Prometheus and Grafana load from it and from the metric names of
-:mod:`exporter.exposition`. ``python -m exporter.mixin`` writes them into the
+:mod:`exporter.publish.exposition`. ``python -m exporter.mixin`` writes them into the
 repository; a test checks that regenerating changes nothing.
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from exporter.checks import LABEL_COVERAGE_MIN
-from exporter.durations import parse_duration, parse_for
+from exporter.components.checks import LABEL_COVERAGE_MIN
+from exporter.values.durations import parse_duration, parse_for
 
 #: Where the documentation site (``mkdocs.yml``'s ``site_url``, built from ``docs/``) is published.
 DOCS_SITE = "https://model-monitor.github.io/model-monitor/"

@@ -1,6 +1,6 @@
 """Prometheus recording and alerting rules for Model Monitor.
 
-The alerts of the checks are generated from :data:`exporter.checks.CHECKS`:
+The alerts of the checks are generated from :data:`exporter.components.checks.CHECKS`:
 drift alerts read the exported verdicts (``model_feature_drifted``, ...), so no
 rule names a drift method or its direction; the others compare a value with
 the exporter's own threshold in force in the same window
@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.checks import ALERTING, SCHEMA_ALERT, Check, CheckName
+from exporter.components.checks import ALERTING, Check
 from exporter.mixin import DEFAULT, MixinConfig
+from exporter.values.vocabulary import CheckName
 
 #: Labels identifying one model of one exporter.
 MODEL = "job, instance, model"
@@ -109,13 +110,21 @@ def _stale_expr(c: MixinConfig) -> str:
 
 
 def check_alerts(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
-    """One alert per check of :data:`exporter.checks.CHECKS` that alerts (:data:`exporter.checks.ALERTING`)."""
+    """One alert per check of :data:`~exporter.components.checks.CHECKS` that alerts
+    (:data:`~exporter.components.checks.ALERTING`)."""
     texts = {"value": "{{ $value | printf \"%.3g\" }}", "percent": "{{ $value | humanizePercentage }}",
              "label_coverage_min": f"{c.label_coverage_min:.0%}", "stale_after_seconds": str(c.stale_after_seconds)}
     out = []
     for check in ALERTING:
-        expr = _stale_expr(c) if check.name == CheckName.UPDATE else _check_expr(c, check)
+        if check.name == CheckName.UPDATE:
+            expr = _stale_expr(c)
+        elif check.counter_increase:
+            expr = _increase_expr(c, check)
+        else:
+            expr = _check_expr(c, check)
         description = check.description
+        if check.lookback_setting:
+            description = description.replace("{lookback}", getattr(c, check.lookback_setting))
         for name, text in texts.items():  # not str.format: the templates are full of {{ }}
             description = description.replace("{" + name + "}", text)
         out.append(_alert(c, check.alert, expr, getattr(c, check.for_setting), check.severity, check.category,
@@ -123,24 +132,12 @@ def check_alerts(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
     return out
 
 
-def _schema_alert(c: MixinConfig) -> dict[str, Any]:
-    """:data:`exporter.checks.SCHEMA_ALERT` as a rule: any increase of its checks' violations in the look-back."""
-    a = SCHEMA_ALERT
-    lookback = getattr(c, a.lookback_setting)
-    checks = "|".join(a.checks)
-    value = "{{ $value | printf \"%.3g\" }}"
-    return _alert(
-        c, a.alert,
-        f"sum by ({MODEL}, check, feature) "
-        f"(increase({a.counter}{{{c.job_selector},check=~\"{checks}\"}}[{lookback}])) > 0",
-        getattr(c, a.for_setting), a.severity, a.category,
-        "Model {{ $labels.model }} receives rows that break its schema ({{ $labels.check }})",
-        f"{value} {{{{ $labels.check }}}} violations{{{{ with $labels.feature }}}} on feature {{{{ . }}}}"
-        f"{{{{ end }}}} in the last {lookback} for model {{{{ $labels.model }}}}: a configured column stopped "
-        f"arriving (renamed or dropped upstream). Unknown extra columns are counted, not alerted; values of "
-        f"the wrong type alert as ModelTypeViolations.",
-        report=True,
-    )
+def _increase_expr(c: MixinConfig, check: Check) -> str:
+    """The alert expression of a check on a counter: any increase of its checks' counts in the look-back."""
+    checks = "|".join(check.counter_increase)
+    lookback = getattr(c, check.lookback_setting)
+    return (f"sum by ({MODEL}, check, feature) "
+            f"(increase({check.value_metric}{{{c.job_selector},check=~\"{checks}\"}}[{lookback}])) > 0")
 
 
 def alerting_rules(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
@@ -150,7 +147,6 @@ def alerting_rules(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
     percent = "{{ $value | humanizePercentage }}"
     return [
         *check_alerts(c),
-        _schema_alert(c),
         _alert(
             c, "ModelLatencyBudgetBurn",
             f"(\n  model:prediction_latency_slo_errors:ratio_rate1h > {14.4 * budget:.6g}\n"

@@ -1,0 +1,82 @@
+"""What realized performance shares: the thresholds from the reference's own performance and noise
+(:class:`PerformanceBaseline`, which CBPE shares too), and the evaluation of a window's metrics against them.
+
+The components themselves: :mod:`exporter.components.classification` and
+:mod:`exporter.components.regression`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter.components.base import Component, WindowContext
+from exporter.config import DEFAULT_ALPHA
+from exporter.stats import performance
+from exporter.stats.distributions import norm_ppf
+from exporter.summary.results import WindowBuilder
+from exporter.summary.sketch import Summary
+from exporter.values.vocabulary import CheckName
+
+
+@dataclass
+class PerformanceBaseline:
+    """The reference's realized performance and the thresholds below which performance fails.
+
+    A window's threshold is the reference's value minus the larger of ``tolerance`` and the metric's
+    sampling noise at the window's size: ``z(1 - alpha) * noise[metric] / sqrt(n)``, where
+    ``noise`` is the metric's standard deviation over subsamples of the reference times the square
+    root of their size (:func:`exporter.monitor.building.performance_noise`), so a small window is not judged
+    on a difference its size cannot tell from chance.
+    """
+
+    tolerance: float
+    reference: dict[str, float] = field(default_factory=dict)
+    #: Standard deviation of each metric on one row's worth of data (sigma(n) * sqrt(n)).
+    noise: dict[str, float] = field(default_factory=dict)
+    alpha: float = DEFAULT_ALPHA
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """The thresholds of a window large enough for its noise to be below the tolerance."""
+        return {metric: max(0.0, value - self.tolerance)
+                for metric, value in self.reference.items() if metric in performance.HIGHER_IS_BETTER}
+
+    def thresholds_at(self, n: int) -> dict[str, float]:
+        z = norm_ppf(1 - self.alpha)
+        out = {}
+        for metric, value in self.reference.items():
+            if metric in performance.HIGHER_IS_BETTER:
+                noise = z * self.noise.get(metric, 0.0) / math.sqrt(max(n, 1))
+                out[metric] = max(0.0, value - max(self.tolerance, noise))
+        return out
+
+    def verdicts(self, check: CheckName, metrics: dict[str, float], out: WindowBuilder, n: int) -> dict[str, float]:
+        """Record the failures of ``metrics`` measured on ``n`` rows; returns the thresholds in force."""
+        limits = self.thresholds_at(n) if metrics else {}
+        for metric, limit in limits.items():
+            if metric in metrics and metrics[metric] < limit:  # only failures: the threshold is exported
+                out.verdict(check, metrics[metric], limit, True, (("metric", metric),))
+        return limits
+
+
+class Realized(Component):
+    """Realized performance of a window's labelled rows, against the reference's (a base of the components)."""
+
+    def __init__(self, baseline: PerformanceBaseline):
+        self.baseline = baseline
+
+    def metrics(self, merged: Summary) -> dict[str, float]:
+        raise NotImplementedError
+
+    def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
+        metrics = self.metrics(merged) if ctx.labelled >= ctx.min_rows else {}
+        out.set(performance=metrics)
+        out.set(performance_limits=self.baseline.verdicts(CheckName.PERFORMANCE, metrics, out, ctx.labelled))
+
+    def snapshot_fields(self) -> dict[str, Any]:
+        return {"reference_performance": dict(self.baseline.reference),
+                "performance_thresholds": self.baseline.thresholds}
+
+

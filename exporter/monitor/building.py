@@ -1,0 +1,113 @@
+"""Building a model's monitor: its baseline (from a baseline file or computed from its reference, with the
+reference's own performance and sampling noise), its SageMaker constraints, and the monitor itself."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from exporter.baseline import outputs, targets
+from exporter.baseline.files import Baseline, read_baseline
+from exporter.baseline.reference import Reference, load_reference
+from exporter.baseline.target_spec import build_targets
+from exporter.components import MeasuresPerformance, PerformanceBaseline, build_components
+from exporter.config import Config, ConfigError, ModelConfig
+from exporter.memory import release_free_memory
+from exporter.monitor.model import ModelMonitor
+from exporter.prepare.preparer import LabelledRows
+from exporter.prepare.segments import segment_values
+from exporter.sources.tables import normalized
+from exporter.summary.sketch import ONE_GROUP
+
+log = logging.getLogger(__name__)
+
+
+def build_monitor(config: ModelConfig, state_dir: Path | None, where: str = "config") -> ModelMonitor:
+    """Build ``config``'s monitor from its baseline file or its reference; ConfigError on any problem."""
+    if config.baseline is not None:
+        base = read_baseline(config.baseline, config, where)
+    else:
+        base = baseline_of_reference(config, where)
+        release_free_memory()  # the reference's columns, before the windows' arrays are made
+    reference = base.reference
+    if config.constraints is not None:
+        from exporter.baseline.sagemaker import apply_constraints, read_constraints
+
+        config, reference = apply_constraints(config, reference, read_constraints(config.constraints, config, where),
+                                              where)
+    return ModelMonitor(config, reference, state_dir, base.spec, base.segments,
+                        reference_performance=base.performance, performance_noise=base.performance_noise)
+
+
+def build_monitors(config: Config, source: str = "config", persist: bool = True) -> list[ModelMonitor]:
+    """A monitor per configured model, its reference read and checked; ConfigError on any problem."""
+    monitors = []
+    state_dir: Path | None = config.state_dir if persist else None
+    if state_dir is not None:
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"{source}: state_dir: cannot create {state_dir}: {error.strerror}") from None
+    for model in config.models:
+        monitors.append(build_monitor(model, state_dir, source))
+    return monitors
+
+
+def baseline_of_reference(config: ModelConfig, where: str = "config") -> Baseline:
+    """Read ``config``'s reference once and compute what the monitor needs from it; ConfigError on any problem."""
+    reference, frame = load_reference(config, where)
+    frame = normalized(frame)
+    if len(reference.feature_names) > config.max_features:
+        raise ConfigError(f"{where}: models[{config.name}]: {len(reference.feature_names)} features, more than "
+                          f"max_features ({config.max_features}); list the features to monitor under features:")
+    for key in ("latency_column", "error_column"):
+        column = getattr(config, key)
+        if column and column not in frame.columns:
+            log.info("model %s: %s %r is not in the reference (fine: it is only read from the logs)",
+                     config.name, key, column)
+    spec = build_targets(config, frame)
+    segments = segment_values(config, frame, where)
+    return Baseline(reference, spec, segments, realized_performance(config, reference, spec, frame),
+                    performance_noise(config, reference, spec, frame))
+
+
+#: Subsamples of the reference drawn to measure each metric's sampling noise, and their size.
+NOISE_SUBSAMPLES, NOISE_ROWS = 40, 1000
+
+
+def performance_noise(config: ModelConfig, reference: Reference, spec: targets.TargetSpec,
+                      frame: pd.DataFrame) -> dict[str, float]:
+    """Each metric's standard deviation over subsamples of the reference's labelled rows, times sqrt(size).
+
+    Subsamples of ``min(NOISE_ROWS, labelled / 4)`` rows, drawn without replacement with a fixed
+    seed; the metric's noise on a window of ``n`` rows is this over ``sqrt(n)`` (as NannyML sets
+    its thresholds from the reference's chunk-to-chunk variability). Empty with fewer than 200
+    labelled rows: the thresholds then rest on ``performance_tolerance`` alone.
+    """
+    labelled = np.flatnonzero(outputs.prepare(spec, config, frame).labelled())
+    size = min(NOISE_ROWS, labelled.size // 4)
+    if size < 50:
+        return {}
+    rng = np.random.default_rng(0)
+    samples = [realized_performance(config, reference, spec, frame.iloc[rng.choice(labelled, size, replace=False)])
+               for _ in range(NOISE_SUBSAMPLES)]
+    metrics = set.intersection(*(set(s) for s in samples)) if samples else set()
+    return {m: float(np.std([s[m] for s in samples], ddof=1) * np.sqrt(size)) for m in sorted(metrics)
+            if all(np.isfinite(s[m]) for s in samples)}
+
+
+def realized_performance(config: ModelConfig, reference: Reference, spec: targets.TargetSpec,
+                         frame: pd.DataFrame) -> dict[str, float]:
+    """Realized performance of the labelled rows of ``frame`` (the reference's: the baseline of the thresholds)."""
+    labelled = LabelledRows(np.zeros(len(frame)), outputs.prepare(spec, config, frame), {},
+                            np.full(len(frame), np.nan))
+    if not labelled.outputs.labelled().any():
+        return {}
+    for component in build_components(config, reference, spec, PerformanceBaseline(0.0)):
+        if isinstance(component, MeasuresPerformance):
+            summary = component.summarize_labels(labelled, ONE_GROUP)
+            return component.metrics({name: value[0] for name, value in summary.items()})
+    return {}

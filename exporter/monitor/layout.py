@@ -1,0 +1,37 @@
+"""The layout a model's saved rings depend on, as one fingerprint: a state saved for another layout is not read."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from exporter.baseline.files import Baseline
+from exporter.baseline.reference import Reference
+from exporter.baseline.targets import TargetSpec
+from exporter.components import PerformanceBaseline, bucket_layout, build_components
+from exporter.config import ModelConfig
+from exporter.prepare.segments import segment_keys
+
+
+def fingerprint(reference: Reference, spec: TargetSpec, auc_edges: np.ndarray | None, signature: list[Any],
+                config: ModelConfig, segment_keys: list[str]) -> str:
+    """Identifies everything a saved ring depends on: bins, fields, windows, segments, classes."""
+    windows = [(w.label, w.seconds, config.window_buckets) for w in config.windows]
+    description = repr((signature, windows, segment_keys, spec.classes))
+    hasher = hashlib.sha256(description.encode())
+    for edges in (auc_edges, spec.output.edges if spec.output else None):
+        if edges is not None:
+            hasher.update(np.ascontiguousarray(edges, dtype=np.float64).tobytes())
+    return f"{reference.fingerprint()}:{hasher.hexdigest()[:16]}"
+
+
+def baseline_fingerprint(config: ModelConfig, base: Baseline) -> str:
+    """The fingerprint of the monitor that ``base`` builds for ``config``, without building it: no source is
+    opened and no ring allocated (``model-monitor baseline`` writes it into the baseline file)."""
+    performance = PerformanceBaseline(config.performance_tolerance, dict(base.performance),
+                                      dict(base.performance_noise), config.performance_alpha)
+    components = build_components(config, base.reference, base.spec, performance)
+    return fingerprint(base.reference, base.spec, base.spec.auc_edges, bucket_layout(components).signature(),
+                       config, segment_keys(base.segments))
