@@ -1,15 +1,18 @@
 """Do two versions of the exporter print the same metrics? ``check --format json`` of both, side by side.
 
-    python -m benchmarks.compare_check --base REV [--rows 200000] [--keep DIR]
+    python -m benchmarks.compare_check --base REV [--rows 200000] [--repeat 1] [--keep DIR]
 
-Builds two seeded workloads in a temporary folder: the demo's (a fraud model with a labels
-log, segments, latency and errors, drifting halfway through an hour) and the benchmark's
-(20 numeric and 5 categorical features, 3 windows, Parquet). Runs ``model-monitor check
+Builds three seeded workloads in a temporary folder: the demo's (a fraud model with a labels
+log, segments, latency and errors, drifting halfway through an hour), the benchmark's
+(20 numeric and 5 categorical features, 3 windows, Parquet) and the conformance matrix's data
+(tests/conformance.py: a messy log for every task, from JSON Lines, CSV, Parquet and SQLite). Runs ``model-monitor check
 --format json --now T`` on each with the working tree and with ``REV`` (checked out with
 ``git worktree``), and compares every sample: same series, same values. Series that only the
 new version has are listed (e.g. new zero-valued counters) and allowed; a changed or missing
 value fails (exit 1); values within ``--rtol`` (1e-12 relative: the same sums added in another
-order) are counted apart. Wall time of each run is printed too. Run on demand, not in the tests.
+order) are counted apart. Wall time of each run is printed too; ``--repeat N`` runs N pairs, alternating
+which tree goes first, and prints each tree's median (on a shared machine, compare only the pairs of one
+run). Run on demand, not in the tests.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import yaml
 
 from benchmarks.bench_exporter import workload
 from exporter.commands.demo import TrafficWriter, prepare_demo
+from tests.conformance import FILE_SOURCES, write_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = 1_800_000_000.0
@@ -108,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", required=True, help="the git revision to compare with")
     parser.add_argument("--rows", type=int, default=200_000, help="rows of the benchmark workload")
+    parser.add_argument("--repeat", type=int, default=1, help="pairs of runs per workload, alternating the order")
     parser.add_argument("--keep", type=Path, help="build the workloads here and keep them")
     parser.add_argument("--rtol", type=float, default=1e-12,
                         help="relative difference allowed (sums in another order differ in the last bits)")
@@ -120,13 +125,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         (folder / "demo").mkdir(exist_ok=True)
         (folder / "bench").mkdir(exist_ok=True)
-        configs = {"demo": demo_workload(folder / "demo"), "benchmark": benchmark_workload(folder / "bench", args.rows)}
+        (folder / "conformance").mkdir(exist_ok=True)
+        configs = {"demo": demo_workload(folder / "demo"), "benchmark": benchmark_workload(folder / "bench", args.rows),
+                   "conformance": write_matrix(folder / "conformance", NOW, (*FILE_SOURCES, "sqlite"))}
         same = True
         for name, config in configs.items():
-            old, old_time = run_check(base_tree, config)
-            new, new_time = run_check(ROOT, config)
+            old_times, new_times = [], []
+            for pair in range(args.repeat):
+                if pair % 2:
+                    new, new_time = run_check(ROOT, config)
+                    old, old_time = run_check(base_tree, config)
+                else:
+                    old, old_time = run_check(base_tree, config)
+                    new, new_time = run_check(ROOT, config)
+                old_times.append(old_time)
+                new_times.append(new_time)
             same = compare(name, old, new, args.rtol) and same
-            print(f"  wall time of check: {old_time:.2f} s before, {new_time:.2f} s after")
+            print(f"  wall time of check (median of {args.repeat}): {np.median(old_times):.2f} s before, "
+                  f"{np.median(new_times):.2f} s after; each pair: "
+                  + ", ".join(f"{a:.2f}/{b:.2f}" for a, b in zip(old_times, new_times, strict=True)))
         return 0 if same else 1
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=ROOT, check=False,

@@ -60,3 +60,9 @@ def test_every_module_belongs_to_a_layer(copy: Path) -> None:
     result = _lint(copy)
     assert result.returncode != 0
     assert "exporter.extras" in result.stdout
+
+
+def test_no_module_is_longer_than_about_400_lines() -> None:
+    lengths = {str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+               for path in (ROOT / "exporter").rglob("*.py")}
+    assert {path: n for path, n in lengths.items() if n > 400} == {}

@@ -29,7 +29,7 @@ from exporter.baseline.methods import resolve_method
 from exporter.baseline.reference import Reference
 from exporter.baseline.targets import TargetSpec
 from exporter.config import ConfigError, ModelConfig
-from exporter.state.store import write_atomically
+from exporter.state.files import write_atomically
 from exporter.stats.calibration import CalibrationResult, Calibrator
 from exporter.stats.drift_null import DriftCalibration
 from exporter.values.keys import canonical_class

@@ -47,7 +47,7 @@ from exporter.baseline.drift import PVALUE_METHODS
 from exporter.baseline.features import CategoricalFeature, NumericFeature
 from exporter.baseline.reference import Reference
 from exporter.config import ConfigError, FeatureQualityConfig, ModelConfig
-from exporter.state.store import write_atomically
+from exporter.state.files import write_atomically
 from exporter.summary.results import ModelSnapshot, QualityThreshold
 from exporter.values.vocabulary import CheckName, SchemaCheck
 

@@ -10,7 +10,7 @@ from exporter.config import Config, ConfigError, ModelConfig, load_config
 from exporter.memory import build_allocators, fast_allocators
 from exporter.monitor.building import build_monitors
 from exporter.monitor.model import ModelMonitor
-from exporter.state.store import StateDirLock, StateDirLockedError, write_atomically
+from exporter.state.files import StateDirLock, StateDirLockedError, write_atomically
 
 log = logging.getLogger("model_monitor")
 

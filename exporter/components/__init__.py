@@ -16,6 +16,10 @@ namespace of a merged window.
 | ``impact`` | (none; a history of drift and performance) | impact of each drifted feature |
 | ``label_delay`` | delay buckets | window delay percentiles; cumulative histogram |
 | ``service`` | (none) | latency histogram, error count |
+
+The checks table (:mod:`exporter.components.checks`) lives here too. Components know nothing of files, HTTP
+or metric names: they may import ``prepare`` (the batch types), ``baseline``, ``stats``, ``summary``,
+``config`` and ``values``, never the windows, the monitor or the exposition above them.
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@ Like a monitoring mixin (kubernetes-mixin, node-mixin): :class:`MixinConfig`
 holds every choice a user may want to change (selectors, which window each
 alert watches, ``for:`` durations, the latency objective, the runbook address),
 and :mod:`exporter.mixin.rules` and :mod:`exporter.mixin.dashboards` build the
-files Prometheus and Grafana load from it and from the metric names of
-:mod:`exporter.publish.exposition`. ``python -m exporter.mixin`` writes them into the
-repository; a test checks that regenerating changes nothing.
+files Prometheus and Grafana load from it and from the metric names of the catalogue
+(:mod:`exporter.publish.catalogue`). ``python -m exporter.mixin`` writes them into the
+repository; a test checks that regenerating changes nothing. It may import the checks table, the
+catalogue and ``values`` (durations), never the exporter's runtime.
 """
 
 from __future__ import annotations
@@ -43,10 +44,12 @@ class MixinConfig:
     label_coverage_for: str = "1h"
     volume_for: str = "10m"
     exporter_down_for: str = "2m"
+    component_errors_for: str = "0m"
     stale_for: str = "2m"
     # Look-back ranges.
     schema_lookback: str = "15m"
     volume_lookback: str = "15m"
+    component_errors_lookback: str = "15m"
     #: Label coverage below this share of the window's predictions is a problem.
     label_coverage_min: float = LABEL_COVERAGE_MIN
     #: Latency objective: this share of predictions faster than latency_objective_seconds,

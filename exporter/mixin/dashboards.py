@@ -292,6 +292,9 @@ def exporter_health(c: MixinConfig = DEFAULT) -> dict[str, Any]:
     layout.add(_panel(c, "timeseries", "Errors by stage", [
         _target(f"sum by (model, stage) (rate(model_monitor_errors_total{{{sel}}}[$__rate_interval]))",
                 "{{model}} {{stage}}")], unit="ops"), 12, 8)
+    layout.add(_panel(c, "timeseries", "Component errors (results left out)", [
+        _target(f"sum by (model, component) (increase(model_monitor_component_errors_total{{{sel}}}"
+                f"[$__rate_interval]))", "{{model}} {{component}}")], unit="short"), 12, 8)
     layout.add(_panel(c, "timeseries", "Rejected rows by reason", [
         _target(f"sum by (model, reason) (rate(model_monitor_rejected_rows_total{{{sel}}}[$__rate_interval]))",
                 "{{model}} {{reason}}")], unit="reqps"), 12, 8)

@@ -178,6 +178,17 @@ def alerting_rules(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
             f"the service or its prediction logging stopped.",
         ),
         _alert(
+            c, "ModelComponentErrors",
+            f"sum by ({MODEL}, component) "
+            f"(increase(model_monitor_component_errors_total{{{s}}}[{c.component_errors_lookback}])) > 0",
+            c.component_errors_for, "warning", "monitor",
+            "Model {{ $labels.model }}: component {{ $labels.component }} fails to evaluate",
+            f"{{{{ $value | printf \"%.3g\" }}}} window evaluations of component {{{{ $labels.component }}}} failed in "
+            f"the last {c.component_errors_lookback} for model {{{{ $labels.model }}}}: its results, and the alerts "
+            f"that read them, are absent; the other components' stand. The exporter's log has the traceback.",
+            report=True,
+        ),
+        _alert(
             c, "ModelExporterDown",
             f"up{{{s}}} == 0",
             c.exporter_down_for, "critical", "monitor",

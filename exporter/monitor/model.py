@@ -33,6 +33,7 @@ from exporter.components import ROWS, Component, PerformanceBaseline, build_comp
 from exporter.config import ModelConfig
 from exporter.monitor.counters import Counters
 from exporter.monitor.layout import fingerprint
+from exporter.monitor.one_shot import one_shot_verdicts
 from exporter.monitor.pushdown import PushdownIngest
 from exporter.monitor.saved import SavedState
 from exporter.monitor.sources import open_source
@@ -283,30 +284,8 @@ class ModelMonitor(SavedState, PushdownIngest):
         self.last_duration = finished - started
         snapshot = self.snapshot(windows, ok, now)
         if once:
-            snapshot = replace(snapshot, verdicts=(*snapshot.verdicts, *self._one_shot_verdicts()))
+            snapshot = replace(snapshot, verdicts=(*snapshot.verdicts, *one_shot_verdicts(self.counters, self.source)))
         return snapshot
-
-    def _one_shot_verdicts(self) -> list[Verdict]:
-        """The checks of a run that reads the logs once (check, report): a model that read no usable row has
-        checked nothing (``no_data``), and a configured column absent from the rows read is a failed ``schema``
-        check naming it (a typo in a column name then fails, never silently changes what the columns are)."""
-        verdicts = []
-        if self.counters.predictions_total == 0:
-            verdicts.append(Verdict(CheckName.NO_DATA, (), 0.0, 1.0, True, (("reason", self._no_data_reason()),)))
-        for (check, column), count in sorted(self.counters.violations.items()):
-            if check == SchemaCheck.MISSING_COLUMN and count:
-                verdicts.append(Verdict(CheckName.SCHEMA, (("column", column),), float(count), 0.0, True))
-        return verdicts
-
-    def _no_data_reason(self) -> str:
-        """Why a one-shot run read no usable row, in one line: no file, an empty source, or every row rejected."""
-        rejected = Counter({str(reason): count for reason, count in self.counters.rejected.items() if count})
-        if rejected:
-            reasons = ", ".join(f"{reason} {count}" for reason, count in rejected.most_common())
-            return f"{sum(rejected.values())} rows read from {self.source.pattern}, none usable ({reasons})"
-        if isinstance(self.source, FileSource) and not self.source.seen:
-            return f"no file matches {self.source.pattern}"
-        return f"no row in {self.source.pattern}"
 
     def _read(self, source: Source, stage: ErrorStage, ingest: Callable[[pd.DataFrame, float], int],
               now: float, budget: int | None) -> bool:

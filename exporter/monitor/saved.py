@@ -23,7 +23,8 @@ from exporter.monitor.counters import Counters
 from exporter.prepare.dedup import RecentIds
 from exporter.prepare.label_join import LabelJoiner
 from exporter.prepare.preparer import Preparer
-from exporter.state.store import Part, StateError, StateStore, adopt_legacy_state_file, parts_of, state_path
+from exporter.state.files import adopt_legacy_state_file, state_path
+from exporter.state.store import Part, StateError, StateStore, parts_of
 from exporter.values.vocabulary import ErrorStage
 from exporter.windows.store import WindowStore
 

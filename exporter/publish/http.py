@@ -20,8 +20,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from exporter.publish.exposition import METRICS, SnapshotStore
-from exporter.publish.http_server import HTTPServer, Limits, Refusal, ServerStats
+from exporter.publish.catalogue import METRICS
+from exporter.publish.exposition import SnapshotStore
+from exporter.publish.http_requests import Refusal
+from exporter.publish.http_server import HTTPServer, Limits, ServerStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -31,7 +33,7 @@ WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
 
 class ServerCollector:
     """The HTTP server's own metrics: open connections, connections accepted and refused by reason (named
-    and described as in :data:`exporter.publish.exposition.METRICS`)."""
+    and described as in :data:`exporter.publish.catalogue.METRICS`)."""
 
     def __init__(self, stats: ServerStats):
         self.stats = stats

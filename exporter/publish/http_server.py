@@ -30,21 +30,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 import socket
 import ssl
-import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from enum import StrEnum
 from functools import partial
 from typing import Any
 
 from exporter.memory import release_free_memory
+from exporter.publish.http_requests import (
+    REASONS,
+    Refusal,
+    RefusedError,
+    Request,
+    WSGIApp,
+    call_app,
+    parse_head,
+    plain_response,
+    wsgi_environ,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +59,6 @@ log = logging.getLogger(__name__)
 TRIM_AFTER_CONNECTIONS = 64
 #: ... this long after most of them have closed.
 TRIM_DELAY_SECONDS = 1.0
-
-WSGIApp = Callable[[dict, Callable[..., object]], Iterable[bytes]]
-
-
-class Refusal(StrEnum):
-    """``model_monitor_http_refused_connections_total{reason}``: why the server closed a connection early."""
-
-    CONNECTION_LIMIT = "connection_limit"
-    TIMEOUT = "timeout"
-    TLS_HANDSHAKE = "tls_handshake"
-    HEADERS_TOO_LARGE = "headers_too_large"
-    BODY_TOO_LARGE = "body_too_large"
-    BAD_REQUEST = "bad_request"
 
 
 @dataclass(frozen=True)
@@ -96,10 +90,6 @@ class ServerStats:
         self.refused[reason] += 1
 
 
-_REASONS = {400: "Bad Request", 408: "Request Timeout", 411: "Length Required", 413: "Content Too Large",
-            431: "Request Header Fields Too Large", 505: "HTTP Version Not Supported"}
-
-
 def raise_open_files_limit(wanted: int) -> int:
     """Raise this process's soft limit of open files towards ``wanted`` (at most the hard limit), as Go's
     runtime does for every Prometheus exporter: a soft limit of 1024 would otherwise cap connections
@@ -117,52 +107,6 @@ def raise_open_files_limit(wanted: int) -> int:
 
 class _StoppingError(Exception):
     """The server stopped while a request was being answered."""
-
-
-class _RefusedError(Exception):
-    def __init__(self, status: int, reason: Refusal):
-        super().__init__(status)
-        self.status, self.reason = status, reason
-
-
-@dataclass
-class _Request:
-    method: str
-    target: str
-    version: str
-    headers: dict[str, str]
-    body: bytes = b""
-
-    @property
-    def keep_alive(self) -> bool:
-        connection = self.headers.get("connection", "").lower()
-        if self.version == "HTTP/1.0":
-            return "keep-alive" in connection
-        return "close" not in connection
-
-
-def _parse_head(head: bytes) -> _Request:
-    try:
-        text = head.decode("iso-8859-1")
-    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
-        raise _RefusedError(400, Refusal.BAD_REQUEST) from None
-    lines = text.split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[0].isalpha() or not parts[1] or not parts[2].startswith("HTTP/"):
-        raise _RefusedError(400, Refusal.BAD_REQUEST)
-    method, target, version = parts
-    if version not in ("HTTP/1.0", "HTTP/1.1"):
-        raise _RefusedError(505, Refusal.BAD_REQUEST)
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, colon, value = line.partition(":")
-        if not colon or not name or name != name.strip() or any(c in name for c in " \t"):
-            raise _RefusedError(400, Refusal.BAD_REQUEST)
-        key = name.lower()
-        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
-    return _Request(method, target, version, headers)
 
 
 class HTTPServer:
@@ -309,7 +253,8 @@ class HTTPServer:
             writer.transport.resume_reading()
             with contextlib.suppress(TimeoutError, asyncio.LimitOverrunError, asyncio.IncompleteReadError):
                 await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 1.0)  # read, so that closing sends no reset
-            await self._write(writer, *_plain(400, "Client sent an HTTP request to an HTTPS server"), close=True)
+            refusal = plain_response(400, "Client sent an HTTP request to an HTTPS server")
+            await self._write(writer, *refusal, close=True)
             return False
         try:
             await writer.start_tls(self.tls, ssl_handshake_timeout=max(deadline - loop.time(), 0.1))
@@ -335,13 +280,13 @@ class HTTPServer:
             first = False
             try:
                 request = await self._read_request(reader, start)
-            except _RefusedError as refused:
+            except RefusedError as refused:
                 self.stats.refuse(refused.reason)
-                await self._write(writer, *_plain(refused.status, _REASONS[refused.status]), close=True)
+                await self._write(writer, *plain_response(refused.status, REASONS[refused.status]), close=True)
                 return
             try:
                 status, headers, body = await asyncio.get_running_loop().run_in_executor(
-                    self._pool, _call, self.app, _environ(request, writer, self.tls is not None))
+                    self._pool, call_app, self.app, wsgi_environ(request, writer, self.tls is not None))
             except RuntimeError as error:  # the workers were shut down: the server is stopping
                 raise _StoppingError from error
             keep = request.keep_alive and not self._stopped_now()
@@ -351,33 +296,33 @@ class HTTPServer:
             if not await self._write(writer, status, headers, body, close=not keep, length=length) or not keep:
                 return
 
-    async def _read_request(self, reader: asyncio.StreamReader, start: bytes) -> _Request:
+    async def _read_request(self, reader: asyncio.StreamReader, start: bytes) -> Request:
         limits = self.limits
         try:
             rest = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), limits.header_seconds)
         except TimeoutError:
-            raise _RefusedError(408, Refusal.TIMEOUT) from None
+            raise RefusedError(408, Refusal.TIMEOUT) from None
         except asyncio.LimitOverrunError:
-            raise _RefusedError(431, Refusal.HEADERS_TOO_LARGE) from None
+            raise RefusedError(431, Refusal.HEADERS_TOO_LARGE) from None
         except asyncio.IncompleteReadError:
-            raise _RefusedError(400, Refusal.BAD_REQUEST) from None
+            raise RefusedError(400, Refusal.BAD_REQUEST) from None
         head = start + rest
         if len(head) > limits.max_header_bytes:
-            raise _RefusedError(431, Refusal.HEADERS_TOO_LARGE)
-        request = _parse_head(head[:-4])
+            raise RefusedError(431, Refusal.HEADERS_TOO_LARGE)
+        request = parse_head(head[:-4])
         if "chunked" in request.headers.get("transfer-encoding", "").lower():
-            raise _RefusedError(411, Refusal.BODY_TOO_LARGE)
+            raise RefusedError(411, Refusal.BODY_TOO_LARGE)
         length_text = request.headers.get("content-length", "0") or "0"
         if not length_text.isdigit():
-            raise _RefusedError(400, Refusal.BAD_REQUEST)
+            raise RefusedError(400, Refusal.BAD_REQUEST)
         length = int(length_text)
         if length > limits.max_body_bytes:
-            raise _RefusedError(413, Refusal.BODY_TOO_LARGE)
+            raise RefusedError(413, Refusal.BODY_TOO_LARGE)
         if length:
             try:
                 request.body = await asyncio.wait_for(reader.readexactly(length), limits.body_seconds)
             except TimeoutError:
-                raise _RefusedError(408, Refusal.TIMEOUT) from None
+                raise RefusedError(408, Refusal.TIMEOUT) from None
         return request
 
     async def _write(self, writer: asyncio.StreamWriter, status: str, headers: list[tuple[str, str]], body: bytes,
@@ -446,43 +391,3 @@ async def _close(writer: asyncio.StreamWriter) -> None:
         writer.transport.abort()
 
 
-def _plain(status: int, reason: str) -> tuple[str, list[tuple[str, str]], bytes]:
-    return f"{status} {reason}", [("Content-Type", "text/plain; charset=utf-8")], f"{reason}\n".encode()
-
-
-def _environ(request: _Request, writer: asyncio.StreamWriter, tls: bool) -> dict[str, Any]:
-    path, _, query = request.target.partition("?")
-    peer = writer.get_extra_info("peername") or ("", 0)
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": request.method, "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": query,
-        "SERVER_PROTOCOL": request.version, "REMOTE_ADDR": str(peer[0]), "SERVER_NAME": "model-monitor",
-        "SERVER_PORT": "", "CONTENT_LENGTH": str(len(request.body)),
-        "CONTENT_TYPE": request.headers.get("content-type", ""),
-        "wsgi.version": (1, 0), "wsgi.url_scheme": "https" if tls else "http", "wsgi.input": io.BytesIO(request.body),
-        "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
-    }
-    for name, value in request.headers.items():
-        if name in ("content-type", "content-length"):
-            continue
-        environ["HTTP_" + name.upper().replace("-", "_")] = value
-    return environ
-
-
-def _call(app: WSGIApp, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
-    """Run the application on a worker thread; a failure is a 500, never a dropped connection."""
-    response: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> object:
-        response["status"], response["headers"] = status, headers
-        return lambda data: None
-
-    try:
-        chunks = app(environ, start_response)
-        body = b"".join(chunks)
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-    except Exception:
-        log.exception("HTTP server: the application failed on %s", environ.get("PATH_INFO"))
-        return _plain(500, "Internal Server Error")
-    return response["status"], response["headers"], body

@@ -28,10 +28,8 @@ file, and the URL is only ever shown with the password hidden.
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -41,117 +39,15 @@ import pandas as pd
 
 from exporter.config import ConfigError, SqlConfig
 from exporter.sources.cursors import Chunk, SourceError
+from exporter.sources.sql_engine import create_engine, error_message, redacted
+from exporter.sources.sql_watermark import Watermark, key_hashes
 from exporter.values.timestamps import EPOCH_UNITS, epoch_seconds, parse_timestamps
 from exporter.values.vocabulary import RejectReason
 
 if TYPE_CHECKING:
-    import sqlalchemy as sa
+    pass
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Watermark:
-    """Where reading stopped: the last (timestamp, id) read, as the database returned them."""
-
-    ts: Any = None
-    key: Any = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"ts": _encode(self.ts), "key": _encode(self.key)}
-
-    @staticmethod
-    def from_json(data: dict[str, Any]) -> Watermark:
-        return Watermark(_decode(data.get("ts")), _decode(data.get("key")))
-
-
-def _encode(value: Any) -> Any:
-    """A timestamp or id as JSON, its type kept, so it binds back as the same SQL value."""
-    if isinstance(value, datetime):
-        return {"datetime": value.isoformat()}
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, bytes):
-        return {"bytes": value.hex()}
-    if isinstance(value, Decimal):
-        return {"decimal": str(value)}
-    if value is None or isinstance(value, (int, float, str)):
-        return value
-    return {"text": str(value)}  # Decimal, UUID, date: bound back as text, which every database casts
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "datetime" in value:
-            return datetime.fromisoformat(value["datetime"])
-        if "bytes" in value:
-            return bytes.fromhex(value["bytes"])
-        if "decimal" in value:
-            return Decimal(value["decimal"])
-        return value.get("text")
-    return value
-
-
-def _key_hashes(ts: pd.Series, keys: pd.Series) -> np.ndarray:
-    """A 64-bit hash of each row's (timestamp, id), the same whichever query read the row."""
-    frame = pd.DataFrame({"ts": ts.to_numpy(), "key": keys.astype(str).to_numpy()})
-    return pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
-
-
-def redacted(url: str) -> str:
-    """``url`` with its password hidden, for log lines and errors."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):  # an unparseable URL: show only its scheme
-        return url.split(":", 1)[0] + "://..."
-
-
-def engine_url(sql: SqlConfig) -> Any:
-    """The SQLAlchemy URL of ``sql`` with the password from its environment variable or file."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        url = make_url(sql.url)
-    except ArgumentError as error:
-        raise ConfigError(f"sql.url {redacted(sql.url)}: {error}") from None
-    if sql.password_env is not None:
-        password = os.environ.get(sql.password_env)
-        if password is None:
-            raise ConfigError(f"sql.password_env: the environment variable {sql.password_env} is not set")
-        url = url.set(password=password)
-    elif sql.password_file is not None:
-        try:
-            password = sql.password_file.read_text(encoding="utf-8").splitlines()[0] if \
-                sql.password_file.stat().st_size else ""
-        except OSError as error:
-            raise ConfigError(f"sql.password_file: cannot read {sql.password_file}: {error.strerror}") from None
-        url = url.set(password=password)
-    return url
-
-
-def create_engine(sql: SqlConfig) -> sa.Engine:
-    """An engine that checks a pooled connection before use (so a restarted database is reconnected)."""
-    import sqlalchemy as sa
-
-    url = engine_url(sql)
-    connect_args: dict[str, Any] = {}
-    backend = url.get_backend_name()
-    if backend == "postgresql":
-        connect_args["connect_timeout"] = max(1, int(sql.connect_timeout))
-    elif backend == "sqlite":
-        connect_args["timeout"] = sql.connect_timeout
-    try:
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=1, connect_args=connect_args) \
-            if backend != "sqlite" else sa.create_engine(url, connect_args=connect_args)
-    except (ImportError, ModuleNotFoundError) as error:
-        raise ConfigError(f"sql.url {redacted(sql.url)}: the database driver is not installed ({error}); "
-                          "for PostgreSQL: pip install 'model-monitor[postgres]'") from None
-    except (sa.exc.ArgumentError, ValueError, TypeError) as error:
-        raise ConfigError(f"sql.url {redacted(sql.url)}: {error}") from None
 
 
 class SqlSource:
@@ -228,21 +124,21 @@ class SqlSource:
             connection = self.engine.connect()
         except sa.exc.SQLAlchemyError as error:
             log.warning("%s: cannot connect to %s yet (%s); reading will be retried every update", self.where,
-                        self.pattern, _message(error))
+                        self.pattern, error_message(error))
             return
         with connection:
             what = "query" if self.sql.query else f"table {self.sql.table!r}"
             try:
                 names = self._names(connection)
             except sa.exc.SQLAlchemyError as error:
-                raise ConfigError(f"{self.where}: the database refused the {what}: {_message(error)}") from None
+                raise ConfigError(f"{self.where}: the database refused the {what}: {error_message(error)}") from None
             statement = aggregation(self._from, sa.false(), self.ts) if aggregation is not None else None
             if statement is not None:
                 try:
                     connection.execute(statement)
                 except sa.exc.SQLAlchemyError as error:
                     raise ConfigError(f"{self.where}: the database refused the pushdown aggregation over the {what} "
-                                      f"(numeric features must be numeric columns): {_message(error)}") from None
+                                      f"(numeric features must be numeric columns): {error_message(error)}") from None
         missing = [c for c in (self.ts_name, self.key_name) if c not in names]
         if missing and "*" not in names:
             raise ConfigError(f"{self.where}: the {'query' if self.sql.query else 'table'} has no column "
@@ -317,7 +213,7 @@ class SqlSource:
             sa.select(*self._columns).select_from(self._from).where(back).order_by(self.ts, self.key)))
         if frame.empty:
             return frame, new_nulls
-        unseen = ~np.isin(_key_hashes(frame[self.ts_name], frame[self.key_name]), self.seen_hash)
+        unseen = ~np.isin(key_hashes(frame[self.ts_name], frame[self.key_name]), self.seen_hash)
         frame = frame.loc[unseen].reset_index(drop=True)
         if len(frame):
             log.info("%s: %d rows committed late (within sql.grace) read now", self.where, len(frame))
@@ -350,7 +246,7 @@ class SqlSource:
         low = self._epoch(self._minus_grace(self.watermark.ts))
         keep = self.seen_ts >= low
         fresh = np.flatnonzero(seconds >= low)  # in a backlog, only the last rows of the batch
-        hashes = _key_hashes(frame[self.ts_name].iloc[fresh], frame[self.key_name].iloc[fresh])
+        hashes = key_hashes(frame[self.ts_name].iloc[fresh], frame[self.key_name].iloc[fresh])
         self.seen_hash = np.concatenate([self.seen_hash[keep], hashes])
         self.seen_ts = np.concatenate([self.seen_ts[keep], seconds[fresh]])
 
@@ -388,11 +284,11 @@ class SqlSource:
                         break
         except sa.exc.SQLAlchemyError as error:
             self.engine.dispose()  # a restarted database: start from fresh connections
-            raise SourceError(_message(error)) from None
+            raise SourceError(error_message(error)) from None
         return []
 
     def _remember_late(self, frame: pd.DataFrame) -> None:
-        self.seen_hash = np.concatenate([self.seen_hash, _key_hashes(frame[self.ts_name], frame[self.key_name])])
+        self.seen_hash = np.concatenate([self.seen_hash, key_hashes(frame[self.ts_name], frame[self.key_name])])
         self.seen_ts = np.concatenate([self.seen_ts, parse_timestamps(frame[self.ts_name], self.unit)])
 
     def close(self) -> None:
@@ -453,8 +349,3 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _message(error: Exception) -> str:
-    """The database's own message, on one line, without SQLAlchemy's SQL echo and links."""
-    original = getattr(error, "orig", None)
-    text = str(original if original is not None else error)
-    return " ".join(text.split())[:500]

@@ -11,7 +11,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.publish.exposition import METRICS
+from exporter.publish.catalogue import METRICS
 from tests.helpers import model_config, rows_at, scrape, value_of, write_config, write_jsonl
 from tests.processes import LOOPBACK, free_port, require_binary, start_exporter, wait_for
 

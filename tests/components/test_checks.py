@@ -12,7 +12,8 @@ from exporter.components.checks import ALERTING, CHECKS, failed_checks
 from exporter.config import DEFAULT_ALPHA, DEFAULT_THRESHOLDS
 from exporter.mixin.rules import alerting_rules
 from exporter.monitor.building import build_monitor
-from exporter.publish.exposition import METRICS, build_families, families_as_json
+from exporter.publish.catalogue import METRICS
+from exporter.publish.exposition import build_families, families_as_json
 from exporter.values.vocabulary import CheckName, ErrorStage, JoinDrop, RejectReason
 from tests.helpers import model_config, rows_at, write_jsonl
 

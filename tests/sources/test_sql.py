@@ -16,7 +16,8 @@ from exporter.cli import main
 from exporter.config import ConfigError
 from exporter.monitor.building import build_monitor
 from exporter.monitor.model import ModelMonitor
-from exporter.sources.sql import Watermark, redacted
+from exporter.sources.sql_engine import redacted
+from exporter.sources.sql_watermark import Watermark
 from tests.helpers import check_samples, model_config, reference_for, reference_frame, rows_at, write_config
 
 NOW = 1_790_000_000.0
@@ -189,7 +190,7 @@ def test_a_sql_source_needs_an_id_column_and_one_source(tmp_path: Path) -> None:
 
 def test_the_password_comes_from_the_environment_or_a_file_and_is_never_shown(tmp_path: Path, monkeypatch) -> None:
     from exporter.config import SqlConfig
-    from exporter.sources.sql import engine_url
+    from exporter.sources.sql_engine import engine_url
 
     url = "postgresql+psycopg://monitor@db.internal:5432/app"
     monkeypatch.setenv("MM_TEST_PASSWORD", "hunter2")

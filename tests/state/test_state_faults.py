@@ -28,6 +28,7 @@ from exporter.commands.common import lock_state_dir
 from exporter.config import Config, ConfigError, parse_config
 from exporter.monitor.building import build_monitors
 from exporter.monitor.model import ModelMonitor
+from exporter.state import files
 from exporter.state import store as state
 from tests.disks import fill, small_disk
 from tests.helpers import model_config, rows_at, scrape, value_of, write_config, write_jsonl
@@ -113,7 +114,7 @@ def test_a_state_file_that_never_fits_leaves_no_temporary_file(tmp_path: Path,
         for step in range(3):
             _write(tmp_path, step)
             assert not monitor.update(NOW + step).up
-            assert [p.name for p in folder.iterdir()] == [state.LOCK_FILE] or not any(
+            assert [p.name for p in folder.iterdir()] == [files.LOCK_FILE] or not any(
                 p.name.endswith(".tmp") for p in folder.iterdir())
         assert monitor.counters.errors["state"] == 3
         assert f"cannot write {monitor.state_file}" in caplog.text
@@ -130,6 +131,7 @@ import resource, signal, sys
 sys.path.insert(0, {str(Path(__file__).parents[2])!r})
 import numpy as np
 from pathlib import Path
+from exporter.state import files
 from exporter.state import store as state
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of the signal
 store = state.StateStore(Path({str(tmp_path)!r}) / "s.state.npz")
@@ -210,8 +212,8 @@ FAULTS: dict[str, Callable[[Path], None]] = {
     "journal with garbage appended": lambda p: _append(p.with_name(p.name + ".journal"), os.urandom(999)),
     "journal record of the right checksum, wrong shape": lambda p: _journal_record(p, _wrong_shape),
     "journal record of the right checksum, not an object": lambda p: _journal_record(p, lambda m: [m]),
-    "lock a directory": lambda p: _as_directory(p.parent / state.LOCK_FILE),
-    "lock of garbage": lambda p: (p.parent / state.LOCK_FILE).write_bytes(os.urandom(100)),
+    "lock a directory": lambda p: _as_directory(p.parent / files.LOCK_FILE),
+    "lock of garbage": lambda p: (p.parent / files.LOCK_FILE).write_bytes(os.urandom(100)),
     "temporary file left": lambda p: p.with_name(f".{p.name}.1234.tmp").write_bytes(os.urandom(100)),
     "temporary name a directory": lambda p: _as_directory(p.with_name(f".{p.name}.{os.getpid()}.tmp")),
 }
@@ -269,7 +271,7 @@ def test_a_live_exporter_starts_twice_over_a_broken_state_folder(tmp_path: Path)
     write_jsonl(tmp_path / "logs" / "live-3.jsonl", rows_at(now - 50, 50, seed=3))
     assert monitor.update(now + 1).up  # a journal record
     _as_directory(monitor.state_store.journal)
-    _as_directory(config.state_dir / state.LOCK_FILE)
+    _as_directory(config.state_dir / files.LOCK_FILE)
     path = write_config(tmp_path / "monitor.yaml", {**json.loads(config.model_dump_json()), "interval": "0.2s"})
     for attempt in range(2):
         port = free_port()
@@ -293,7 +295,7 @@ def test_a_live_exporter_starts_twice_over_a_broken_state_folder(tmp_path: Path)
 def test_the_lock_message_names_the_holder_or_says_it_is_starting(tmp_path: Path) -> None:
     folder = tmp_path / "state"
     folder.mkdir()
-    holder = os.open(folder / state.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    holder = os.open(folder / files.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken, its pid not written yet
         with pytest.raises(ConfigError, match="an exporter that is starting"):
@@ -374,7 +376,7 @@ def test_write_all_raises_enospc_when_no_byte_can_be_written(tmp_path: Path) -> 
         fd = os.open(disk / "f", os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             with pytest.raises(OSError) as raised:
-                state._write_all(fd, np.zeros(100_000, np.uint8).tobytes(), 0)
+                files.write_all(fd, np.zeros(100_000, np.uint8).tobytes(), 0)
             assert raised.value.errno == errno.ENOSPC
         finally:
             os.close(fd)

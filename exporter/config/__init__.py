@@ -1,0 +1,67 @@
+"""The YAML configuration: its schema and defaults (:mod:`~exporter.config.schema`), the columns each role
+names (:mod:`~exporter.config.columns`), and reading it (:mod:`~exporter.config.loading`).
+
+Everything is checked when the exporter starts, so a mistake is one clear message naming the key, path or
+column, never a traceback later. A layer of its own, above ``values/``: every layer reads the configuration.
+``exporter.config`` is its public interface; the names below are imported from here.
+"""
+
+from exporter.config.columns import label_time, logged_roles, never_features, role_columns, text_columns
+from exporter.config.loading import load_config, parse_config, resolve_paths
+from exporter.config.schema import (
+    DEFAULT_ALPHA,
+    DEFAULT_MIN_EFFECT,
+    DEFAULT_THRESHOLDS,
+    NUMERIC_ONLY_METHODS,
+    Config,
+    ConfigError,
+    DriftConfig,
+    DriftMethod,
+    FeatureDriftConfig,
+    FeatureQualityConfig,
+    FeaturesConfig,
+    InputLimitsConfig,
+    LabelsConfig,
+    ModelConfig,
+    PredictionsConfig,
+    QualityConfig,
+    Seconds,
+    ServerConfig,
+    SqlConfig,
+    Task,
+    Window,
+    WindowSpec,
+)
+
+__all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_MIN_EFFECT",
+    "DEFAULT_THRESHOLDS",
+    "NUMERIC_ONLY_METHODS",
+    "Config",
+    "ConfigError",
+    "DriftConfig",
+    "DriftMethod",
+    "FeatureDriftConfig",
+    "FeatureQualityConfig",
+    "FeaturesConfig",
+    "InputLimitsConfig",
+    "LabelsConfig",
+    "ModelConfig",
+    "PredictionsConfig",
+    "QualityConfig",
+    "Seconds",
+    "ServerConfig",
+    "SqlConfig",
+    "Task",
+    "Window",
+    "WindowSpec",
+    "label_time",
+    "load_config",
+    "logged_roles",
+    "never_features",
+    "parse_config",
+    "resolve_paths",
+    "role_columns",
+    "text_columns",
+]
