@@ -43,11 +43,12 @@ def _parse_time(text: str) -> float:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="model-monitor", description=__doc__.splitlines()[0])
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="the least severe log lines written to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the exporter: update windows every interval, serve /metrics")
-    serve.add_argument("--config", required=True, type=Path)
+    serve.add_argument("--config", required=True, type=Path, help="the configuration file (YAML)")
     serve.add_argument("--port", type=int, help="overrides server.port")
     serve.add_argument("--web.config.file", dest="web_config", type=Path,
                        help="TLS and basic auth (Prometheus web configuration format); overrides "
@@ -55,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--shard", help="i/N: serve only the models whose name hashes to i of N; overrides shard:")
 
     check = sub.add_parser("check", help="one pass over every model's logs; print the metrics")
-    check.add_argument("--config", required=True, type=Path)
+    check.add_argument("--config", required=True, type=Path, help="the configuration file (YAML)")
     check.add_argument("--format", choices=["json", "prometheus", "sagemaker-violations"], default="json",
                        help="sagemaker-violations: constraint_violations.json of one model's window")
     check.add_argument("--fail-on-alert", action="store_true",
@@ -68,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
     baseline = sub.add_parser("baseline", help="compute a model's baseline from its reference, once, into a file "
                                                 "that the config can name instead of the reference")
-    baseline.add_argument("--config", required=True, type=Path)
+    baseline.add_argument("--config", required=True, type=Path, help="the configuration file (YAML)")
     baseline.add_argument("--model", help="the model (needed when the config has more than one)")
     baseline.add_argument("--out", required=True, type=Path,
                           help="the baseline file to write (JSON); with --format sagemaker, a folder")
@@ -77,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
                                "format, beside baseline.json in the --out folder")
 
     report = sub.add_parser("report", help="one model's window as a self-contained HTML page, for whoever was paged")
-    report.add_argument("--config", required=True, type=Path)
+    report.add_argument("--config", required=True, type=Path, help="the configuration file (YAML)")
     report.add_argument("--model", help="the model (needed when the config has more than one)")
     report.add_argument("--window", help="the window (default: the shortest with a failed check of the highest "
                                          "severity, else the longest)")
@@ -86,12 +87,13 @@ def _parser() -> argparse.ArgumentParser:
 
     backtest = sub.add_parser("backtest", help="replay a period of the logs and report the alerts that would "
                                                 "have fired")
-    backtest.add_argument("--config", required=True, type=Path)
+    backtest.add_argument("--config", required=True, type=Path, help="the configuration file (YAML)")
     backtest.add_argument("--from", dest="start", required=True, type=_parse_time,
                           help="start: epoch seconds or ISO-8601 with a zone")
     backtest.add_argument("--to", dest="end", required=True, type=_parse_time, help="end (same forms)")
     backtest.add_argument("--step", default="5m", help="windows end at every step (default 5m)")
-    backtest.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    backtest.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                          help="the alerts that would have fired, as a table, JSON or CSV")
     backtest.add_argument("--model", help="only this model")
     backtest.add_argument("--openmetrics", type=Path,
                           help="also write the metrics of every step as OpenMetrics with timestamps (for promtool "
@@ -99,16 +101,16 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="simulate a model writing a prediction log, and monitor it")
     demo.add_argument("--dir", type=Path, default=Path("model-monitor-demo"), help="where the demo writes")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=9108)
+    demo.add_argument("--host", default="127.0.0.1", help="the address the demo's exporter listens on")
+    demo.add_argument("--port", type=int, default=9108, help="the port of the demo's /metrics")
     demo.add_argument("--rate", type=float, default=20.0, help="predictions per second")
     demo.add_argument("--drift-after", type=float, default=120.0, help="seconds before the world drifts")
     demo.add_argument("--interval", default="2s", help="update interval")
     demo.add_argument("--label-delay", type=float, default=20.0, help="seconds before a label arrives")
 
     webhook = sub.add_parser("webhook", help="print Alertmanager notifications received by webhook as JSON lines")
-    webhook.add_argument("--host", default="127.0.0.1")
-    webhook.add_argument("--port", type=int, default=5001)
+    webhook.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    webhook.add_argument("--port", type=int, default=5001, help="the port Alertmanager posts to")
     return parser
 
 

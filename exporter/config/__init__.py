@@ -1,5 +1,6 @@
 """The YAML configuration: its schema and defaults (:mod:`~exporter.config.schema`), the columns each role
-names (:mod:`~exporter.config.columns`), and reading it (:mod:`~exporter.config.loading`).
+names (:mod:`~exporter.config.columns`), where the logs are (:mod:`~exporter.config.logs`), and reading it
+(:mod:`~exporter.config.loading`).
 
 Everything is checked when the exporter starts, so a mistake is one clear message naming the key, path or
 column, never a traceback later. A layer of its own, above ``values/``: every layer reads the configuration.
@@ -8,26 +9,26 @@ column, never a traceback later. A layer of its own, above ``values/``: every la
 
 from exporter.config.columns import label_time, logged_roles, never_features, role_columns, text_columns
 from exporter.config.loading import load_config, parse_config, resolve_paths
+from exporter.config.logs import InputLimitsConfig, LabelsConfig, PredictionsConfig, SqlConfig
 from exporter.config.schema import (
     DEFAULT_ALPHA,
     DEFAULT_MIN_EFFECT,
-    DEFAULT_THRESHOLDS,
-    NUMERIC_ONLY_METHODS,
     Config,
-    ConfigError,
     DriftConfig,
-    DriftMethod,
     FeatureDriftConfig,
     FeatureQualityConfig,
     FeaturesConfig,
-    InputLimitsConfig,
-    LabelsConfig,
     ModelConfig,
-    PredictionsConfig,
     QualityConfig,
-    Seconds,
     ServerConfig,
-    SqlConfig,
+)
+from exporter.config.types import (
+    DEFAULT_THRESHOLDS,
+    NUMERIC_ONLY_METHODS,
+    ConfigError,
+    DriftMethod,
+    Seconds,
+    Strict,
     Task,
     Window,
     WindowSpec,
@@ -53,6 +54,7 @@ __all__ = [
     "Seconds",
     "ServerConfig",
     "SqlConfig",
+    "Strict",
     "Task",
     "Window",
     "WindowSpec",

@@ -9,7 +9,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from exporter.config.schema import Config, ConfigError, SqlConfig
+from exporter.config.logs import SqlConfig
+from exporter.config.schema import Config
+from exporter.config.types import ConfigError
 
 
 def _location(loc: tuple[Any, ...]) -> str:

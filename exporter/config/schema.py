@@ -1,70 +1,38 @@
-"""The configuration's schema and defaults, written with pydantic (``extra="forbid"`` rejects unknown keys)."""
+"""The configuration's schema and defaults, written with pydantic (``extra="forbid"`` rejects unknown keys): the
+file, the server, each model, and how its drift and data quality are judged. Where its logs are:
+:mod:`exporter.config.logs`; the building blocks: :mod:`exporter.config.types`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
     field_validator,
     model_validator,
 )
 
-from exporter.values.durations import format_duration, parse_duration
+from exporter.config.logs import InputLimitsConfig, LabelsConfig, PredictionsConfig
+from exporter.config.types import (
+    NUMERIC_ONLY_METHODS,
+    DriftMethod,
+    Seconds,
+    Strict,
+    Task,
+    Window,
+    WindowSpec,
+    window,
+)
 
 
-class ConfigError(Exception):
-    """The configuration cannot be used; the message says what to fix."""
+class ServerConfig(Strict):
+    """Where ``serve`` listens for Prometheus's scrapes."""
 
-
-DriftMethod = Literal["psi", "ks", "js", "wasserstein", "chi2", "auto"]
-Task = Literal["binary_classification", "multiclass_classification", "regression"]
-
-#: Methods only defined for numbers; categorical features fall back to ``categorical_method``.
-NUMERIC_ONLY_METHODS = frozenset({"ks", "wasserstein"})
-#: Threshold used when a method is chosen without one. chi2 is a p-value test: drift below it.
-DEFAULT_THRESHOLDS = {"psi": 0.2, "ks": 0.1, "js": 0.1, "wasserstein": 0.1, "chi2": 0.05}
-
-
-def _duration(value: Any) -> float:
-    return parse_duration(value)
-
-
-Seconds = Annotated[float, BeforeValidator(_duration)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-@dataclass(frozen=True)
-class Window:
-    """A sliding window: its label as configured (``5m``) and its length in seconds."""
-
-    label: str
-    seconds: float
-
-
-def _window(value: Any) -> Window:
-    if isinstance(value, Window):
-        return value
-    seconds = parse_duration(value)
-    label = value.strip() if isinstance(value, str) else format_duration(seconds)
-    return Window(label=label, seconds=seconds)
-
-
-WindowSpec = Annotated[Window, BeforeValidator(_window), PlainSerializer(lambda w: w.label, return_type=str)]
-
-
-class ServerConfig(_Strict):
+    #: The address to listen on (``0.0.0.0`` for every interface).
     host: str = "127.0.0.1"
+    #: The port of ``/metrics``, ``/report`` and the health endpoints (``--port`` overrides it).
     port: int = Field(default=9108, ge=0, le=65535)
     #: Prometheus web configuration file (TLS, basic auth), as ``--web.config.file``.
     web_config_file: Path | None = None
@@ -72,108 +40,12 @@ class ServerConfig(_Strict):
     max_connections: int = Field(default=1024, ge=1, le=100_000)
 
 
-class SqlConfig(_Strict):
-    """A table or query of a database, read through SQLAlchemy (see :mod:`exporter.sources.sql`)."""
+class FeaturesConfig(Strict):
+    """The features to monitor; by default every reference column without a role, typed by its dtype."""
 
-    #: An SQLAlchemy URL (``sqlite:///preds.db``, ``postgresql+psycopg://user@host:5432/db``). A relative
-    #: SQLite path is relative to the config file. Give the password with ``password_env`` or
-    #: ``password_file`` rather than in the URL; it is never logged either way.
-    url: str
-    #: The table (``schema.table`` allowed) ...
-    table: str | None = None
-    #: ... or a SELECT whose rows are the log (read as a subquery). Exactly one of the two.
-    query: str | None = None
-    #: The environment variable, or the file (first line), holding the password.
-    password_env: str | None = None
-    password_file: Path | None = None
-    #: The column rows are read in order of (with the id column): predictions default to
-    #: ``predictions.timestamp_column``; labels need one (their own time, or the predictions').
-    timestamp_column: str | None = None
-    #: Rows committed up to this long after rows with later timestamps were read are still read once.
-    grace: Seconds = 60.0
-    #: Rows one query fetches at most; an update runs one query (a backlog is worked off over updates).
-    #: Default 100,000, or 1,000,000 under pushdown (narrow rows are small, and the aggregation returns
-    #: a row per time group and bin: it pays when a batch holds many rows per group).
-    batch_rows: int | None = Field(default=None, ge=1, le=10_000_000)
-    #: Seconds to wait for a connection before the update counts a read error.
-    connect_timeout: Seconds = 10.0
-    #: Ask the database for per-bucket bin counts of the features instead of fetching their values
-    #: (see :mod:`exporter.monitor.pushdown`).
-    pushdown: bool = False
-
-    @property
-    def rows_per_query(self) -> int:
-        return self.batch_rows or (1_000_000 if self.pushdown else 100_000)
-
-    @model_validator(mode="after")
-    def _table_or_query(self) -> SqlConfig:
-        if (self.table is None) == (self.query is None):
-            raise ValueError("give exactly one of table and query")
-        if self.password_env is not None and self.password_file is not None:
-            raise ValueError("give at most one of password_env and password_file")
-        return self
-
-
-class PredictionsConfig(_Strict):
-    #: A glob of log files, or ``sql``: a database table or query. Exactly one of the two.
-    path: str | None = None
-    sql: SqlConfig | None = None
-    timestamp_column: str = "ts"
-    id_column: str | None = None
-    #: jsonl, csv or parquet; by default taken from each file's extension.
-    format: Literal["jsonl", "csv", "parquet"] | None = None
-    #: Unit of numeric (epoch) timestamps; ``auto`` tells seconds, milliseconds, microseconds and
-    #: nanoseconds apart by magnitude (any epoch after 1973 is unambiguous).
-    timestamp_unit: Literal["auto", "s", "ms", "us", "ns"] = "auto"
-
-    @model_validator(mode="after")
-    def _path_or_sql(self) -> PredictionsConfig:
-        _one_source(self.path, self.sql)
-        return self
-
-
-def _one_source(path: str | None, sql: SqlConfig | None) -> None:
-    if (path is None) == (sql is None):
-        raise ValueError("give exactly one of path (log files) and sql (a database table or query)")
-
-
-class LabelsConfig(_Strict):
-    path: str | None = None
-    sql: SqlConfig | None = None
-    id_column: str
-    label_column: str
-    #: The label's own time (when its outcome was known or logged): label delay is this time minus the
-    #: prediction's. Default: a column named like ``predictions.timestamp_column``, when the labels log has
-    #: one; without either, the time the exporter read the label.
-    timestamp_column: str | None = None
-    #: Unit of numeric label timestamps (default: ``predictions.timestamp_unit``).
-    timestamp_unit: Literal["auto", "s", "ms", "us", "ns"] | None = None
-    format: Literal["jsonl", "csv", "parquet"] | None = None
-    #: How long a prediction waits for its label (default: the model's longest window).
-    max_delay: Seconds | None = None
-    #: How long a label that arrived before its prediction waits for it.
-    early_label_retention: Seconds = 3600.0
-    #: Most predictions (and early labels) kept waiting; the oldest are dropped and counted beyond it.
-    max_pending: int = Field(default=500_000, ge=1)
-
-    @model_validator(mode="after")
-    def _path_or_sql(self) -> LabelsConfig:
-        _one_source(self.path, self.sql)
-        if self.sql is not None and self.sql.pushdown:
-            raise ValueError("sql.pushdown applies to predictions; labels are always read as rows")
-        return self
-
-
-class InputLimitsConfig(_Strict):
-    """What one logged line may hold (see :class:`exporter.sources.tables.InputLimits`)."""
-
-    max_line_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
-    max_depth: int = Field(default=64, ge=1, le=10_000)
-    max_keys: int = Field(default=10_000, ge=1)
-
-
-class FeaturesConfig(_Strict):
+    #: Numeric features (binned on the reference's quantiles).
     numeric: list[str] = Field(default_factory=list)
+    #: Categorical features (one slot per reference category, up to ``max_categories``).
     categorical: list[str] = Field(default_factory=list)
 
 
@@ -189,15 +61,25 @@ DEFAULT_MIN_EFFECT = {"ks": 0.05, "wasserstein": 0.05, "psi": 0.1, "js": 0.05, "
 DEFAULT_ALPHA = 0.002
 
 
-class FeatureDriftConfig(_Strict):
+class FeatureDriftConfig(Strict):
+    """One feature's drift rule, replacing the model-wide one."""
+
+    #: The feature's drift method (default: the model's, by the feature's kind).
     method: DriftMethod | None = None
     #: A fixed threshold (no calibration to the window's size).
     threshold: float | None = None
+    #: The feature's share of falsely flagged windows (calibrated threshold; default: the model's).
     alpha: float | None = Field(default=None, gt=0.0, lt=0.5)
+    #: The feature's smallest score that counts as drift (calibrated threshold; default: the method's).
     min_effect: float | None = Field(default=None, ge=0.0)
 
 
-class DriftConfig(_Strict):
+class DriftConfig(Strict):
+    """How drift of the features and of the model's outputs is judged."""
+
+    #: The drift method of every feature. ``auto``: with a reference of at most 1,000 rows ks (numeric) and chi2
+    #: (categorical), else wasserstein and js. ks and wasserstein are numeric only: categorical features then
+    #: take ``categorical_method``.
     method: DriftMethod = "auto"
     #: A fixed threshold for every feature; by default thresholds are calibrated to each window's
     #: row count: the score's (1 - alpha) quantile when nothing drifted, and at least min_effect.
@@ -206,10 +88,13 @@ class DriftConfig(_Strict):
     alpha: float = Field(default=DEFAULT_ALPHA, gt=0.0, lt=0.5)
     #: The smallest score that counts as drift, per method (calibrated thresholds).
     min_effect: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_MIN_EFFECT))
+    #: The method of categorical features when ``method`` is numeric only (js, psi, chi2 or auto).
     categorical_method: DriftMethod = "js"
+    #: A fixed threshold for the categorical features that take ``categorical_method`` (default: calibrated).
     categorical_threshold: float | None = None
     #: Method and threshold for the drift of the score (classifiers) or predicted value (regression).
     prediction_method: Literal["psi", "ks", "js", "wasserstein", "chi2"] = "psi"
+    #: A fixed threshold of prediction drift (default: calibrated).
     prediction_threshold: float | None = None
     #: The dataset counts as drifted when at least this share of features drifted.
     dataset_share: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -234,7 +119,7 @@ class DriftConfig(_Strict):
         return value
 
 
-class FeatureQualityConfig(_Strict):
+class FeatureQualityConfig(Strict):
     """One feature's data-quality limits: the largest share of a window's rows that may fail each check.
 
     Each replaces the model-wide rule for this feature; a ``constraints:`` file (SageMaker's
@@ -243,17 +128,22 @@ class FeatureQualityConfig(_Strict):
 
     #: Replaces the reference's missing share plus ``missing_ratio_tolerance``.
     missing_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: Share of values never seen in the reference (categorical features).
     new_category_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: Share of values outside the reference's [min, max] (numeric features).
     out_of_range_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: Share of values of the wrong type (numeric features).
     type_violation_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
-class QualityConfig(_Strict):
+class QualityConfig(Strict):
     """When a data-quality ratio counts as a failed check (``check --fail-on-alert``, alert rules)."""
 
     #: Missing ratio allowed above the feature's missing ratio in the reference.
     missing_ratio_tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
+    #: Share of a categorical feature's values never seen in the reference.
     new_category_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
+    #: Share of a numeric feature's values outside the reference's [min, max].
     out_of_range_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
     #: Share of a numeric feature's values that may be of the wrong type (text where a number belongs).
     type_violation_ratio: float = Field(default=0.01, ge=0.0, le=1.0)
@@ -264,45 +154,66 @@ class QualityConfig(_Strict):
     alpha: float = Field(default=DEFAULT_ALPHA, gt=0.0, lt=0.5)
 
 
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
+    """One monitored model: its reference, its logs, the roles of their columns and how it is judged."""
+
+    #: The model's name: the ``model`` label of its series, unique in the config.
     name: str = Field(min_length=1, max_length=128)
+    #: binary_classification, multiclass_classification or regression.
     task: Task
     #: The reference data (training or validation), or ``baseline``: what ``model-monitor baseline``
     #: computed from it, so production needs no copy of the data. Exactly one of the two.
     reference: Path | None = None
+    #: A baseline file written by ``model-monitor baseline`` (instead of ``reference``).
     baseline: Path | None = None
     #: A SageMaker Model Monitor constraints.json: the data-quality limits (completeness, domains,
     #: data type and domain content thresholds) are taken from it (see :mod:`exporter.baseline.sagemaker`).
     constraints: Path | None = None
+    #: The prediction log.
     predictions: PredictionsConfig
+    #: A labels log of its own, when labels arrive apart from their predictions.
     labels: LabelsConfig | None = None
+    #: The features to monitor (default: every reference column without a role).
     features: FeaturesConfig | None = None
+    #: The column of the model's decision (the predicted class) or predicted value (regression).
     prediction_column: str | None = None
+    #: The column of a binary classifier's score (the positive class's probability): ROC AUC, CBPE.
     score_column: str | None = None
+    #: The column of the label when it is logged with the prediction (and in the reference).
     label_column: str | None = None
+    #: The column of each prediction's latency: ``model_prediction_latency_seconds``.
     latency_column: str | None = None
+    #: The unit of ``latency_column``.
     latency_unit: Literal["s", "ms", "us"] = "ms"
-    windows: list[WindowSpec] = Field(default_factory=lambda: [_window("5m"), _window("1h")], min_length=1)
+    #: The sliding windows every metric is computed over (durations: ``30m``, ``1h``, ``7d``).
+    windows: list[WindowSpec] = Field(default_factory=lambda: [window("5m"), window("1h")], min_length=1)
+    #: How drift is judged.
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    #: When a data-quality ratio fails its check.
     quality: QualityConfig = Field(default_factory=QualityConfig)
-    #: A window with fewer rows has no drift or performance series (absent, not 0).
+    #: A window with fewer rows (or fewer non-missing values of a feature) has no drift or performance series
+    #: (absent, not 0).
     min_window_rows: int = Field(default=30, ge=1)
     #: Time buckets per window: the window's oldest edge is exact to 1/window_buckets of it.
     window_buckets: int = Field(default=60, ge=2, le=1000)
-    #: Decision threshold on score_column for binary classification.
+    #: The score threshold of a binary classifier that logs no ``prediction_column`` (a logged prediction is
+    #: the model's decision and always wins).
     decision_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     #: Multiclass CBPE: the column holding each class's predicted probability.
     class_score_columns: dict[str, str] = Field(default_factory=dict)
     #: The label value of the positive class (binary classification).
     positive_label: str | int | bool = 1
-    #: The label value of the negative class (binary); by default the reference's other label value.
+    #: The label value of the negative class (binary); by default the reference's other label value. Needed
+    #: when the reference has no labels and the classes are not 1 and 0.
     negative_label: str | int | bool | None = None
     #: A column holding the outcome of the request; a row is an error when it holds none of ``ok_values``.
     error_column: str | None = None
+    #: The values of ``error_column`` that mean success.
     ok_values: list[str | int | bool | None] = Field(
         default_factory=lambda: [None, "", "ok", "OK", "success", 0, 200, False])
     #: Shown in model_info; trained_at (ISO-8601) also gives model_age_seconds.
     version: str | None = None
+    #: When the model was trained (ISO-8601, UTC when no zone is given).
     trained_at: datetime | None = None
     #: Columns whose values split drift and performance into segments (label ``segment``).
     segments: list[str] = Field(default_factory=list)
@@ -316,9 +227,11 @@ class ModelConfig(_Strict):
     performance_alpha: float = Field(default=DEFAULT_ALPHA, gt=0.0, lt=0.5)
     #: Features kept per model; more is a configuration error (cardinality guard).
     max_features: int = Field(default=500, ge=1)
-    #: Categories kept per categorical feature (most frequent in the reference); the rest count as unseen.
+    #: Categories drift tracks one by one per categorical feature (the most frequent in the reference); the
+    #: reference's other values share one bin and are never "new".
     max_categories: int = Field(default=100, ge=1, le=10000)
-    #: Rows stamped further than this in the future are rejected (``future_timestamp``).
+    #: Rows stamped further than this in the future are rejected (``future_timestamp``); rows stamped ahead
+    #: within it count from now (in the newest bucket of each window).
     max_clock_skew: Seconds = 300.0
     #: Limits on one logged line; lines beyond them are skipped and counted (``too_complex``, ``malformed_*``).
     input_limits: InputLimitsConfig = Field(default_factory=InputLimitsConfig)
@@ -348,13 +261,20 @@ class ModelConfig(_Strict):
         return value
 
 
-class Config(_Strict):
+class Config(Strict):
+    """The configuration file: how often models are updated, where the exporter listens and keeps its state,
+    and the models."""
+
+    #: How often every model reads its new rows and recomputes its windows.
     interval: Seconds = 5.0
+    #: Where ``serve`` listens.
     server: ServerConfig = Field(default_factory=ServerConfig)
+    #: Where each model's state is saved, so a restart neither loses nor doubles a row.
     state_dir: Path = Path("./state")
     #: "i/N": this replica owns the models whose name hashes to i modulo N (see exporter.monitor.shards);
     #: --shard on the command line overrides it.
     shard: str | None = None
+    #: The monitored models.
     models: list[ModelConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -112,7 +112,7 @@ def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
                                                  "model_monitor_component_errors_total"}
     assert all(got[k] == 0 for k in added)
     assert expected.keys() <= got.keys()
-    # Release 2 estimates Wasserstein more closely from the same counts (see the README's accuracy table):
+    # Release 2 estimates Wasserstein more closely from the same counts (docs/concepts/drift.md, its accuracy):
     # those scores and the verdicts that follow from them are recomputed, so their counts are compared below.
     # Release 3 calibrates the thresholds the fixture left unset (release 1 fixed them at 0.1).
     changed = {"model_feature_drift_score", "model_feature_drifted", "model_drifted_features_ratio",

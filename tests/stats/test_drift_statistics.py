@@ -62,7 +62,7 @@ def test_wasserstein_within_its_documented_bound_of_scipy(case: str) -> None:
     feature, counts, sums = _binned(reference, current, "wasserstein")
     exact = stats.wasserstein_distance(reference, current) / np.std(reference)
     ours = numeric_score(feature, counts, sums)
-    # The README's bound for light-tailed data: 0.01 reference standard deviations (the old claim of 1%
+    # The bound of docs/concepts/drift.md for light-tailed data: 0.01 reference standard deviations (the old claim of 1%
     # relative error did not hold near small distances; see tests/system/test_properties.py for heavy tails).
     assert abs(ours - exact) <= 0.01
 

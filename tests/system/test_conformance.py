@@ -8,7 +8,7 @@ and a malformed line). A cell is (task, source, command); a failing cell names a
 What must hold:
 
 - no command prints a traceback or exits other than 0 or 1;
-- every source gives the metrics of JSON Lines, to 1e-12 relative, but for the exceptions the README
+- every source gives the metrics of JSON Lines, to 1e-12 relative, but for the exceptions the docs
   lists (:data:`SOURCE_EXCEPTIONS`);
 - ``serve`` at an instant equals ``check --now`` at that instant;
 - ``report`` and ``backtest`` agree with ``check`` on the same window;
@@ -43,7 +43,7 @@ from tests.processes import LOOPBACK, free_port, start_exporter, wait_for
 
 pytestmark = pytest.mark.integration
 
-#: Where a source's metrics may differ from JSON Lines, as the README says ("Every source, the same
+#: Where a source's metrics may differ from JSON Lines, as the docs say ("Every source, the same
 #: metrics"): (sources, metric, the label that tells the sample). Only the line-based files can hold a
 #: malformed line, each counted under its own reason; pushdown reads only the columns the model knows,
 #: so it counts extra columns only in the batches it reads as full rows.

@@ -1,5 +1,5 @@
 """Property tests: generated frames of discrete, constant, one-sided and tiny data, every statistic
-compared with scipy and sklearn on the same values (tolerances as the README's accuracy table)."""
+compared with scipy and sklearn on the same values (tolerances as the accuracy table of docs/concepts/drift.md)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def test_ks_on_continuous_data_is_within_one_reference_bin(data: st.DataObject) 
 @SETTINGS
 @given(st.data())
 def test_ks_on_small_tied_skewed_or_discrete_references_is_within_the_largest_bin_share(data: st.DataObject) -> None:
-    """The README's bound with its assumption made explicit: the binned D is never above scipy's exact D, and
+    """The drift page's bound with its assumption made explicit: the binned D is never above scipy's exact D, and
     below it by at most the largest share of the reference in one fine bin (1/200 only where the reference has
     many distinct values evenly spread; more on a small reference, or where ties pile a value into one bin)."""
     n = data.draw(st.integers(30, 700), label="reference rows")
@@ -103,7 +103,7 @@ def test_ks_on_small_tied_skewed_or_discrete_references_is_within_the_largest_bi
     assert exact - bound - 1e-12 <= got <= exact + 1e-12
 
 
-#: The README's bound on binned Wasserstein, in reference standard deviations, by kind of tail.
+#: The drift page's bound on binned Wasserstein, in reference standard deviations, by kind of tail.
 WASSERSTEIN_BOUND = {"normal": 0.01, "exponential": 0.01, "mixture": 0.01, "lognormal": 0.035, "lognormal2": 0.035,
                      "pareto": 0.035, "pareto15": 0.035}
 

@@ -60,3 +60,15 @@ def test_runbook_base_can_point_the_alerts_at_another_copy(tmp_path: Path) -> No
     alerts = yaml.safe_load((tmp_path / "prometheus" / "rules" / "model-monitor.alerts.yml").read_text())
     urls = [rule["annotations"]["runbook_url"] for group in alerts["groups"] for rule in group["rules"]]
     assert urls and all(url.startswith("https://wiki.example/ml/runbooks#model") for url in urls)
+
+
+def test_the_readme_is_a_front_page_whose_links_resolve() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 300
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    local = [t for t in targets if not t.startswith(("http://", "https://"))]
+    assert len(local) >= 20
+    missing = [t for t in local if not (ROOT / t).exists()]
+    assert missing == [], f"the README links files that do not exist: {missing}"
+    for section in ("## Set up", "## One model", "## Commands", "## How it compares", "## Where next"):
+        assert section in readme
