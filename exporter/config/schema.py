@@ -215,6 +215,9 @@ class ModelConfig(Strict):
     version: str | None = None
     #: When the model was trained (ISO-8601, UTC when no zone is given).
     trained_at: datetime | None = None
+    #: The age after which the model is due for retraining (with ``trained_at``): ModelTooOld (a warning)
+    #: fires once ``model_age_seconds`` passes it.
+    max_model_age: Seconds | None = Field(default=None, gt=0)
     #: Columns whose values split drift and performance into segments (label ``segment``).
     segments: list[str] = Field(default_factory=list)
     #: Values kept per segment column (the most frequent in the reference); the rest are ``__other__``.

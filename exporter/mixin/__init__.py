@@ -45,6 +45,7 @@ class MixinConfig:
     volume_for: str = "10m"
     exporter_down_for: str = "2m"
     component_errors_for: str = "0m"
+    model_age_for: str = "1h"
     stale_for: str = "2m"
     # Look-back ranges.
     schema_lookback: str = "15m"

@@ -263,6 +263,11 @@ def model_detail(c: MixinConfig = DEFAULT) -> dict[str, Any]:
         _target(f"histogram_quantile({q}, sum by (le) (rate(model_prediction_latency_seconds_bucket{{{sel}}}"
                 "[$__rate_interval])))", f"p{name}")
         for q, name in ((0.5, "50"), (0.95, "95"), (0.99, "99"))], unit="s"), 12, 8)
+    layout.row("Model")
+    layout.add(_panel(c, "timeseries", "Model age and when it is due for retraining", [
+        _target(f"model_age_seconds{{{sel}}}", "age"),
+        _target(f"model_max_age_seconds{{{sel}}}", "max_model_age"),
+    ], unit="s", description="ModelTooOld (a warning) fires once the age passes max_model_age."), 12, 8)
     variables = [
         _variable(c, "model", "Model", "label_values(model_window_rows, model)"),
         _variable(c, "window", "Window", 'label_values(model_window_rows{model="$model"}, window)'),

@@ -178,6 +178,15 @@ def alerting_rules(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
             f"the service or its prediction logging stopped.",
         ),
         _alert(
+            c, "ModelTooOld",
+            f"model_age_seconds{{{s}}} > on({MODEL}) model_max_age_seconds{{{s}}}",
+            c.model_age_for, "warning", "performance",
+            "Model {{ $labels.model }} is due for retraining",
+            "Model {{ $labels.model }} was trained {{ $value | humanizeDuration }} ago, longer than its "
+            "max_model_age: the world it learned may have moved on.",
+            report=True,
+        ),
+        _alert(
             c, "ModelComponentErrors",
             f"sum by ({MODEL}, component) "
             f"(increase(model_monitor_component_errors_total{{{s}}}[{c.component_errors_lookback}])) > 0",

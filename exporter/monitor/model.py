@@ -383,6 +383,7 @@ class ModelMonitor(SavedState, PushdownIngest):
             version=self.config.version or "",
             trained_at=trained_at.isoformat() if trained_at else "",
             age_seconds=(now - trained_at.timestamp()) if trained_at else None,
+            max_age_seconds=self.config.max_model_age if trained_at else None,
             last_success=self.last_success,
             last_duration=self.last_duration,
             up=ok,

@@ -30,6 +30,9 @@ METRICS: dict[str, MetricDoc] = {
         MetricDoc("model_info", "gauge", ("model", "version", "trained_at"),
                   "Always 1; the model's configured version and training time."),
         MetricDoc("model_age_seconds", "gauge", ("model",), "Seconds since the model was trained (trained_at)."),
+        MetricDoc("model_max_age_seconds", "gauge", ("model",),
+                  "The age after which the model is due for retraining (max_model_age, with trained_at): "
+                  "ModelTooOld fires when model_age_seconds passes it."),
         MetricDoc("model_window_seconds", "gauge", ("model", "window"),
                   "Length of the window; lets rules pick a model's shortest or longest window by value."),
         MetricDoc("model_window_rows", "gauge", ("model", "window"), "Prediction rows in the window."),

@@ -187,6 +187,7 @@ def _model_samples(f: _Families, m: dict[str, str], s: ModelSnapshot) -> None:
         f.counter("model_prediction_errors_total", m, s.prediction_errors)
     f.gauge("model_info", {**m, "version": s.version, "trained_at": s.trained_at}, 1)
     f.gauge("model_age_seconds", m, s.age_seconds)
+    f.gauge("model_max_age_seconds", m, s.max_age_seconds)
     f.gauge("model_dataset_drift_share_threshold_ratio", m, s.dataset_drift_share)
     for t in s.thresholds:
         f.gauge("model_feature_drift_threshold", {**m, "feature": t.feature, "method": t.method}, t.value)

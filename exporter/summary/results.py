@@ -214,6 +214,8 @@ class ModelSnapshot:
     violation_keys: tuple[tuple[str, str], ...] = ()
     #: Window evaluations each component failed (its results left out), for every component of the model.
     component_errors: dict[str, int] = field(default_factory=dict)
+    #: The age after which the model is due for retraining (``max_model_age``), when it has a training time.
+    max_age_seconds: float | None = None
     thresholds: tuple[Threshold, ...] = ()
     quality_thresholds: tuple[QualityThreshold, ...] = ()
     #: The share of drifted features at which the dataset drifted.

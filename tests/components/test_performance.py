@@ -357,6 +357,24 @@ def test_service_health_from_the_log(tmp_path: Path) -> None:
     assert snapshot.latency.total == pytest.approx(25 * (0.0005 + 0.02 + 0.7 + 12.0))
 
 
+def test_the_model_age_limit_is_exported_with_its_training_time_only(tmp_path: Path) -> None:
+    from exporter.publish.exposition import build_families, families_as_json
+
+    rng = np.random.default_rng(15)
+    now = time.time()
+    (tmp_path / "aged").mkdir()
+    (tmp_path / "untimed").mkdir()
+    aged = _monitor(tmp_path / "aged", binary_frame(rng, 1000), trained_at="2026-01-01T00:00:00Z",
+                    max_model_age="30d").update(now=now)
+    assert aged.max_age_seconds == 30 * 86400 and aged.age_seconds == pytest.approx(now - 1767225600.0)
+    samples = {s["name"]: s["value"] for s in families_as_json(build_families([aged]))}
+    assert samples["model_max_age_seconds"] == 30 * 86400
+    # Without a training time there is no age, and no limit to compare it with (absent, not 0).
+    untimed = _monitor(tmp_path / "untimed", binary_frame(rng, 1000), max_model_age="30d").update(now=now)
+    names = {s["name"] for s in families_as_json(build_families([untimed]))}
+    assert untimed.max_age_seconds is None and "model_max_age_seconds" not in names
+
+
 def test_check_json_has_performance(tmp_path: Path) -> None:
     rng = np.random.default_rng(14)
     _monitor(tmp_path, binary_frame(rng, 1000))
