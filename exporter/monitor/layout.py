@@ -27,6 +27,13 @@ def fingerprint(reference: Reference, spec: TargetSpec, auc_edges: np.ndarray | 
     return f"{reference.fingerprint()}:{hasher.hexdigest()[:16]}"
 
 
+def base_fingerprint(reference: Reference, spec: TargetSpec, auc_edges: np.ndarray | None, config: ModelConfig,
+                     segment_keys: list[str]) -> str:
+    """The fingerprint of everything a saved ring depends on but the fields (bins, windows, segments, classes):
+    a state saved with the same base and fewer fields is this layout before components or fields were added."""
+    return fingerprint(reference, spec, auc_edges, [], config, segment_keys)
+
+
 def baseline_fingerprint(config: ModelConfig, base: Baseline) -> str:
     """The fingerprint of the monitor that ``base`` builds for ``config``, without building it: no source is
     opened and no ring allocated (``model-monitor baseline`` writes it into the baseline file)."""

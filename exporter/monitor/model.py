@@ -32,7 +32,7 @@ from exporter.baseline.reference import Reference
 from exporter.components import ROWS, Component, PerformanceBaseline, build_components, evaluate_window
 from exporter.config import ModelConfig
 from exporter.monitor.counters import Counters
-from exporter.monitor.layout import fingerprint
+from exporter.monitor.layout import base_fingerprint, fingerprint
 from exporter.monitor.one_shot import one_shot_verdicts
 from exporter.monitor.pushdown import PushdownIngest
 from exporter.monitor.saved import SavedState
@@ -94,6 +94,9 @@ class ModelMonitor(SavedState, PushdownIngest):
         self.last_duration: float | None = None
         self._logged: set[object] = set()
         self._fingerprint = self.layout_fingerprint()
+        self._base_fingerprint = base_fingerprint(self.reference, self.targets, self.targets.auc_edges, self.config,
+                                                  self.store.segment_keys)
+        self._fields = [[name, list(shape), dtype] for name, shape, dtype in self.store.layout.signature()]
         self._dirty = False
         self._save_failure: object = None
         self._violation_keys = self.violation_keys()

@@ -49,6 +49,10 @@ class SavedState:
     state_file: Path | None
     state_store: StateStore | None
     _fingerprint: str
+    #: The layout's fingerprint without its fields, and its fields ([name, shape, dtype]): saved with the state,
+    #: so that a release that adds components or fields reads it (see :meth:`_added_fields`).
+    _base_fingerprint: str
+    _fields: list[list[Any]]
     _dirty: bool
     _save_failure: object
 
@@ -93,15 +97,23 @@ class SavedState:
                 self._count_journal_damage()
                 return
             meta, arrays = loaded
+            added: dict[str, tuple[tuple[int, ...], str]] | None = None
             if meta["version"] == 1:
                 parts = migrate_v1.migrate(meta, arrays, self)
                 log.info("model %s: migrating state of format 1 from %s", self.config.name, self.state_file)
             elif meta.get("fingerprint") != self._fingerprint:
-                raise StateError(
-                    f"{self.state_file}: saved for another reference, feature set, segment or window layout")
+                added = self._added_fields(meta)
+                if added is None:
+                    raise StateError(
+                        f"{self.state_file}: saved for another reference, feature set, segment or window layout")
+                parts = _with_fields_at_zero(parts_of(meta, arrays), added)
+                log.info("model %s: state of %s read with %d fields added since it was saved (%s), at zero",
+                         self.config.name, self.state_file, len(added), ", ".join(sorted(added)))
             else:
                 parts = parts_of(meta, arrays)
-            self._restore_parts(parts)
+            self._restore_parts(parts, upgraded=added is not None)
+            if added is not None:
+                self.state_store.reset()  # the next save writes a base of today's layout
             self._count_journal_damage()  # after the saved counters are back
             log.info("model %s: restored state from %s", self.config.name, self.state_file)
         except Exception as error:  # noqa: BLE001 - any fault of saved state means: start from the logs
@@ -118,11 +130,25 @@ class SavedState:
         if self.state_store is not None and self.state_store.journal_damage is not None:
             self.counters.errors[ErrorStage.STATE] += 1
 
-    def _restore_parts(self, parts: dict[str, Part]) -> None:
+    def _added_fields(self, meta: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], str]] | None:
+        """The fields this layout has and the saved state lacks, when the state is this layout with fewer
+        components or fields (the same bins, windows, segments and classes, and every saved field as it is
+        today); None when it is another layout."""
+        saved, base = meta.get("fields"), meta.get("base")
+        if saved is None or base != self._base_fingerprint:
+            return None
+        current = {name: (tuple(shape), dtype) for name, shape, dtype in self._fields}
+        before = {name: (tuple(shape), dtype) for name, shape, dtype in saved}
+        if any(current.get(name) != spec for name, spec in before.items()):
+            return None
+        return {name: spec for name, spec in current.items() if name not in before}
+
+    def _restore_parts(self, parts: dict[str, Part], upgraded: bool = False) -> None:
         self.store.restore(parts["rings"][1])
         for name, unit in self._stateful().items():
-            if name not in parts and getattr(unit, "optional_state", False):
-                continue  # saved by an older release: this unit starts empty
+            if name not in parts and (getattr(unit, "optional_state", False)
+                                      or (upgraded and name.startswith("component."))):
+                continue  # saved by an older release, or a component added since: this unit starts empty
             unit.restore(*parts[name])
         cursors, arrays = parts["sources"]
         for name, source in self._sources().items():
@@ -145,7 +171,8 @@ class SavedState:
         assert self.state_store is not None
         # Only a ring's dirty slots can differ from what is on disk: the journal compares no other.
         dirty = {f"rings/{name}": slots for name, slots in self.store.dirty().items()}
-        self.state_store.save({"fingerprint": self._fingerprint}, parts, dirty)
+        self.state_store.save({"fingerprint": self._fingerprint, "base": self._base_fingerprint,
+                               "fields": self._fields}, parts, dirty)
         self.store.saved()
 
     def _save(self) -> bool:
@@ -168,3 +195,16 @@ class SavedState:
             self._save_failure = None
         self._dirty = False
         return True
+
+
+def _with_fields_at_zero(parts: dict[str, Part], added: dict[str, tuple[tuple[int, ...], str]]) -> dict[str, Part]:
+    """``parts`` with each field of ``added`` at zero in every ring slot (rings are saved as ``i/window/field``
+    beside ``i/window/ids``)."""
+    meta, rings = parts["rings"]
+    rings = dict(rings)
+    for key, ids in list(rings.items()):
+        if key.endswith("/ids"):
+            prefix = key[: -len("ids")]
+            for name, (shape, dtype) in added.items():
+                rings[prefix + name] = np.zeros((len(ids), *shape), dtype=np.dtype(dtype))
+    return {**parts, "rings": (meta, rings)}

@@ -252,3 +252,38 @@ def test_fuzzed_state_files_are_always_detected_and_rebuilt(tmp_path_factory, da
 
 _PRISTINE: list[bytes] = []
 _PRISTINE_SAMPLES: list[dict] = []
+
+
+def test_a_state_saved_before_components_were_added_is_read_with_them_at_zero(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release that adds a component (or a field) reads the state of the release before: every saved field as
+    it was, the new ones at zero, nothing read again. A state of another layout is still refused."""
+    from exporter.monitor import model
+    from tests.helpers import model_config, rows_at, write_jsonl
+
+    now = 1_800_000_000.0
+    config = model_config(tmp_path)
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows_at(now - 60, 200))
+    state_dir = tmp_path / "state"
+    before = build_monitor(config, state_dir)
+    assert before.update(now).up
+    saved_rows = before.counters.predictions_total
+    built = model.build_components
+    monkeypatch.setattr(model, "build_components", lambda *args: [*built(*args), _Novel()])
+    after = build_monitor(config, state_dir)
+    assert after.counters.errors.get("state", 0) == 0, "the state of the release before was refused"
+    assert after.counters.predictions_total == saved_rows == 200
+    for segment, rings in before.store.rings.items():
+        for label, ring in rings.items():
+            grown = after.store.rings[segment][label]
+            for name, array in ring.data.items():
+                np.testing.assert_array_equal(grown.data[name], array, err_msg=name)
+            assert not grown.data["novel/counts"].any() and grown.data["novel/counts"].shape[1:] == (3,)
+    assert after.update(now + 1).up and after.counters.predictions_total == 200  # nothing read twice
+    after.persist()
+    again = build_monitor(config, state_dir)
+    assert again.counters.errors.get("state", 0) == 0 and again.counters.predictions_total == 200
+    # One field fewer than saved (a component removed) is another layout: refused and rebuilt from the logs.
+    monkeypatch.setattr(model, "build_components", lambda *args: [c for c in built(*args) if c.name != "quality"])
+    fewer = build_monitor(config, state_dir)
+    assert fewer.counters.errors["state"] == 1
