@@ -17,14 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
+from exporter.commands import EXIT_CONFIG
 from exporter.config import ConfigError
 from exporter.memory import collector_paused
-
-#: ``check --fail-on-alert``: a check failed (:data:`exporter.commands.common.EXIT_ALERT`).
-EXIT_ALERT = 1
-#: A configuration or usage error, said in one line.
-EXIT_CONFIG = 2
-
 
 
 def _parse_time(text: str) -> float:

@@ -28,6 +28,7 @@ from pydantic_core import PydanticUndefined
 
 from exporter import cli
 from exporter import config as schema
+from exporter.mixin.generated import sync
 from exporter.mixin.rules import alerting_rules
 from exporter.publish.catalogue import METRICS
 from exporter.values.durations import format_duration
@@ -197,10 +198,12 @@ def metrics() -> str:
 
 # --- command line ------------------------------------------------------------------------------------------
 
-def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, tuple[argparse.ArgumentParser, str]]:
+    """Each sub-command's parser and its one-line help, by name."""
     for action in parser._actions:  # the standard way to walk argparse's sub-commands
         if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
+            helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
+            return {name: (sub, helps.get(name, "")) for name, sub in action.choices.items()}
     return {}
 
 
@@ -228,12 +231,7 @@ def command_line() -> str:
            "Exit status: 0 when every check passes, 1 when `check --fail-on-alert` found a failed check, 2 on a "
            "configuration or usage error (one line on stderr says what to fix).\n\n",
            "| option | what it does |\n| --- | --- |\n", *_options(parser)]
-    helps = {}
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            helps = {choice.dest: choice.help for choice in action._choices_actions}
-    for name, sub in _subparsers(parser).items():
-        summary = helps.get(name) or ""
+    for name, (sub, summary) in _subparsers(parser).items():
         out.append(f"\n## {name}\n\n{_markdown(summary[:1].upper() + summary[1:])}.\n\n")
         usage = " ".join(sub.format_usage().split())
         out.append(f"```\n{usage.removeprefix('usage: ')}\n```\n\n")
@@ -267,22 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 when a page differs from the code")
     args = parser.parse_args(argv)
-    stale = []
-    for name, build in PAGES.items():
-        path = REFERENCE / name
-        text = build()
-        if path.exists() and path.read_text() == text:
-            continue
-        if args.check:
-            stale.append(str(path.relative_to(ROOT)))
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            print(f"wrote {path.relative_to(ROOT)}")
-    if stale:
-        print("out of date (run python scripts/generate_reference.py):\n  " + "\n  ".join(stale), file=sys.stderr)
-        return 1
-    return 0
+    pages = {REFERENCE / name: build() for name, build in PAGES.items()}
+    return sync(pages, args.check, "python scripts/generate_reference.py", root=ROOT)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from exporter.commands.common import EXIT_ALERT, choose_model, emit, load_config_file, log, one_shot_monitors, sharded
+from exporter.commands import EXIT_ALERT
+from exporter.commands.common import choose_model, emit, load_config_file, log, one_shot_monitors, sharded
 from exporter.components.checks import failed_checks
 from exporter.config import ConfigError
 from exporter.publish.exposition import SnapshotStore, build_families, families_as_json

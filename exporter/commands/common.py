@@ -14,11 +14,6 @@ from exporter.state.files import StateDirLock, StateDirLockedError, write_atomic
 
 log = logging.getLogger("model_monitor")
 
-#: ``check --fail-on-alert``: a check failed.
-EXIT_ALERT = 1
-#: A configuration or usage error, said in one line.
-EXIT_CONFIG = 2
-
 
 def load_config_file(path: Path) -> Config:
     """The configuration in ``path``; ConfigError on any problem."""

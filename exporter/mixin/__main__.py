@@ -23,6 +23,7 @@ import yaml
 
 from exporter.mixin import DEFAULT, MixinConfig
 from exporter.mixin.dashboards import dashboards
+from exporter.mixin.generated import sync
 from exporter.mixin.rules import rule_files
 from exporter.publish.catalogue import METRICS
 
@@ -96,21 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"rules or dashboards name metrics the exporter does not serve: {sorted(unknown)}", file=sys.stderr)
         return 1
-    stale = []
-    for path, text in generated(args.root, config).items():
-        current = path.read_text() if path.exists() else None
-        if current == text:
-            continue
-        if args.check:
-            stale.append(str(path))
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            print(f"wrote {path}")
-    if stale:
-        print("out of date (run python -m exporter.mixin):\n  " + "\n  ".join(stale), file=sys.stderr)
-        return 1
-    return 0
+    return sync(generated(args.root, config), args.check, "python -m exporter.mixin")
 
 
 if __name__ == "__main__":
