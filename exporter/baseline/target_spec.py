@@ -10,8 +10,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from exporter.baseline.features import build_numeric
-from exporter.baseline.methods import DriftSetting, calibrated
+from exporter.baseline.features import CategoricalFeature, NumericFeature, build_numeric
+from exporter.baseline.methods import DriftSetting, calibrated, resolve_method
 from exporter.baseline.outputs import prepare
 from exporter.baseline.targets import AUC_BINS, MAX_CLASSES, TargetSpec, label_column_of
 from exporter.config import ConfigError, ModelConfig
@@ -104,7 +104,7 @@ def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
         score_range = (float(finite.min()), float(finite.max())) if auc_edges is not None else None
         spec = TargetSpec(task, output, auc_edges, classes, None, calibration, positive, model.decision_threshold,
                           negative, score_range=score_range)
-        return _with_class_counts(spec, model, frame)
+        return _with_label(_with_class_counts(spec, model, frame), model, frame)
     if task == "multiclass_classification":
         seen = pd.Series(dtype=object)
         for column in (label_column, model.prediction_column):
@@ -115,13 +115,36 @@ def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
         score_columns, calibrations = _class_calibrations(model, frame, classes, label_column if has_labels else None)
         spec = TargetSpec(task, output, None, classes, None, None, positive, model.decision_threshold,
                           None, score_columns, calibrations)
-        return _with_class_counts(spec, model, frame)
+        return _with_label(_with_class_counts(spec, model, frame), model, frame)
     shift = 0.0
     if has_labels:
         labels = numeric_values(frame[label_column])[0]
         labels = labels[np.isfinite(labels)]
         shift = float(labels.mean()) if labels.size else 0.0
-    return TargetSpec(task, output, None, (), None, None, positive, model.decision_threshold, label_shift=shift)
+    spec = TargetSpec(task, output, None, (), None, None, positive, model.decision_threshold, label_shift=shift)
+    return _with_label(spec, model, frame)
+
+
+def _with_label(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
+    """``spec`` with the reference's labels binned for label drift, judged as a feature of their kind would be
+    (the method and threshold of ``drift``, or of ``drift.features`` under the label column's name)."""
+    column = label_column_of(model)
+    if not column or column not in frame.columns:
+        return spec
+    kind = "numeric" if spec.task == "regression" else "categorical"
+    setting = resolve_method(model, column, kind, len(frame), f"models[{model.name}].drift (label {column!r})")
+    label: NumericFeature | CategoricalFeature
+    if spec.task == "regression":
+        label = build_numeric(column, frame[column], setting.method, setting.threshold)
+        return replace(spec, label=calibrated(label, setting, frame[column]))
+    codes = prepare(spec, model, frame).label
+    n = spec.n_classes
+    present = codes[codes >= 0]
+    counts = np.bincount(np.minimum(present, n), minlength=n + 2).astype(np.int64)  # beyond the classes: other
+    names = pd.Series(np.asarray(spec.classes, dtype=object)[present[present < n]])  # the labels in logged order
+    label = CategoricalFeature(column, setting.method, setting.threshold, spec.classes, counts,
+                               float(1 - present.size / max(1, len(frame))), bool(present.size))
+    return replace(spec, label=calibrated(label, setting, names))
 
 
 def _output_setting(model: ModelConfig) -> DriftSetting:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from exporter.baseline.classes import ClassRegistry
-from exporter.baseline.features import NumericFeature
+from exporter.baseline.features import CategoricalFeature, NumericFeature
 from exporter.config import ModelConfig
 from exporter.stats.binning import EdgeTable
 from exporter.stats.calibration import CalibrationResult
@@ -59,6 +59,10 @@ class TargetSpec:
     label_shift: float = 0.0
     #: The calibrated drift rule of the predicted classes (JS); None: the fixed class threshold.
     class_drift: DriftCalibration | None = None
+    #: The reference's labels binned for label drift: a numeric feature of the regression target on its
+    #: quantiles, or a categorical feature over ``classes`` (slots: each class, then other and unseen).
+    #: None without labels in the reference (or in a baseline file built before label drift).
+    label: NumericFeature | CategoricalFeature | None = None
 
     @cached_property
     def auc_binner(self) -> EdgeTable:

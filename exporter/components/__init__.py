@@ -13,6 +13,7 @@ namespace of a merged window.
 | ``classification`` | confusion, score histograms by label, log loss | realized classification metrics |
 | ``regression`` | sums of errors | realized regression metrics |
 | ``cbpe`` | expected confusion, expected score histograms | estimated performance |
+| ``label_drift`` | the labels' bins | label drift |
 | ``impact`` | (none; a history of drift and performance) | impact of each drifted feature |
 | ``label_delay`` | delay buckets | window delay percentiles; cumulative histogram |
 | ``service`` | (none) | latency histogram, error count |
@@ -34,6 +35,7 @@ from exporter.components.classification import Classification
 from exporter.components.drift import FeatureDrift
 from exporter.components.impact import DriftImpact
 from exporter.components.label_delay import LabelDelay
+from exporter.components.label_drift import LabelDrift
 from exporter.components.output import OutputDrift
 from exporter.components.quality import FeatureQuality
 from exporter.components.realized import PerformanceBaseline
@@ -73,6 +75,8 @@ def build_components(config: ModelConfig, reference: Reference, spec: TargetSpec
     else:
         components.append(Classification(spec, baseline))
         components.append(Cbpe(spec, baseline))
+    if spec.label is not None and spec.label.usable:
+        components.append(LabelDrift(spec))
     # After drift and performance: it reads their results of the window.
     components.append(DriftImpact(reference.feature_names, config.feature_importance,
                                   {w.label: w.seconds for w in config.windows}))

@@ -88,6 +88,14 @@ CHECKS: tuple[Check, ...] = (
           description="The {{ $labels.method }} drift of the model's {{ $labels.output }} distribution is {value} "
                       "over the {{ $labels.window }} window, beyond its threshold (model_prediction_drift_threshold).",
           message="{model} {window}: {output} output drifted ({method}={value:.4g}, threshold {threshold:g})"),
+    Check(CheckName.LABEL_DRIFT, "ModelLabelDrift", "warning", "data", "model_label_drift_score",
+          verdict_metric="model_label_drifted", window_setting="performance_window", for_setting="label_drift_for",
+          summary="The labels of model {{ $labels.model }} drifted",
+          description="The {{ $labels.method }} drift of the labels that arrived for the predictions of model "
+                      "{{ $labels.model }} is {value} over the {{ $labels.window }} window, beyond its threshold "
+                      "(model_label_drift_window_threshold): what the model predicts changed in the world (target "
+                      "drift), and its performance may follow.",
+          message="{model} {window}: the labels drifted ({method}={value:.4g}, threshold {threshold:g})"),
     Check(CheckName.COMPLETENESS, "ModelMissingValuesSpike", "critical", "data", "model_feature_missing_ratio",
           subject=("feature",), threshold_metric="model_data_quality_window_threshold_ratio",
           threshold_selector='check="completeness"', threshold_by_window=True,

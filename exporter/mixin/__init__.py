@@ -37,6 +37,7 @@ class MixinConfig:
     drift_for: str = "15m"
     dataset_drift_for: str = "15m"
     prediction_drift_for: str = "15m"
+    label_drift_for: str = "30m"
     quality_for: str = "5m"
     schema_for: str = "0m"
     performance_for: str = "30m"

@@ -254,6 +254,11 @@ def model_detail(c: MixinConfig = DEFAULT) -> dict[str, Any]:
     ], unit="s"), 12, 8)
     layout.add(_panel(c, "timeseries", "Labels waiting", [
         _target(f"model_label_pending{{{sel}}}", "{{kind}}")]), 12, 8)
+    layout.add(_panel(c, "timeseries", "Label drift (target drift)", [
+        _target(f"model_label_drift_score{{{win}}}", "labels ({{method}})"),
+        _target(f"model_label_drift_window_threshold{{{win}}}", "threshold"),
+    ], description="Drift of the labels that arrived against the reference's labels: what the model predicts "
+                   "changed in the world. ModelLabelDrift (a warning) fires on it."), 12, 8)
     layout.row("Service")
     layout.add(_panel(c, "timeseries", "Throughput and errors", [
         _target(f"sum(rate(model_predictions_total{{{sel}}}[$__rate_interval]))", "predictions"),

@@ -84,6 +84,16 @@ METRICS: dict[str, MetricDoc] = {
                   "drift.prediction_threshold fixes it)."),
         MetricDoc("model_prediction_drifted", "gauge", ("model", "window", "output"),
                   "1 when the output's drift statistic says drift in the window, else 0."),
+        MetricDoc("model_label_drift_score", "gauge", ("model", "window", "method"),
+                  "Drift of the labels that arrived for the window's predictions against the reference's labels "
+                  "(a regression target as a numeric feature, classes as a categorical one)."),
+        MetricDoc("model_label_drift_threshold", "gauge", ("model", "method"),
+                  "Fixed threshold of label drift; for a calibrated rule its fixed part (the minimum effect, alpha "
+                  "for chi2)."),
+        MetricDoc("model_label_drift_window_threshold", "gauge", ("model", "window", "method"),
+                  "Threshold of label drift in force in the window, calibrated to its labelled rows unless fixed."),
+        MetricDoc("model_label_drifted", "gauge", ("model", "window"),
+                  "1 when the labels of the window drifted from the reference's, else 0."),
         MetricDoc("model_prediction_out_of_range_ratio", "gauge", ("model", "window"),
                   "Share of the window's scores (or predicted values) outside the reference range."),
         MetricDoc("model_performance", "gauge", ("model", "window", "metric"),

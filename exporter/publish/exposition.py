@@ -195,6 +195,8 @@ def _model_samples(f: _Families, m: dict[str, str], s: ModelSnapshot) -> None:
         f.gauge("model_data_quality_threshold_ratio", {**m, "feature": q.feature, "check": q.check}, q.value)
     for output, method, value in s.output_thresholds:
         f.gauge("model_prediction_drift_threshold", {**m, "method": method, "output": output}, value)
+    if s.label_drift_threshold is not None:
+        f.gauge("model_label_drift_threshold", {**m, "method": s.label_drift_threshold[0]}, s.label_drift_threshold[1])
     for label, seconds in s.windows_seconds:
         f.gauge("model_window_seconds", {**m, "window": label}, seconds)
     for metric, value in sorted(s.reference_performance.items()):
@@ -242,6 +244,22 @@ def _window_samples(f: _Families, model: dict[str, str], w: WindowResult) -> Non
         base["segment"] = w.segment
     f.gauge("model_window_rows", base, w.rows)
     f.gauge("model_drifted_features_ratio", base, w.drifted_ratio)
+    _feature_samples(f, base, w)
+    _output_and_label_samples(f, base, w)
+    for verdict in w.verdicts:  # the checks that export their verdict (drift, whose direction depends on the method)
+        metric = BY_NAME[verdict.check].verdict_metric
+        if metric is not None:
+            f.gauge(metric, {**base, **dict(verdict.subject)}, int(verdict.failed))
+    f.gauge("model_prediction_out_of_range_ratio", base, w.prediction_out_of_range)
+    _performance_samples(f, base, w)
+    f.gauge("model_label_coverage_ratio", base, w.label_coverage)
+    for percentile, value in w.label_delay_quantiles.items():
+        f.gauge("model_window_label_delay_seconds", {**base, "percentile": percentile}, value)
+    f.gauge("model_window_labelled_rows", base, w.labelled_rows)
+
+
+def _feature_samples(f: _Families, base: dict[str, str], w: WindowResult) -> None:
+    """Each feature's data quality, drift and drift impact in the window."""
     for fw in w.features:
         labels = {**base, "feature": fw.feature}
         f.gauge("model_feature_missing_ratio", labels, fw.missing_ratio)
@@ -256,15 +274,22 @@ def _window_samples(f: _Families, model: dict[str, str], w: WindowResult) -> Non
             f.gauge("model_feature_drift_window_threshold", {**labels, "method": fw.drift.method}, fw.drift.threshold)
         if fw.impact is not None:
             f.gauge("model_feature_drift_impact", labels, fw.impact)
+
+
+def _output_and_label_samples(f: _Families, base: dict[str, str], w: WindowResult) -> None:
+    """Drift of what the model said and of the labels that arrived."""
     for od in w.prediction_drift:
         f.gauge("model_prediction_drift_score", {**base, "method": od.method, "output": od.output}, od.score)
         f.gauge("model_prediction_drift_window_threshold", {**base, "method": od.method, "output": od.output},
                 od.threshold)
-    for verdict in w.verdicts:  # the checks that export their verdict (drift, whose direction depends on the method)
-        metric = BY_NAME[verdict.check].verdict_metric
-        if metric is not None:
-            f.gauge(metric, {**base, **dict(verdict.subject)}, int(verdict.failed))
-    f.gauge("model_prediction_out_of_range_ratio", base, w.prediction_out_of_range)
+    if w.label_drift is not None:
+        f.gauge("model_label_drift_score", {**base, "method": w.label_drift.method}, w.label_drift.score)
+        f.gauge("model_label_drift_window_threshold", {**base, "method": w.label_drift.method},
+                w.label_drift.threshold)
+
+
+def _performance_samples(f: _Families, base: dict[str, str], w: WindowResult) -> None:
+    """Realized and estimated performance in the window, with the thresholds in force."""
     for metric, value in sorted(w.performance.items()):
         f.gauge("model_performance", {**base, "metric": metric}, value)
     for metric, value in sorted(w.performance_limits.items()):
@@ -273,10 +298,6 @@ def _window_samples(f: _Families, model: dict[str, str], w: WindowResult) -> Non
         f.gauge("model_estimated_performance", {**base, "metric": metric}, value)
     for metric, value in sorted(w.estimated_performance_limits.items()):
         f.gauge("model_estimated_performance_window_threshold", {**base, "metric": metric}, value)
-    f.gauge("model_label_coverage_ratio", base, w.label_coverage)
-    for percentile, value in w.label_delay_quantiles.items():
-        f.gauge("model_window_label_delay_seconds", {**base, "percentile": percentile}, value)
-    f.gauge("model_window_labelled_rows", base, w.labelled_rows)
 
 
 def families_as_json(families: Iterable[Family]) -> list[dict[str, object]]:

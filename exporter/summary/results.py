@@ -145,6 +145,8 @@ class WindowResult:
     estimated_performance_limits: dict[str, float] = field(default_factory=dict)
     label_coverage: float | None = None
     prediction_drift: tuple[OutputDrift, ...] = ()
+    #: Drift of the labels that arrived for the window's predictions (absent with too few labels).
+    label_drift: DriftResult | None = None
     #: Share of the window's outputs (score or predicted value) outside the reference range.
     prediction_out_of_range: float | None = None
     #: Percentiles ("50", "90", "99") of the delay of the labels joined to the window's predictions.
@@ -222,6 +224,8 @@ class ModelSnapshot:
     dataset_drift_share: float | None = None
     #: (output, method, threshold) of prediction drift
     output_thresholds: tuple[tuple[str, str, float], ...] = ()
+    #: (method, threshold) of label drift (for a calibrated rule: its minimum effect)
+    label_drift_threshold: tuple[str, float] | None = None
     #: Realized performance on the reference, and the alert thresholds derived from it.
     reference_performance: dict[str, float] = field(default_factory=dict)
     performance_thresholds: dict[str, float] = field(default_factory=dict)

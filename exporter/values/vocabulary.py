@@ -78,6 +78,7 @@ class CheckName(StrEnum):
     FEATURE_DRIFT = "feature_drift"
     DATASET_DRIFT = "dataset_drift"
     PREDICTION_DRIFT = "prediction_drift"
+    LABEL_DRIFT = "label_drift"
     COMPLETENESS = "completeness"
     CATEGORICAL_VALUES = "categorical_values"
     OUT_OF_RANGE = "out_of_range"

@@ -88,7 +88,9 @@ def check_value(result: WindowResult, check: str, subject: dict[str, str],
         return (values[metric], limits[metric]) if metric in values and metric in limits else None
     if check == CheckName.LABEL_COVERAGE:
         return (result.label_coverage, LABEL_COVERAGE_MIN) if result.label_coverage is not None else None
-    return None
+    # Checks that record their verdict whether or not it fails (drift of the labels, the estimation gap, ...).
+    verdict = next((v for v in result.verdicts if v.check == check and dict(v.subject) == subject), None)
+    return (verdict.value, verdict.threshold) if verdict is not None else None
 
 
 def timelines(window: WindowResult, buckets: Sequence[tuple[float, WindowResult]],

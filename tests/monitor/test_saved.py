@@ -94,7 +94,12 @@ def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
     # ... and the impact of each feature's drift (no history yet: importance x score over threshold).
     impact = {k for k in added if json.loads(k)[0] == "model_feature_drift_impact"}
     assert impact and all(got[k] > 0 for k in impact)
-    added -= data_type | in_force | outputs | quality | perf | impact
+    # Release 4 watches the labels' drift: its model-wide threshold is new. A release-1 ring held no label
+    # counts, so the migrated buckets start them at zero and no window has a label-drift score yet.
+    label_drift = {k for k in added if json.loads(k)[0] == "model_label_drift_threshold"}
+    assert len(label_drift) == 1 and all(got[k] > 0 for k in label_drift)
+    assert not any(json.loads(k)[0] == "model_label_drift_score" for k in got)
+    added -= data_type | in_force | outputs | quality | perf | impact | label_drift
     rejected = [json.loads(k) for k in added if json.loads(k)[0] == "model_monitor_rejected_rows_total"]
     reasons = {dict(labels)["reason"] for _, labels in rejected}
     assert reasons == NEW_ZERO_REASONS
