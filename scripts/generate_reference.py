@@ -247,10 +247,13 @@ def alerts() -> str:
            "Every alert of `prometheus/rules/model-monitor.alerts.yml`, generated from `exporter/mixin/` (the "
            "checks table and `MixinConfig`). `critical` pages, `warning` opens a ticket. Each alert links its "
            "runbook; model alerts also link the exporter's report of the model and window (`report_url`).\n"]
+    seen: set[str] = set()
     for rule in alerting_rules():
         labels, notes = rule["labels"], rule["annotations"]
         anchor = notes["runbook_url"].rsplit("#", 1)[1]
-        out.append(f"\n## {rule['alert']}\n\n")
+        # An alert of two rules (a warning that pages with another check): one section, a paragraph per rule.
+        out.append(f"\n## {rule['alert']}\n\n" if rule["alert"] not in seen else "\nAnd raised to:\n\n")
+        seen.add(rule["alert"])
         out.append(f"**Severity** `{labels['severity']}` · **category** `{labels['category']}` · "
                    f"**for** `{rule['for']}` · [runbook](../runbooks.md#{anchor})\n\n")
         summary = re.sub(r"\{\{ \$labels\.(\w+) \}\}", r"`{\1}`", notes["summary"])

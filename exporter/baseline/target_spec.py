@@ -104,7 +104,7 @@ def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
         score_range = (float(finite.min()), float(finite.max())) if auc_edges is not None else None
         spec = TargetSpec(task, output, auc_edges, classes, None, calibration, positive, model.decision_threshold,
                           negative, score_range=score_range)
-        return _with_label(_with_class_counts(spec, model, frame), model, frame)
+        return _with_confidence(_with_label(_with_class_counts(spec, model, frame), model, frame), model, frame)
     if task == "multiclass_classification":
         seen = pd.Series(dtype=object)
         for column in (label_column, model.prediction_column):
@@ -115,7 +115,7 @@ def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
         score_columns, calibrations = _class_calibrations(model, frame, classes, label_column if has_labels else None)
         spec = TargetSpec(task, output, None, classes, None, None, positive, model.decision_threshold,
                           None, score_columns, calibrations)
-        return _with_label(_with_class_counts(spec, model, frame), model, frame)
+        return _with_confidence(_with_label(_with_class_counts(spec, model, frame), model, frame), model, frame)
     shift = 0.0
     if has_labels:
         labels = numeric_values(frame[label_column])[0]
@@ -123,6 +123,28 @@ def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
         shift = float(labels.mean()) if labels.size else 0.0
     spec = TargetSpec(task, output, None, (), None, None, positive, model.decision_threshold, label_shift=shift)
     return _with_label(spec, model, frame)
+
+
+#: Default ``low_confidence``: binary (distance of the score from the threshold), multiclass (top probability).
+LOW_CONFIDENCE = {"binary_classification": 0.1, "multiclass_classification": 0.5}
+
+
+def _with_confidence(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
+    """``spec`` with the reference's confidence binned for its drift, judged as the score's drift is."""
+    low = model.low_confidence if model.low_confidence is not None else LOW_CONFIDENCE[spec.task]
+    if spec.task == "binary_classification":
+        if spec.auc_edges is None or not model.score_column:
+            return replace(spec, low_confidence=low)
+        score = numeric_values(frame[model.score_column])[0]
+        confidence = spec.confidence_of(score, None)
+    elif spec.class_score_columns:
+        confidence = spec.confidence_of(np.zeros(len(frame)), spec.class_probabilities(frame))
+    else:
+        return replace(spec, low_confidence=low)
+    setting = _output_setting(model)
+    column = pd.Series(confidence)
+    feature = build_numeric("confidence", column, setting.method, setting.threshold)
+    return replace(spec, confidence=calibrated(feature, setting, column), low_confidence=low)
 
 
 def _with_label(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:

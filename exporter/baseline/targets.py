@@ -63,6 +63,22 @@ class TargetSpec:
     #: quantiles, or a categorical feature over ``classes`` (slots: each class, then other and unseen).
     #: None without labels in the reference (or in a baseline file built before label drift).
     label: NumericFeature | CategoricalFeature | None = None
+    #: A classifier's confidence per row binned on the reference's (see :meth:`confidence_of`), for its drift;
+    #: None for regression, without a score or class probabilities (or in a baseline file built before it).
+    confidence: NumericFeature | None = None
+    #: The confidence below which a prediction is unsure (``low_confidence``).
+    low_confidence: float = 0.0
+
+    def confidence_of(self, score: np.ndarray, class_proba: np.ndarray | None) -> np.ndarray:
+        """Each row's confidence, NaN where unknown: the top class's calibrated probability (multiclass), or the
+        raw score's distance from the decision threshold (binary: how far the decision was from going the
+        other way)."""
+        if self.task == "multiclass_classification":
+            if class_proba is None or not class_proba.shape[1]:
+                return np.full(score.size, np.nan)
+            with np.errstate(invalid="ignore"):
+                return np.where(np.isfinite(class_proba).all(axis=1), np.max(class_proba, axis=1), np.nan)
+        return np.abs(score - self.decision_threshold)
 
     @cached_property
     def auc_binner(self) -> EdgeTable:
@@ -113,6 +129,7 @@ class Targets:
     pred_value: np.ndarray  # predicted value, NaN when missing (regression)
     label: np.ndarray  # label: class code (-1 none) or value (NaN none)
     class_proba: np.ndarray | None = None  # (n, classes) calibrated probabilities, multiclass CBPE
+    est_error: np.ndarray | None = None  # (n, 2) estimated absolute and squared error, regression (DLE)
 
     def take(self, rows: np.ndarray | slice) -> Targets:
         taken: dict[str, Any] = {name: None if getattr(self, name) is None else getattr(self, name)[rows]

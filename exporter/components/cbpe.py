@@ -4,6 +4,11 @@ Binary: each scored row adds its calibrated probability ``p`` as an expected
 positive and ``1 - p`` as an expected negative, in the column of its
 predicted class and in its score bin (for ROC AUC). Multiclass: each row adds
 its renormalised class probabilities to the column of its predicted class.
+
+The same expectations are kept for the rows whose label has arrived, so that a window's realized
+performance can be set against the estimate of the very same rows: their difference, beyond what the
+estimate's sampling noise explains, is the concept-drift signal (the world no longer answers as the
+calibrated scores say; :meth:`~exporter.components.realized.PerformanceBaseline.gap_verdicts`).
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ import numpy as np
 
 from exporter.baseline.classes import migrate_class_axes
 from exporter.baseline.outputs import auc_index
-from exporter.baseline.targets import TargetSpec, migrate_score_bins
-from exporter.components.base import Component, WindowContext
+from exporter.baseline.targets import Targets, TargetSpec, migrate_score_bins
+from exporter.components.base import Component, HasLabels, WindowContext
 from exporter.components.realized import PerformanceBaseline
 from exporter.prepare.preparer import PreparedBatch
 from exporter.stats import performance
@@ -39,12 +44,15 @@ class Cbpe(Component):
 
     def fields(self) -> dict[str, FieldSpec]:
         fields = {}
-        if self.binary:
-            fields["pos"] = FieldSpec((self.auc_bins,), np.float64)
-            fields["neg"] = FieldSpec((self.auc_bins,), np.float64)
-            fields["confusion"] = FieldSpec((2, 2), np.float64)
-        if self.multiclass:
-            fields["class_confusion"] = FieldSpec((self.k, self.k), np.float64)
+        for prefix in ("", "labelled_"):  # every row's expectations; the labelled rows' (the concept-drift gap)
+            if self.binary:
+                fields[prefix + "pos"] = FieldSpec((self.auc_bins,), np.float64)
+                fields[prefix + "neg"] = FieldSpec((self.auc_bins,), np.float64)
+                fields[prefix + "confusion"] = FieldSpec((2, 2), np.float64)
+            if self.multiclass:
+                fields[prefix + "class_confusion"] = FieldSpec((self.k, self.k), np.float64)
+        fields["labelled_predicted"] = FieldSpec((), np.int64)
+        fields["labelled_estimated"] = FieldSpec((), np.int64)
         return fields
 
     def migrate_v1(self, old: Summary) -> Summary:
@@ -58,7 +66,33 @@ class Cbpe(Component):
         return fields
 
     def summarize(self, batch: PreparedBatch, groups: Groups) -> Summary:
-        t = batch.outputs
+        return self._expected(batch.outputs, groups)
+
+    def summarize_labels(self, rows: HasLabels, groups: Groups) -> Summary:
+        """The expected counts of the labelled rows alone: the estimate that the realized performance of the
+        same rows is compared with (the concept-drift gap). ``predicted`` counts the labelled rows that realized
+        performance counts, ``estimated`` those of them with an estimate: the gap is computed where they agree."""
+        t = rows.outputs
+        if self.multiclass:  # realized multiclass performance leaves out the overflow class slot
+            counted = t.labelled() & (t.pred_class >= 0) & (t.pred_class < self.k - 1) & (t.label < self.k - 1)
+        else:
+            counted = t.labelled() & (t.pred_class >= 0) & (t.pred_class < 2)
+        t, groups = t.take(counted), groups.take(counted)
+        out = {f"labelled_{name}": value for name, value in self._expected(t, groups).items()}
+        out["labelled_predicted"] = groups.rows(t.label.size)
+        out["labelled_estimated"] = groups.rows(t.label.size, self._estimable(t))
+        return out
+
+    def _estimable(self, t: Targets) -> np.ndarray:
+        """The rows with an estimate: a score (binary), or every class probability (multiclass)."""
+        if self.multiclass:
+            if t.class_proba is None:
+                return np.zeros(t.pred_class.size, dtype=bool)
+            return (t.pred_class >= 0) & np.isfinite(t.class_proba).all(axis=1)
+        return np.isfinite(t.score) & (t.pred_class >= 0) & (t.pred_class < 2)
+
+    def _expected(self, t: Targets, groups: Groups) -> Summary:
+        """Expected confusion (and, binary, expected score histograms) of the rows ``t``, per group."""
         out: Summary = {}
         if self.binary:
             ok = np.isfinite(t.score)
@@ -72,26 +106,34 @@ class Cbpe(Component):
             predicted = np.where(ok & (t.pred_class >= 0) & (t.pred_class < 2), t.pred_class, -1)
             out["confusion"] = np.stack([groups.counts(predicted, 2, np.where(ok, 1 - p, 0.0)),
                                          groups.counts(predicted, 2, p)], axis=1)
-        if self.multiclass and t.class_proba is not None:
-            ok = (t.pred_class >= 0) & np.isfinite(t.class_proba).all(axis=1)
-            predicted = np.where(ok, t.pred_class, -1)
-            proba = np.where(ok[:, None], t.class_proba, 0.0)
+        if self.multiclass:
             expected = np.zeros((groups.count, self.k, self.k))
-            for true_class in range(t.class_proba.shape[1]):
-                expected[:, true_class] = groups.counts(predicted, self.k, proba[:, true_class])
+            if t.class_proba is not None:
+                ok = self._estimable(t)
+                predicted = np.where(ok, t.pred_class, -1)
+                proba = np.where(ok[:, None], t.class_proba, 0.0)
+                for true_class in range(t.class_proba.shape[1]):
+                    expected[:, true_class] = groups.counts(predicted, self.k, proba[:, true_class])
             out["class_confusion"] = expected
         return out
 
+    def _metrics(self, merged: Summary, prefix: str = "") -> dict[str, float]:
+        if self.multiclass:
+            return performance.multiclass_metrics(merged[prefix + "class_confusion"])
+        if self.binary:
+            return performance.cbpe_metrics(merged[prefix + "confusion"], merged[prefix + "pos"],
+                                            merged[prefix + "neg"])
+        return {}
+
     def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
-        metrics: dict[str, float] = {}
-        if ctx.rows >= ctx.min_rows:
-            if self.multiclass:
-                metrics = performance.multiclass_metrics(merged["class_confusion"])
-            elif self.binary:
-                metrics = performance.cbpe_metrics(merged["confusion"], merged["pos"], merged["neg"])
+        metrics = self._metrics(merged) if ctx.rows >= ctx.min_rows else {}
         out.set(estimated_performance=metrics)
         out.set(estimated_performance_limits=self.baseline.verdicts(CheckName.ESTIMATED_PERFORMANCE, metrics, out,
                                                                     ctx.rows))
+        labelled = int(merged["labelled_predicted"])
+        realized = out.values.get("performance") or {}  # the realized component's, evaluated before this one
+        if realized and labelled >= ctx.min_rows and int(merged["labelled_estimated"]) == labelled:
+            self.baseline.gap_verdicts(realized, self._metrics(merged, "labelled_"), out, labelled)
 
     def snapshot_fields(self) -> dict[str, Any]:
         calibration, per_class = self.spec.calibration, self.spec.class_calibrations

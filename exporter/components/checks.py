@@ -60,6 +60,10 @@ class Check:
     #: increase over ``lookback_setting`` (a field of :class:`exporter.mixin.MixinConfig`) fires the alert.
     counter_increase: tuple[str, ...] = ()
     lookback_setting: str = ""
+    #: A warning that pages only together with another check: the check (of the same window and subject) whose
+    #: failure at the same time raises this alert to critical. The rule generator writes two rules of the
+    #: alert: the warning unless the other fails, critical while it does.
+    pages_with: CheckName | None = None
 
 
 CHECKS: tuple[Check, ...] = (
@@ -145,6 +149,17 @@ CHECKS: tuple[Check, ...] = (
           description="Estimated (CBPE, without labels) {{ $labels.metric }} of model {{ $labels.model }} is "
                       "{value} over the {{ $labels.window }} window, below its threshold.",
           message="{model} {window}: estimated {metric} {value:.4g} below its threshold {threshold:g}"),
+    Check(CheckName.CONCEPT_DRIFT, "ModelConceptDrift", "warning", "performance", "model_performance_estimation_gap",
+          subject=("metric",), verdict_metric="model_concept_drifted", window_setting="performance_window",
+          for_setting="concept_drift_for", pages_with=CheckName.PERFORMANCE,
+          summary="Model {{ $labels.model }}: realized {{ $labels.metric }} falls short of its estimate",
+          description="Realized {{ $labels.metric }} of model {{ $labels.model }} differs from the estimate of the "
+                      "same labelled rows by {value} over the {{ $labels.window }} window, more than the estimate's "
+                      "sampling noise explains (model_performance_estimation_gap_window_threshold): the world no "
+                      "longer answers as the model's calibrated scores say (concept drift). A warning; it pages "
+                      "(critical) while realized {{ $labels.metric }} is also below its threshold.",
+          message="{model} {window}: concept drift on {metric} (realized minus estimated {value:+.4g}, beyond "
+                  "{threshold:g})"),
     Check(CheckName.LABEL_COVERAGE, "ModelLowLabelCoverage", "warning", "data", "model_label_coverage_ratio",
           op="<", window_setting="label_coverage_window", for_setting="label_coverage_for",
           summary="Model {{ $labels.model }}: few predictions have labels",

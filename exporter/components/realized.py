@@ -61,6 +61,27 @@ class PerformanceBaseline:
         return limits
 
 
+    def gap_verdicts(self, realized: dict[str, float], estimated: dict[str, float], out: WindowBuilder,
+                     n: int) -> None:
+        """The concept-drift signal of a window: realized minus estimated performance on the same ``n``
+        labelled rows, per metric both hold, against the estimate's sampling noise at ``n`` rows (the larger of
+        ``tolerance`` and ``z(1 - alpha) * noise[metric] / sqrt(n)``, as the performance thresholds). The
+        verdict fails when the realized value is worse than the estimate by more than that: the world no
+        longer answers as the model's scores say it should (concept drift). Every verdict is recorded, so
+        its 0/1 series is exported whether or not it fails."""
+        z = norm_ppf(1 - self.alpha)
+        gaps, limits = {}, {}
+        for metric in sorted(set(realized) & set(estimated)):
+            gap = realized[metric] - estimated[metric]
+            if not math.isfinite(gap):
+                continue
+            limit = max(self.tolerance, z * self.noise.get(metric, 0.0) / math.sqrt(max(n, 1)))
+            worse = -gap if metric in performance.HIGHER_IS_BETTER else gap
+            gaps[metric], limits[metric] = gap, limit
+            out.verdict(CheckName.CONCEPT_DRIFT, gap, limit, worse > limit, (("metric", metric),))
+        out.set(estimation_gap=gaps, estimation_gap_limits=limits)
+
+
 class Realized(Component):
     """Realized performance of a window's labelled rows, against the reference's (a base of the components)."""
 

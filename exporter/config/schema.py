@@ -201,6 +201,10 @@ class ModelConfig(Strict):
     decision_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     #: Multiclass CBPE: the column holding each class's predicted probability.
     class_score_columns: dict[str, str] = Field(default_factory=dict)
+    #: A classifier's confidence below which a prediction counts as unsure (``model_low_confidence_ratio``):
+    #: the score's distance from ``decision_threshold`` (binary, with a score), or the top class's probability
+    #: (multiclass, with ``class_score_columns``). Default 0.1 for binary, 0.5 for multiclass.
+    low_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     #: The label value of the positive class (binary classification).
     positive_label: str | int | bool = 1
     #: The label value of the negative class (binary); by default the reference's other label value. Needed

@@ -42,6 +42,7 @@ class MixinConfig:
     schema_for: str = "0m"
     performance_for: str = "30m"
     estimated_performance_for: str = "30m"
+    concept_drift_for: str = "30m"
     label_coverage_for: str = "1h"
     volume_for: str = "10m"
     exporter_down_for: str = "2m"

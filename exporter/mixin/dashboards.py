@@ -218,7 +218,10 @@ def model_detail(c: MixinConfig = DEFAULT) -> dict[str, Any]:
     layout.add(_panel(c, "timeseries", "Prediction drift", [
         _target(f"model_prediction_drift_score{{{win}}}", "{{output}} ({{method}})"),
         _target(f"model_prediction_out_of_range_ratio{{{win}}}", "score out of reference range"),
-    ]), 12, 8)
+        _target(f"model_low_confidence_ratio{{{win}}}", "unsure predictions (below low_confidence)"),
+    ], description="Drift of the score (or predicted value), the predicted classes and the classifier's confidence "
+                   "(output=confidence); the share of outputs outside the reference range and of unsure "
+                   "predictions."), 12, 8)
     layout.add(_panel(c, "timeseries", "Drifted features share by segment", [
         _target(f'model_drifted_features_ratio{{{sel}, window="$window", segment!=""}}', "{{segment}}")],
         unit="percentunit", minimum=0, maximum=1), 12, 8)
@@ -247,6 +250,13 @@ def model_detail(c: MixinConfig = DEFAULT) -> dict[str, Any]:
         _target(f"model_estimated_performance_window_threshold{{{win}}}", "{{metric}} threshold"),
         _target(f"model_reference_performance{{{sel}}}", "{{metric}} on reference"),
     ]), 12, 8)
+    layout.add(_panel(c, "timeseries", "Concept drift: realized minus estimated", [
+        _target(f"model_performance_estimation_gap{{{win}}}", "{{metric}}"),
+        _target(f"model_performance_estimation_gap_window_threshold{{{win}}}", "{{metric}} noise"),
+        _target(f"-model_performance_estimation_gap_window_threshold{{{win}}}", "{{metric}} -noise"),
+    ], description="Realized performance minus the estimate of the same labelled rows. Inside the noise band the "
+                   "estimate holds; beyond it on the bad side, ModelConceptDrift (a warning) fires: the world no "
+                   "longer answers as the scores say."), 12, 8)
     layout.add(_panel(c, "timeseries", "Label delay", [
         *(_target(f"histogram_quantile({q}, sum by (le) (rate(model_label_delay_seconds_bucket{{{sel}}}"
                   "[$__rate_interval])))", f"arriving now p{int(q * 100)}") for q in (0.5, 0.9)),

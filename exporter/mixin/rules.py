@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.components.checks import ALERTING, Check
+from exporter.components.checks import ALERTING, BY_NAME, Check
 from exporter.mixin import DEFAULT, MixinConfig
 from exporter.values.vocabulary import CheckName
 
@@ -127,9 +127,22 @@ def check_alerts(c: MixinConfig = DEFAULT) -> list[dict[str, Any]]:
             description = description.replace("{lookback}", getattr(c, check.lookback_setting))
         for name, text in texts.items():  # not str.format: the templates are full of {{ }}
             description = description.replace("{" + name + "}", text)
-        out.append(_alert(c, check.alert, expr, getattr(c, check.for_setting), check.severity, check.category,
-                          check.summary, description, report=True))
+        duration = getattr(c, check.for_setting)
+        if check.pages_with is None:
+            out.append(_alert(c, check.alert, expr, duration, check.severity, check.category, check.summary,
+                              description, report=True))
+            continue
+        # The warning, and the same alert paging while the other check fails on the same window and subject.
+        other = _check_expr(c, BY_NAME[check.pages_with])
+        on = ", ".join((MODEL, "window", *check.subject))
+        for op, severity in (("unless", check.severity), ("and", "critical")):
+            out.append(_alert(c, check.alert, f"(\n{_indent(expr)}\n)\n{op} on({on})\n(\n{_indent(other)}\n)",
+                              duration, severity, check.category, check.summary, description, report=True))
     return out
+
+
+def _indent(expr: str) -> str:
+    return "\n".join("  " + line for line in expr.splitlines())
 
 
 def _increase_expr(c: MixinConfig, check: Check) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from exporter.baseline.targets import Targets
-from exporter.prepare.pending import EarlyLabels, Pending, PendingPredictions
+from exporter.prepare.pending import EarlyLabels, Pending, PendingPredictions, estimates
 from exporter.prepare.preparer import LabelledRows, PreparedBatch, PreparedLabels
 from exporter.values.vocabulary import RejectReason
 
@@ -46,6 +46,7 @@ class LabelJoiner:
         labelled = batch.outputs.labelled()
         t = batch.outputs
         codes = [batch.segments[c] for c in self.segment_columns]
+        estimate = t.class_proba if t.class_proba is not None else t.est_error
         for i, ident in enumerate(batch.ids.tolist()):
             if ident is None or labelled[i]:
                 continue
@@ -55,7 +56,8 @@ class LabelJoiner:
                 batch.label_delay[i] = max(0.0, early[2] - float(batch.ts[i]))
                 continue
             self.pending.add(ident, Pending(float(batch.ts[i]), float(t.score[i]), int(t.pred_class[i]),
-                                            float(t.pred_value[i]), tuple(int(c[i]) for c in codes)), self.dropped)
+                                            float(t.pred_value[i]), tuple(int(c[i]) for c in codes),
+                                            () if estimate is None else tuple(estimate[i].tolist())), self.dropped)
 
     def on_labels(self, labels: PreparedLabels, now: float, rejected: Counter[str]) -> LabelledRows | None:
         """The waiting predictions that ``labels`` complete; labels of unseen predictions wait as early labels.
@@ -93,6 +95,12 @@ class LabelJoiner:
             pred_value=np.array([p.pred_value for p, _, _ in joined]),
             label=values.astype(np.int32) if self.classification else values,
         )
+        estimate = estimates([p.estimate for p, _, _ in joined])
+        if estimate.shape[1]:
+            if self.classification:
+                outputs.class_proba = estimate
+            else:
+                outputs.est_error = estimate
         segments = {column: np.array([p.segments[i] for p, _, _ in joined], dtype=np.int64)
                     for i, column in enumerate(self.segment_columns)}
         return LabelledRows(ts, outputs, segments, np.maximum(0.0, labelled_at - ts))

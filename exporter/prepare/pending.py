@@ -3,8 +3,9 @@
 A label that arrives after its prediction must land in the bucket of the
 prediction's timestamp, so a past window's performance updates. For that the
 exporter remembers, per prediction still waiting for its label, only what a
-label needs: the prediction's timestamp, score, predicted class or value and
-segment codes (:class:`PendingPredictions`). A label that arrives before its
+label needs: the prediction's timestamp, score, predicted class or value,
+segment codes and the row's estimate for the concept-drift gap (its class
+probabilities, or its estimated errors) (:class:`PendingPredictions`). A label that arrives before its
 prediction waits in :class:`EarlyLabels`. Both are bounded: by age (a
 prediction older than ``max_delay``, a label older than the retention) and by
 count (``max_pending``, oldest first); everything dropped is counted by reason.
@@ -31,6 +32,9 @@ class Pending:
     pred_class: int
     pred_value: float
     segments: tuple[int, ...]
+    #: What an estimator computed for the row, compared with the truth once it arrives: the calibrated class
+    #: probabilities (multiclass CBPE) or the estimated errors (regression); empty when there is none.
+    estimate: tuple[float, ...] = ()
 
 
 class _Waiting(Generic[T]):
@@ -89,16 +93,30 @@ class PendingPredictions(_Waiting[Pending]):
             "pred_class": np.array([p.pred_class for p in items.values()], dtype=np.int64),
             "pred_value": np.array([p.pred_value for p in items.values()], dtype=np.float64),
             "segments": np.array([p.segments for p in items.values()], dtype=np.int64).reshape(len(items), width),
+            "estimate": estimates([p.estimate for p in items.values()]),
         }
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
         ids = _unpack(arrays["ids"])
         segments = arrays["segments"]
+        # Saved before predictions kept their estimate: they have none (the gap leaves their windows out).
+        saved = arrays.get("estimate", np.zeros((len(ids), 0)))
         self.items = {
-            ident: Pending(float(ts), float(score), int(cls), float(value), tuple(int(s) for s in segs))
-            for ident, ts, score, cls, value, segs in zip(
-                ids, arrays["ts"], arrays["score"], arrays["pred_class"], arrays["pred_value"], segments, strict=True)
+            ident: Pending(float(ts), float(score), int(cls), float(value), tuple(int(s) for s in segs),
+                           tuple(float(e) for e in estimate if not np.isnan(e)))
+            for ident, ts, score, cls, value, segs, estimate in zip(
+                ids, arrays["ts"], arrays["score"], arrays["pred_class"], arrays["pred_value"], segments, saved,
+                strict=True)
         }
+
+
+def estimates(rows: list[tuple[float, ...]]) -> np.ndarray:
+    """Rows' estimates as one array ``(rows, widest)``, NaN where a row has fewer (or none)."""
+    width = max((len(e) for e in rows), default=0)
+    out = np.full((len(rows), width), np.nan)
+    for i, estimate in enumerate(rows):
+        out[i, : len(estimate)] = estimate
+    return out
 
 
 class EarlyLabels(_Waiting[tuple[float, float, float]]):

@@ -75,7 +75,8 @@ METRICS: dict[str, MetricDoc] = {
                   "Schema violations by check (missing_column, extra_column, data_type)."),
         MetricDoc("model_prediction_drift_score", "gauge", ("model", "window", "method", "output"),
                   "Drift of the model's output against the reference: score (classifier score), "
-                  "value (regression prediction) or class (predicted class distribution)."),
+                  "value (regression prediction), class (predicted class distribution) or confidence (a "
+                  "classifier's top-class probability, or its score's distance from the decision threshold)."),
         MetricDoc("model_prediction_drift_threshold", "gauge", ("model", "method", "output"),
                   "Fixed threshold of the output drift statistic (drift above it; below it for p-values); for a "
                   "calibrated output its fixed part (the minimum effect, alpha for chi2)."),
@@ -84,6 +85,11 @@ METRICS: dict[str, MetricDoc] = {
                   "drift.prediction_threshold fixes it)."),
         MetricDoc("model_prediction_drifted", "gauge", ("model", "window", "output"),
                   "1 when the output's drift statistic says drift in the window, else 0."),
+        MetricDoc("model_low_confidence_ratio", "gauge", ("model", "window"),
+                  "Share of a classifier's predictions whose confidence (the top class's probability, or the "
+                  "score's distance from the decision threshold) is below low_confidence."),
+        MetricDoc("model_low_confidence_threshold", "gauge", ("model",),
+                  "The confidence below which a prediction counts as unsure (low_confidence)."),
         MetricDoc("model_label_drift_score", "gauge", ("model", "window", "method"),
                   "Drift of the labels that arrived for the window's predictions against the reference's labels "
                   "(a regression target as a numeric feature, classes as a categorical one)."),
@@ -105,6 +111,14 @@ METRICS: dict[str, MetricDoc] = {
         MetricDoc("model_performance_window_threshold", "gauge", ("model", "window", "metric"),
                   "Realized performance below which the window fails: the reference's minus the larger of "
                   "performance_tolerance and the metric's sampling noise at the window's labelled rows."),
+        MetricDoc("model_performance_estimation_gap", "gauge", ("model", "window", "metric"),
+                  "Realized minus estimated performance on the same labelled rows of the window: the concept-drift "
+                  "signal (the estimate misjudges the rows once their labels arrive)."),
+        MetricDoc("model_performance_estimation_gap_window_threshold", "gauge", ("model", "window", "metric"),
+                  "Size of a gap the estimate's sampling noise explains at the window's labelled rows: the larger of "
+                  "performance_tolerance and z(1 - alpha) x the metric's noise / sqrt(rows)."),
+        MetricDoc("model_concept_drifted", "gauge", ("model", "window", "metric"),
+                  "1 when realized performance is worse than its estimate by more than the gap threshold, else 0."),
         MetricDoc("model_estimated_performance_window_threshold", "gauge", ("model", "window", "metric"),
                   "Estimated performance below which the window fails: as model_performance_window_threshold, "
                   "at the window's rows."),

@@ -195,6 +195,7 @@ def _model_samples(f: _Families, m: dict[str, str], s: ModelSnapshot) -> None:
         f.gauge("model_data_quality_threshold_ratio", {**m, "feature": q.feature, "check": q.check}, q.value)
     for output, method, value in s.output_thresholds:
         f.gauge("model_prediction_drift_threshold", {**m, "method": method, "output": output}, value)
+    f.gauge("model_low_confidence_threshold", m, s.low_confidence)
     if s.label_drift_threshold is not None:
         f.gauge("model_label_drift_threshold", {**m, "method": s.label_drift_threshold[0]}, s.label_drift_threshold[1])
     for label, seconds in s.windows_seconds:
@@ -282,6 +283,7 @@ def _output_and_label_samples(f: _Families, base: dict[str, str], w: WindowResul
         f.gauge("model_prediction_drift_score", {**base, "method": od.method, "output": od.output}, od.score)
         f.gauge("model_prediction_drift_window_threshold", {**base, "method": od.method, "output": od.output},
                 od.threshold)
+    f.gauge("model_low_confidence_ratio", base, w.low_confidence_ratio)
     if w.label_drift is not None:
         f.gauge("model_label_drift_score", {**base, "method": w.label_drift.method}, w.label_drift.score)
         f.gauge("model_label_drift_window_threshold", {**base, "method": w.label_drift.method},
@@ -298,6 +300,10 @@ def _performance_samples(f: _Families, base: dict[str, str], w: WindowResult) ->
         f.gauge("model_estimated_performance", {**base, "metric": metric}, value)
     for metric, value in sorted(w.estimated_performance_limits.items()):
         f.gauge("model_estimated_performance_window_threshold", {**base, "metric": metric}, value)
+    for metric, value in sorted(w.estimation_gap.items()):
+        f.gauge("model_performance_estimation_gap", {**base, "metric": metric}, value)
+    for metric, value in sorted(w.estimation_gap_limits.items()):
+        f.gauge("model_performance_estimation_gap_window_threshold", {**base, "metric": metric}, value)
 
 
 def families_as_json(families: Iterable[Family]) -> list[dict[str, object]]:

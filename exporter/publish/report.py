@@ -280,7 +280,8 @@ def render_report(snapshot: ModelSnapshot, window: str, now: float | None = None
     performance = [{"metric": m, "realized": result.performance.get(m),
                     "estimated": result.estimated_performance.get(m),
                     "reference": snapshot.reference_performance.get(m),
-                    "threshold": snapshot.performance_thresholds.get(m)} for m in metrics]
+                    "threshold": snapshot.performance_thresholds.get(m),
+                    "gap": result.estimation_gap.get(m)} for m in metrics]
     for row in performance:
         threshold = row["threshold"]
         row["failed"] = threshold is not None and any(

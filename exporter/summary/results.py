@@ -143,10 +143,16 @@ class WindowResult:
     #: The thresholds in force in the window (calibrated to its labelled rows, and to its rows for estimates).
     performance_limits: dict[str, float] = field(default_factory=dict)
     estimated_performance_limits: dict[str, float] = field(default_factory=dict)
+    #: Realized minus estimated performance on the same labelled rows (the concept-drift signal), by metric,
+    #: and the size of a gap that the estimate's sampling noise explains at that many rows.
+    estimation_gap: dict[str, float] = field(default_factory=dict)
+    estimation_gap_limits: dict[str, float] = field(default_factory=dict)
     label_coverage: float | None = None
     prediction_drift: tuple[OutputDrift, ...] = ()
     #: Drift of the labels that arrived for the window's predictions (absent with too few labels).
     label_drift: DriftResult | None = None
+    #: Share of a classifier's predictions whose confidence is below ``low_confidence``.
+    low_confidence_ratio: float | None = None
     #: Share of the window's outputs (score or predicted value) outside the reference range.
     prediction_out_of_range: float | None = None
     #: Percentiles ("50", "90", "99") of the delay of the labels joined to the window's predictions.
@@ -224,6 +230,8 @@ class ModelSnapshot:
     dataset_drift_share: float | None = None
     #: (output, method, threshold) of prediction drift
     output_thresholds: tuple[tuple[str, str, float], ...] = ()
+    #: The confidence below which a classifier's prediction counts as unsure.
+    low_confidence: float | None = None
     #: (method, threshold) of label drift (for a calibrated rule: its minimum effect)
     label_drift_threshold: tuple[str, float] | None = None
     #: Realized performance on the reference, and the alert thresholds derived from it.

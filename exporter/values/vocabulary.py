@@ -85,6 +85,7 @@ class CheckName(StrEnum):
     DATA_TYPE = "data_type"
     PERFORMANCE = "performance"
     ESTIMATED_PERFORMANCE = "estimated_performance"
+    CONCEPT_DRIFT = "concept_drift"
     LABEL_COVERAGE = "label_coverage"
     UPDATE = "update"
     NO_DATA = "no_data"

@@ -19,7 +19,9 @@ from tests.helpers import model_config, rows_at, write_jsonl
 
 
 def test_every_check_has_its_alert_and_only_catalogue_metrics() -> None:
-    rules = {rule["alert"]: rule for rule in alerting_rules()}
+    rules = {}
+    for rule in alerting_rules():  # the first rule of an alert: its own severity (a second one may page)
+        rules.setdefault(rule["alert"], rule)
     # Every check alerts but no_data (a live exporter that reads nothing waits); the schema check alerts on an
     # increase of its counter, from its row of the table like every other check.
     assert {c.name for c in CHECKS} - {c.name for c in ALERTING} == {CheckName.NO_DATA}
@@ -30,6 +32,15 @@ def test_every_check_has_its_alert_and_only_catalogue_metrics() -> None:
         for metric in (check.value_metric, check.verdict_metric, check.threshold_metric):
             assert metric is None or metric in METRICS, metric
             assert metric is None or metric in rule["expr"], (check.alert, metric)
+
+
+def test_a_warning_that_pages_with_another_check_pages_only_while_both_fail() -> None:
+    rules = [rule for rule in alerting_rules() if rule["alert"] == "ModelConceptDrift"]
+    assert [rule["labels"]["severity"] for rule in rules] == ["warning", "critical"]
+    performance = next(r for r in alerting_rules() if r["alert"] == "ModelPerformanceDrop")["expr"]
+    for rule, op in zip(rules, ("unless", "and"), strict=True):
+        assert f"\n{op} on(job, instance, model, window, metric)\n" in rule["expr"]
+        assert performance.splitlines()[0].strip() in rule["expr"]
 
 
 def test_no_rule_names_a_drift_method() -> None:

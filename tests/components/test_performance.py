@@ -312,7 +312,7 @@ def test_score_drift_matches_scipy_ks(tmp_path: Path) -> None:
     score = next(d for d in window.prediction_drift if d.output == "score")
     exact = stats.ks_2samp(reference["score"], current["score"]).statistic
     assert abs(score.score - exact) <= 0.005 and score.drifted
-    assert {d.output for d in window.prediction_drift} == {"score", "class"}
+    assert {d.output for d in window.prediction_drift} == {"score", "class", "confidence"}
     outside = ((current["score"] < reference["score"].min()) | (current["score"] > reference["score"].max())).mean()
     assert window.prediction_out_of_range == pytest.approx(outside)
 

@@ -99,7 +99,14 @@ def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
     label_drift = {k for k in added if json.loads(k)[0] == "model_label_drift_threshold"}
     assert len(label_drift) == 1 and all(got[k] > 0 for k in label_drift)
     assert not any(json.loads(k)[0] == "model_label_drift_score" for k in got)
-    added -= data_type | in_force | outputs | quality | perf | impact | label_drift
+    # ... and the classifier's confidence: its drift threshold and the low-confidence limit are new, model-wide;
+    # the migrated buckets hold no confidence counts, so no window has its drift or unsure share yet.
+    confidence = {k for k in added if json.loads(k)[0] == "model_low_confidence_threshold"
+                  or dict(json.loads(k)[1]).get("output") == "confidence"}
+    assert {json.loads(k)[0] for k in confidence} == {"model_low_confidence_threshold",
+                                                       "model_prediction_drift_threshold"}
+    assert not any(json.loads(k)[0] == "model_low_confidence_ratio" for k in got)
+    added -= data_type | in_force | outputs | quality | perf | impact | label_drift | confidence
     rejected = [json.loads(k) for k in added if json.loads(k)[0] == "model_monitor_rejected_rows_total"]
     reasons = {dict(labels)["reason"] for _, labels in rejected}
     assert reasons == NEW_ZERO_REASONS
