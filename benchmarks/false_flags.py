@@ -190,6 +190,86 @@ def detection(windows: int) -> dict[tuple[str, int], tuple[float, float]]:
     return out
 
 
+#: The checks of the model's world counted on stable data (each a verdict the components record every window).
+WORLD_CHECKS = ("multivariate_drift", "label_drift", "prediction_drift", "concept_drift", "estimated_performance")
+
+
+def world_datasets(nannyml: Path | None) -> dict[str, tuple[dict, pd.DataFrame, pd.DataFrame]]:
+    """Stable data with the model's outputs and labels: (model settings, reference, production)."""
+    out: dict[str, tuple[dict, pd.DataFrame, pd.DataFrame]] = {}
+    if nannyml is None:
+        return out
+    data = nannyml / "nannyml" / "datasets" / "data"
+    loans = data / "synthetic_car_loan_reference.csv"
+    if loans.is_file():
+        drop = ["id", "timestamp", "period"]
+        reference = pd.read_csv(loans).drop(columns=drop, errors="ignore")
+        analysis = pd.read_csv(data / "synthetic_car_loan_analysis.csv").drop(columns=drop, errors="ignore")
+        targets = pd.read_csv(data / "synthetic_car_loan_analysis_target.csv")
+        analysis = analysis.assign(repaid=targets["repaid"].to_numpy()) if "repaid" not in analysis else analysis
+        out["car_loan (binary)"] = ({"task": "binary_classification", "score_column": "y_pred_proba",
+                                     "prediction_column": "y_pred", "label_column": "repaid"},
+                                    reference, analysis.iloc[: len(analysis) // 2].reset_index(drop=True))
+    employment = data / "employment_MA_reference.pq"
+    if employment.is_file():
+        frame = pd.read_parquet(employment).drop(columns=["id", "partition", "timestamp", "year"], errors="ignore")
+        half = len(frame) // 2
+        first, second = frame.iloc[:half].reset_index(drop=True), frame.iloc[half:].reset_index(drop=True)
+        out["employment (binary)"] = ({"task": "binary_classification", "score_column": "predicted_probability",
+                                       "prediction_column": "prediction", "label_column": "employed"}, first, second)
+    prices = data / "regression_synthetic_reference.csv"
+    if prices.is_file():
+        reference = pd.read_csv(prices).drop(columns=["id", "timestamp"])
+        analysis = pd.read_csv(data / "regression_synthetic_analysis.csv")
+        analysis = analysis.merge(pd.read_csv(data / "regression_synthetic_analysis_targets.csv"), on="id")
+        stable = analysis.iloc[: len(analysis) // 2].drop(columns=["id", "timestamp"]).reset_index(drop=True)
+        out["car_price (regression)"] = ({"task": "regression", "prediction_column": "y_pred",
+                                          "label_column": "y_true"}, reference, stable)
+    return out
+
+
+def world_flags(settings: dict, reference: pd.DataFrame, production: pd.DataFrame,
+                windows: int) -> dict[int, dict[str, tuple[int, int]]]:
+    """Per window size and check of :data:`WORLD_CHECKS`: (failed verdicts, verdicts), on consecutive windows of
+    ``production``, through the monitor's own components (baseline built as ``serve`` builds it)."""
+    import tempfile
+
+    from exporter.components import PerformanceBaseline, build_components, evaluate_window, namespaced
+    from exporter.monitor.building import baseline_of_reference
+    from exporter.prepare.preparer import Preparer
+    from exporter.summary.sketch import ONE_GROUP
+
+    with tempfile.TemporaryDirectory() as folder:
+        reference.to_parquet(Path(folder) / "reference.parquet", index=False)
+        config = parse_config({"models": [{"name": "bench", "reference": str(Path(folder) / "reference.parquet"),
+                                           "predictions": {"path": "unused", "timestamp_column": "ts"},
+                                           **settings}]}).models[0]
+        base = baseline_of_reference(config)
+    baseline = PerformanceBaseline(config.performance_tolerance, base.performance, base.performance_noise)
+    components = build_components(config, base.reference, base.spec, baseline)
+    preparer = Preparer(config, base.reference, base.spec, base.segments, 1e12)
+    out: dict[int, dict[str, tuple[int, int]]] = {}
+    for n in SIZES:
+        counts = {check: [0, 0] for check in WORLD_CHECKS}
+        for k in range(min(windows, len(production) // n)):
+            window = production.iloc[k * n:(k + 1) * n].assign(ts=1.7e9)
+            batch, _ = preparer.prepare(window, 1.7e9 + 1)
+            merged: dict[str, np.ndarray] = {}
+            for component in components:
+                merged.update({key: value[0] for key, value in namespaced(component, {
+                    **component.summarize(batch, ONE_GROUP), **component.summarize_labels(batch, ONE_GROUP)}).items()})
+            result = evaluate_window(components, "w", "", merged, config.min_window_rows)
+            for verdict in result.verdicts:
+                if verdict.check in counts:
+                    counts[verdict.check][0] += verdict.failed
+                    counts[verdict.check][1] += 1
+            # Only failures of the estimated-performance check are recorded: every estimated metric was judged.
+            counts["estimated_performance"][1] += len(result.estimated_performance_limits) - sum(
+                v.check == "estimated_performance" for v in result.verdicts)
+        out[n] = {check: (failed, total) for check, (failed, total) in counts.items()}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nannyml", type=Path, help="folder holding nannyml/datasets/data (unzipped wheel)")
@@ -209,6 +289,20 @@ def main() -> None:
             cells = [f"{100 * rate:.2f}% ({dataset} of {count})" for rate, dataset, count in rates.values()]
             print(f"| {name} ({reference.shape[1]} features) | {label} | " + " | ".join(cells) + " |", flush=True)
     print()
+    world = world_datasets(args.nannyml)
+    if world:
+        print("The model's world on stable data: failed verdicts of all judged, per check (consecutive windows)\n")
+        print("| data set | check | " + " | ".join(f"{n} rows" for n in SIZES) + " |")
+        print("| --- | --- | " + " | ".join("---:" for _ in SIZES) + " |")
+        for name, (settings, reference, production) in world.items():
+            flags = world_flags(settings, reference, production, args.windows)
+            for check in WORLD_CHECKS:
+                cells = [flags[n][check] for n in SIZES]
+                if any(total for _, total in cells):
+                    texts = [f"{100 * failed / total:.2f}% ({failed} of {total})" if total else "-"
+                             for failed, total in cells]
+                    print(f"| {name} | {check} | " + " | ".join(texts) + " |", flush=True)
+        print()
     print("| thresholds | window rows | KS 0.2 shift found | JS 0.16 shift found |")
     print("| --- | ---: | ---: | ---: |")
     for (label, n), (numeric, categorical) in detection(args.windows).items():

@@ -96,6 +96,22 @@ def check_samples(config: Path, now: float, capsys: Any) -> dict[str, Any]:
             if s["name"] not in VOLATILE}
 
 
+#: What needs each row's features, absent under sql.pushdown (docs/concepts/consistency.md): multivariate drift and
+#: a regression model's DLE (with the counts of their components' errors).
+ROW_ONLY_COMPONENTS = ("multivariate", "dle")
+
+
+def without_row_only(samples: dict[str, Any]) -> dict[str, Any]:
+    """``samples`` (as :func:`check_samples` keys them) without the series of :data:`ROW_ONLY_COMPONENTS`."""
+    def row_only(key: str) -> bool:
+        name, labels = json.loads(key)
+        labels = dict(labels)
+        return name.startswith("model_multivariate_") or labels.get("component") in ROW_ONLY_COMPONENTS or (
+            labels.get("metric") in ("mae", "mse", "rmse") and name.startswith(
+                ("model_estimated_performance", "model_performance_estimation_gap", "model_concept_drifted")))
+    return {key: value for key, value in samples.items() if not row_only(key)}
+
+
 def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 and its key, self-signed (a CA too: it can verify itself as a client's)."""
     import datetime as dt

@@ -26,18 +26,22 @@ import numpy as np
 from exporter.baseline.features import CategoricalFeature, NumericFeature
 from exporter.baseline.known_values import KnownValues
 from exporter.baseline.methods import resolve_method
+from exporter.baseline.multivariate import Reconstruction
+from exporter.baseline.nanny import NannyModels
 from exporter.baseline.reference import Reference
 from exporter.baseline.targets import TargetSpec
 from exporter.config import ConfigError, ModelConfig
 from exporter.state.files import write_atomically
 from exporter.stats.calibration import CalibrationResult, Calibrator
 from exporter.stats.drift_null import DriftCalibration
+from exporter.stats.trees import TreeEnsemble
 from exporter.values.keys import canonical_class
 
 #: The format of the document; a baseline of another version is refused (build it again).
 BASELINE_VERSION = 1
 _TYPES: dict[str, type] = {t.__name__: t for t in (NumericFeature, CategoricalFeature, Reference, TargetSpec,
-                                                    CalibrationResult, Calibrator, DriftCalibration)}
+                                                    CalibrationResult, Calibrator, DriftCalibration, NannyModels,
+                                                    TreeEnsemble, Reconstruction)}
 
 
 @dataclasses.dataclass(frozen=True)

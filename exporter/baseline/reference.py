@@ -27,6 +27,7 @@ from exporter.baseline.features import (
     text_among_numbers,
 )
 from exporter.baseline.methods import calibrated, resolve_method
+from exporter.baseline.multivariate import Reconstruction
 from exporter.config import (
     ConfigError,
     ModelConfig,
@@ -45,6 +46,9 @@ class Reference:
     numeric: tuple[NumericFeature, ...]
     categorical: tuple[CategoricalFeature, ...]
     rows: int
+    #: The PCA reconstruction of the features (multivariate drift); None when off, with fewer than two features,
+    #: or in a baseline file built before it.
+    multivariate: Reconstruction | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -182,6 +186,22 @@ def load_reference(model: ModelConfig, where: str = "config") -> tuple[Reference
     except Exception as error:  # noqa: BLE001 - any reader failure is a configuration problem to report
         raise ConfigError(f"{where}: models[{model.name}].reference: cannot read {path}: {error}") from None
     return build_reference(model, frame, where), frame
+
+
+def reference_rows(model: ModelConfig, reference: Reference, frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """The rows ``rows`` (positions) of the reference with their features: ``frame`` (as :func:`load_reference`
+    returned it) where it holds them, else read again from the Parquet file one feature at a time, keeping
+    only those rows (memory: the rows taken, never the whole reference)."""
+    taken = frame.iloc[rows].reset_index(drop=True)
+    missing = [name for name in reference.feature_names if name not in taken.columns]
+    if missing and model.reference is not None and format_of(model.reference) == "parquet":
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(model.reference, buffer_size=1 << 20, pre_buffer=False)
+        for name in missing:
+            column = parquet.read(columns=[name], use_threads=False).column(0).take(rows)
+            taken[name] = normalized(column.to_pandas().to_frame(name))[name].to_numpy()
+    return taken
 
 
 def _load_parquet_reference(model: ModelConfig, where: str) -> tuple[Reference, pd.DataFrame]:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from exporter.baseline.classes import ClassRegistry
 from exporter.baseline.features import CategoricalFeature, NumericFeature
+from exporter.baseline.nanny import NannyModels
 from exporter.config import ModelConfig
 from exporter.stats.binning import EdgeTable
 from exporter.stats.calibration import CalibrationResult
@@ -68,6 +69,8 @@ class TargetSpec:
     confidence: NumericFeature | None = None
     #: The confidence below which a prediction is unsure (``low_confidence``).
     low_confidence: float = 0.0
+    #: Regression: the nanny models that estimate each prediction's error (DLE); None without them.
+    nanny: NannyModels | None = None
 
     def confidence_of(self, score: np.ndarray, class_proba: np.ndarray | None) -> np.ndarray:
         """Each row's confidence, NaN where unknown: the top class's calibrated probability (multiclass), or the

@@ -9,10 +9,12 @@ namespace of a merged window.
 | ``volume`` | rows, labelled rows | window rows, labelled rows, label coverage |
 | ``quality`` | missing, invalid, out-of-range, new-category counts | quality ratios and verdicts |
 | ``drift`` | reference-binned counts and sums per feature | drift scores, verdicts, drifted share |
+| ``multivariate`` | bins of the rows' PCA reconstruction error | multivariate drift |
 | ``output`` | score/value bins, predicted classes | prediction drift, output out of range |
 | ``classification`` | confusion, score histograms by label, log loss | realized classification metrics |
 | ``regression`` | sums of errors | realized regression metrics |
-| ``cbpe`` | expected confusion, expected score histograms | estimated performance |
+| ``cbpe`` | expected confusion, expected score histograms | estimated performance (classifiers) |
+| ``dle`` | sums of estimated errors | estimated performance (regression) |
 | ``label_drift`` | the labels' bins | label drift |
 | ``impact`` | (none; a history of drift and performance) | impact of each drifted feature |
 | ``label_delay`` | delay buckets | window delay percentiles; cumulative histogram |
@@ -32,10 +34,12 @@ from exporter.baseline.targets import TargetSpec
 from exporter.components.base import Component, FromHistograms, HasLabels, MeasuresPerformance, WindowContext
 from exporter.components.cbpe import Cbpe
 from exporter.components.classification import Classification
+from exporter.components.dle import DirectLossEstimation
 from exporter.components.drift import FeatureDrift
 from exporter.components.impact import DriftImpact
 from exporter.components.label_delay import LabelDelay
 from exporter.components.label_drift import LabelDrift
+from exporter.components.multivariate import MultivariateDrift
 from exporter.components.output import OutputDrift
 from exporter.components.quality import FeatureQuality
 from exporter.components.realized import PerformanceBaseline
@@ -63,15 +67,24 @@ __all__ = [
 
 def build_components(config: ModelConfig, reference: Reference, spec: TargetSpec,
                      baseline: PerformanceBaseline) -> list[Component]:
-    """The components of one model, in the order their results are assembled."""
+    """The components of one model, in the order their results are assembled.
+
+    Multivariate drift and DLE need each row's features: under ``sql.pushdown`` the database aggregates them (and
+    only the batches it cannot aggregate come as rows), so both are left out there rather than computed on a
+    part of the rows."""
+    rows_with_features = not (config.predictions.sql is not None and config.predictions.sql.pushdown)
     components: list[Component] = [
         Volume(expects_labels=bool(config.label_column or config.labels)),
         FeatureQuality(reference, config.quality),
         FeatureDrift(reference, config.drift.dataset_share),
-        OutputDrift(spec),
     ]
+    if reference.multivariate is not None and rows_with_features:
+        components.append(MultivariateDrift(reference.multivariate))
+    components.append(OutputDrift(spec))
     if spec.task == "regression":
         components.append(Regression(spec, baseline))
+        if spec.nanny is not None and rows_with_features:
+            components.append(DirectLossEstimation(baseline))
     else:
         components.append(Classification(spec, baseline))
         components.append(Cbpe(spec, baseline))

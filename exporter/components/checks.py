@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exporter.stats.performance import LOWER_IS_BETTER
 from exporter.summary.results import ModelSnapshot, Verdict
 from exporter.values.vocabulary import CheckName, SchemaCheck
 
@@ -43,6 +44,9 @@ class Check:
     threshold_by_window: bool = False
     #: How the value fails against its threshold (rules without a verdict series).
     op: str = ">"
+    #: Subjects (values of the first subject label) whose value fails the other way: the errors of
+    #: performance checks, which fail above their threshold where scores fail below.
+    reversed_for: frozenset[str] = frozenset()
     #: Which of a model's windows the alert watches, and for how long it must hold:
     #: names of fields of :class:`exporter.mixin.MixinConfig`.
     window_setting: str = ""
@@ -85,6 +89,15 @@ CHECKS: tuple[Check, ...] = (
           description="{percent} of the features of model {{ $labels.model }} drifted over the "
                       "{{ $labels.window }} window, at or above the dataset drift share.",
           message="{model} {window}: dataset drift ({value:.0%} of features drifted)"),
+    Check(CheckName.MULTIVARIATE_DRIFT, "ModelMultivariateDrift", "warning", "data", "model_multivariate_drift_score",
+          verdict_metric="model_multivariate_drifted", window_setting="drift_window",
+          for_setting="multivariate_drift_for",
+          summary="The features of model {{ $labels.model }} no longer move together as in training",
+          description="The mean PCA reconstruction error of the rows of model {{ $labels.model }} is {value} over "
+                      "the {{ $labels.window }} window, outside its band (model_multivariate_drift_window_threshold):"
+                      " how the features vary together changed, whether or not one of them drifted alone.",
+          message="{model} {window}: multivariate drift (mean reconstruction error {value:.4g}, threshold "
+                  "{threshold:.4g})"),
     Check(CheckName.PREDICTION_DRIFT, "ModelPredictionDrift", "warning", "data", "model_prediction_drift_score",
           subject=("output",), verdict_metric="model_prediction_drifted", window_setting="drift_window",
           for_setting="prediction_drift_for",
@@ -135,20 +148,23 @@ CHECKS: tuple[Check, ...] = (
           message="{model} {window}: {feature} data_type check failed (ratio {value:.4g} > {threshold:g})"),
     Check(CheckName.PERFORMANCE, "ModelPerformanceDrop", "critical", "performance", "model_performance",
           subject=("metric",), threshold_metric="model_performance_window_threshold", op="<",
+          reversed_for=LOWER_IS_BETTER,
           threshold_by_window=True, window_setting="performance_window", for_setting="performance_for",
-          summary="Model {{ $labels.model }}: {{ $labels.metric }} dropped",
+          summary="Model {{ $labels.model }}: {{ $labels.metric }} got worse",
           description="Realized {{ $labels.metric }} of model {{ $labels.model }} is {value} over the "
-                      "{{ $labels.window }} window, below its threshold (reference performance minus tolerance, or "
-                      "minus its sampling noise in a small window).",
-          message="{model} {window}: realized {metric} {value:.4g} below its threshold {threshold:g}"),
+                      "{{ $labels.window }} window, beyond its threshold (the reference's performance less its "
+                      "tolerance, or its sampling noise in a small window; above it for an error).",
+          message="{model} {window}: realized {metric} {value:.4g} {side} its threshold {threshold:g}"),
     Check(CheckName.ESTIMATED_PERFORMANCE, "ModelEstimatedPerformanceDrop", "critical", "performance",
           "model_estimated_performance", subject=("metric",),
           threshold_metric="model_estimated_performance_window_threshold", op="<", threshold_by_window=True,
+          reversed_for=LOWER_IS_BETTER,
           window_setting="estimated_performance_window", for_setting="estimated_performance_for",
-          summary="Model {{ $labels.model }}: estimated {{ $labels.metric }} dropped",
-          description="Estimated (CBPE, without labels) {{ $labels.metric }} of model {{ $labels.model }} is "
-                      "{value} over the {{ $labels.window }} window, below its threshold.",
-          message="{model} {window}: estimated {metric} {value:.4g} below its threshold {threshold:g}"),
+          summary="Model {{ $labels.model }}: estimated {{ $labels.metric }} got worse",
+          description="Estimated (without labels: CBPE for classifiers, DLE for regression) {{ $labels.metric }} "
+                      "of model {{ $labels.model }} is {value} over the {{ $labels.window }} window, beyond its "
+                      "threshold (below it for a score, above it for an error).",
+          message="{model} {window}: estimated {metric} {value:.4g} {side} its threshold {threshold:g}"),
     Check(CheckName.CONCEPT_DRIFT, "ModelConceptDrift", "warning", "performance", "model_performance_estimation_gap",
           subject=("metric",), verdict_metric="model_concept_drifted", window_setting="performance_window",
           for_setting="concept_drift_for", pages_with=CheckName.PERFORMANCE,
@@ -157,7 +173,7 @@ CHECKS: tuple[Check, ...] = (
                       "same labelled rows by {value} over the {{ $labels.window }} window, more than the estimate's "
                       "sampling noise explains (model_performance_estimation_gap_window_threshold): the world no "
                       "longer answers as the model's calibrated scores say (concept drift). A warning; it pages "
-                      "(critical) while realized {{ $labels.metric }} is also below its threshold.",
+                      "(critical) while realized {{ $labels.metric }} is also beyond its threshold.",
           message="{model} {window}: concept drift on {metric} (realized minus estimated {value:+.4g}, beyond "
                   "{threshold:g})"),
     Check(CheckName.LABEL_COVERAGE, "ModelLowLabelCoverage", "warning", "data", "model_label_coverage_ratio",

@@ -25,7 +25,8 @@ class PerformanceBaseline:
     """The reference's realized performance and the thresholds below which performance fails.
 
     A window's threshold is the reference's value minus the larger of ``tolerance`` and the metric's
-    sampling noise at the window's size: ``z(1 - alpha) * noise[metric] / sqrt(n)``, where
+    sampling noise at the window's size: ``z(1 - alpha) * noise[metric] / sqrt(n)`` (for an error, its value
+    plus the larger of ``tolerance`` times it and the noise), where
     ``noise`` is the metric's standard deviation over subsamples of the reference times the square
     root of their size (:func:`exporter.monitor.building.performance_noise`), so a small window is not judged
     on a difference its size cannot tell from chance.
@@ -40,32 +41,41 @@ class PerformanceBaseline:
     @property
     def thresholds(self) -> dict[str, float]:
         """The thresholds of a window large enough for its noise to be below the tolerance."""
-        return {metric: max(0.0, value - self.tolerance)
-                for metric, value in self.reference.items() if metric in performance.HIGHER_IS_BETTER}
+        return self.thresholds_at(None)
 
-    def thresholds_at(self, n: int) -> dict[str, float]:
+    def thresholds_at(self, n: int | None) -> dict[str, float]:
+        """Each metric's threshold in a window of ``n`` rows (None: a window too large for noise to matter).
+
+        A score (accuracy, F1, R², ...) fails below the reference's value minus the larger of ``tolerance`` and
+        its noise at ``n`` rows; an error (MAE, MSE, RMSE: in the target's units) fails above the reference's
+        value plus the larger of ``tolerance`` times that value and its noise."""
         z = norm_ppf(1 - self.alpha)
         out = {}
         for metric, value in self.reference.items():
+            noise = 0.0 if n is None else z * self.noise.get(metric, 0.0) / math.sqrt(max(n, 1))
             if metric in performance.HIGHER_IS_BETTER:
-                noise = z * self.noise.get(metric, 0.0) / math.sqrt(max(n, 1))
                 out[metric] = max(0.0, value - max(self.tolerance, noise))
+            elif metric in performance.LOWER_IS_BETTER:
+                out[metric] = value + max(self.tolerance * abs(value), noise)
         return out
 
     def verdicts(self, check: CheckName, metrics: dict[str, float], out: WindowBuilder, n: int) -> dict[str, float]:
         """Record the failures of ``metrics`` measured on ``n`` rows; returns the thresholds in force."""
-        limits = self.thresholds_at(n) if metrics else {}
+        limits = {metric: limit for metric, limit in self.thresholds_at(n).items() if metric in metrics}
         for metric, limit in limits.items():
-            if metric in metrics and metrics[metric] < limit:  # only failures: the threshold is exported
-                out.verdict(check, metrics[metric], limit, True, (("metric", metric),))
+            error = metric in performance.LOWER_IS_BETTER
+            # Only failures are recorded: the threshold is exported.
+            if metrics[metric] > limit if error else metrics[metric] < limit:
+                out.verdict(check, metrics[metric], limit, True, (("metric", metric),),
+                            (("side", "above" if error else "below"),))
         return limits
-
 
     def gap_verdicts(self, realized: dict[str, float], estimated: dict[str, float], out: WindowBuilder,
                      n: int) -> None:
         """The concept-drift signal of a window: realized minus estimated performance on the same ``n``
         labelled rows, per metric both hold, against the estimate's sampling noise at ``n`` rows (the larger of
-        ``tolerance`` and ``z(1 - alpha) * noise[metric] / sqrt(n)``, as the performance thresholds). The
+        ``tolerance`` (for an error: times the reference's error) and ``z(1 - alpha) * noise[metric] / sqrt(n)``,
+        as the performance thresholds). The
         verdict fails when the realized value is worse than the estimate by more than that: the world no
         longer answers as the model's scores say it should (concept drift). Every verdict is recorded, so
         its 0/1 series is exported whether or not it fails."""
@@ -75,7 +85,9 @@ class PerformanceBaseline:
             gap = realized[metric] - estimated[metric]
             if not math.isfinite(gap):
                 continue
-            limit = max(self.tolerance, z * self.noise.get(metric, 0.0) / math.sqrt(max(n, 1)))
+            floor = self.tolerance * abs(self.reference.get(metric, 0.0)) if metric in performance.LOWER_IS_BETTER \
+                else self.tolerance  # an error's tolerance is relative, as for its threshold
+            limit = max(floor, z * self.noise.get(metric, 0.0) / math.sqrt(max(n, 1)))
             worse = -gap if metric in performance.HIGHER_IS_BETTER else gap
             gaps[metric], limits[metric] = gap, limit
             out.verdict(CheckName.CONCEPT_DRIFT, gap, limit, worse > limit, (("metric", metric),))

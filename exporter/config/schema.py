@@ -201,6 +201,12 @@ class ModelConfig(Strict):
     decision_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     #: Multiclass CBPE: the column holding each class's predicted probability.
     class_score_columns: dict[str, str] = Field(default_factory=dict)
+    #: Watch how the features move together (PCA reconstruction error, as NannyML's multivariate drift), fitted on
+    #: the reference's first rows when it is read.
+    multivariate_drift: bool = True
+    #: Regression: estimate MAE, MSE and RMSE before the labels arrive (direct loss estimation, as NannyML's
+    #: DLE), with nanny models fitted on the reference's labelled rows when it is read.
+    dle: bool = True
     #: A classifier's confidence below which a prediction counts as unsure (``model_low_confidence_ratio``):
     #: the score's distance from ``decision_threshold`` (binary, with a score), or the top class's probability
     #: (multiclass, with ``class_score_columns``). Default 0.1 for binary, 0.5 for multiclass.

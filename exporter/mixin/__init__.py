@@ -36,6 +36,7 @@ class MixinConfig:
     # How long a condition must hold before its alert fires.
     drift_for: str = "15m"
     dataset_drift_for: str = "15m"
+    multivariate_drift_for: str = "15m"
     prediction_drift_for: str = "15m"
     label_drift_for: str = "30m"
     quality_for: str = "5m"

@@ -222,6 +222,13 @@ def model_detail(c: MixinConfig = DEFAULT) -> dict[str, Any]:
     ], description="Drift of the score (or predicted value), the predicted classes and the classifier's confidence "
                    "(output=confidence); the share of outputs outside the reference range and of unsure "
                    "predictions."), 12, 8)
+    layout.add(_panel(c, "timeseries", "Multivariate drift (PCA reconstruction error)", [
+        _target(f"model_multivariate_drift_score{{{win}}}", "mean reconstruction error"),
+        _target(f"model_multivariate_drift_window_threshold{{{win}}}", "{{bound}} threshold"),
+        _target(f"model_multivariate_reference_error{{{sel}}}", "reference"),
+    ], description="How far the rows lie from the reference's main directions: it moves when the features stop "
+                   "varying together as they did, even if none drifted alone. ModelMultivariateDrift (a warning) "
+                   "fires outside the band."), 12, 8)
     layout.add(_panel(c, "timeseries", "Drifted features share by segment", [
         _target(f'model_drifted_features_ratio{{{sel}, window="$window", segment!=""}}', "{{segment}}")],
         unit="percentunit", minimum=0, maximum=1), 12, 8)
@@ -245,7 +252,7 @@ def model_detail(c: MixinConfig = DEFAULT) -> dict[str, Any]:
         _target(f"model_performance{{{win}}}", "{{metric}}"),
         _target(f"model_performance_window_threshold{{{win}}}", "{{metric}} threshold"),
     ]), 12, 8)
-    layout.add(_panel(c, "timeseries", "Estimated performance (CBPE)", [
+    layout.add(_panel(c, "timeseries", "Estimated performance (CBPE, DLE)", [
         _target(f"model_estimated_performance{{{win}}}", "{{metric}} estimated"),
         _target(f"model_estimated_performance_window_threshold{{{win}}}", "{{metric}} threshold"),
         _target(f"model_reference_performance{{{sel}}}", "{{metric}} on reference"),

@@ -96,7 +96,16 @@ def _check_expr(c: MixinConfig, check: Check) -> str:
         selector = f"{s},{check.threshold_selector}" if check.threshold_selector else s
         if check.threshold_by_window:
             selector += ',segment=""'
-        return (f"{value}\n  {check.op} on({on}) group_left {check.threshold_metric}{{{selector}}}\n{window}")
+        threshold = f"{check.threshold_metric}{{{selector}}}"
+        if not check.reversed_for:
+            return f"{value}\n  {check.op} on({on}) group_left {threshold}\n{window}"
+        # Subjects that fail the other way (errors, above their threshold) get the reversed comparison.
+        label, subjects = check.subject[0], "|".join(sorted(check.reversed_for))
+        reverse = {"<": ">", ">": "<"}[check.op]
+        return (f"(\n  {check.value_metric}{{{s},segment=\"\",{label}!~\"{subjects}\"}}\n"
+                f"    {check.op} on({on}) group_left {threshold}\n"
+                f"  or\n  {check.value_metric}{{{s},segment=\"\",{label}=~\"{subjects}\"}}\n"
+                f"    {reverse} on({on}) group_left {threshold}\n)\n{window}")
     if check.name == CheckName.LABEL_COVERAGE:
         return f"{value} {check.op} {c.label_coverage_min}\n{window}"
     raise ValueError(f"check {check.name} has no rule expression")

@@ -4,20 +4,24 @@ reference's own performance and sampling noise), its SageMaker constraints, and 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from exporter.baseline import outputs, targets
+from exporter.baseline import multivariate, nanny, outputs, targets
 from exporter.baseline.files import Baseline, read_baseline
-from exporter.baseline.reference import Reference, load_reference
+from exporter.baseline.multivariate import Reconstruction
+from exporter.baseline.nanny import NannyModels
+from exporter.baseline.reference import Reference, load_reference, reference_rows
 from exporter.baseline.target_spec import build_targets
 from exporter.components import MeasuresPerformance, PerformanceBaseline, build_components
 from exporter.config import Config, ConfigError, ModelConfig
 from exporter.memory import release_free_memory
 from exporter.monitor.model import ModelMonitor
 from exporter.prepare.preparer import LabelledRows
+from exporter.prepare.rows import Rejections, bin_features
 from exporter.prepare.segments import segment_values
 from exporter.sources.tables import normalized
 from exporter.summary.sketch import ONE_GROUP
@@ -69,9 +73,41 @@ def baseline_of_reference(config: ModelConfig, where: str = "config") -> Baselin
             log.info("model %s: %s %r is not in the reference (fine: it is only read from the logs)",
                      config.name, key, column)
     spec = build_targets(config, frame)
+    if spec.task == "regression" and config.dle:
+        spec = replace(spec, nanny=fitted_nanny(config, reference, spec, frame))
+    if config.multivariate_drift:
+        reference = replace(reference, multivariate=fitted_reconstruction(config, reference, frame))
     segments = segment_values(config, frame, where)
     return Baseline(reference, spec, segments, realized_performance(config, reference, spec, frame),
                     performance_noise(config, reference, spec, frame))
+
+
+def fitted_nanny(config: ModelConfig, reference: Reference, spec: targets.TargetSpec,
+                 frame: pd.DataFrame) -> NannyModels | None:
+    """The nanny models of a regression model, fitted on its reference's labelled rows, prepared as logged rows are
+    (the same features, binned the same way), so that what they learn applies to the logs as they come."""
+    t = outputs.prepare(spec, config, frame)
+    rows = nanny.fit_rows(t.label, t.pred_value)
+    if rows is None:
+        return None
+    taken = reference_rows(config, reference, frame, rows)
+    inputs = bin_features(taken, reference, Rejections()).inputs(t.pred_value[rows])
+    models = nanny.fit(inputs, t.label[rows], t.pred_value[rows])
+    if models is not None:
+        log.info("model %s: DLE nanny models fitted on %d reference rows (%d and %d trees)", config.name, rows.size,
+                 models.absolute_error.roots.size, models.squared_error.roots.size)
+    return models
+
+
+def fitted_reconstruction(config: ModelConfig, reference: Reference, frame: pd.DataFrame) -> Reconstruction | None:
+    """The PCA reconstruction of the features, fitted on the reference's first rows prepared as logged rows are."""
+    rows = np.arange(min(len(frame), multivariate.MAX_FIT_ROWS))
+    inputs = bin_features(reference_rows(config, reference, frame, rows), reference, Rejections()).inputs()
+    fitted = multivariate.fit(inputs, [c.reference_counts for c in reference.categorical])
+    if fitted is not None:
+        log.info("model %s: multivariate drift on %d of %d principal components (%.0f%% of the variance)",
+                 config.name, fitted.components, inputs.shape[1], 100 * multivariate.VARIANCE_SHARE)
+    return fitted
 
 
 #: Subsamples of the reference drawn to measure each metric's sampling noise, and their size.

@@ -55,6 +55,8 @@ class PreparedBatch:
     is_error: np.ndarray | None
     #: Seconds from prediction to label, for labels joined from the labels log (NaN: none).
     label_delay: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: Each row's PCA reconstruction error (multivariate drift), or None without a reconstruction or features.
+    reconstruction_error: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ts.size)
@@ -78,6 +80,7 @@ class PreparedBatch:
             latency=pick(self.latency),  # type: ignore[arg-type]
             is_error=pick(self.is_error),  # type: ignore[arg-type]
             label_delay=self.label_delay[rows],
+            reconstruction_error=pick(self.reconstruction_error),  # type: ignore[arg-type]
         )
 
 
@@ -161,10 +164,13 @@ class Preparer:
             # repeated values, and ids are mostly distinct (half the time for 33,000 distinct ids).
             hashes = pd.util.hash_pandas_object(raw.astype(str), index=False, categorize=False).to_numpy()
             ids = clean_ids(raw) if with_ids else None
+        targets_ = outputs.prepare(self.spec, self.config, kept, issues.rejected, self.registry)
+        if self.spec.nanny is not None and features:
+            targets_.est_error = self._estimated_errors(binned, targets_.pred_value)
         batch = PreparedBatch(
             ts=ts,
             features=binned,
-            outputs=outputs.prepare(self.spec, self.config, kept, issues.rejected, self.registry),
+            outputs=targets_,
             ids=ids,
             id_hashes=hashes,
             id_present=present,
@@ -173,7 +179,18 @@ class Preparer:
             is_error=self._errors(kept),
             label_delay=np.full(len(kept), np.nan),
         )
+        if self.reference.multivariate is not None and features:
+            batch.reconstruction_error = self.reference.multivariate.errors(binned.inputs())
         return batch, issues
+
+    def _estimated_errors(self, features: FeatureArrays, predicted: np.ndarray) -> np.ndarray:
+        """Each row's estimated (absolute, squared) error by the nanny models (NaN without a prediction)."""
+        assert self.spec.nanny is not None
+        out = np.full((predicted.size, 2), np.nan)
+        ok = np.flatnonzero(np.isfinite(predicted))
+        if ok.size:
+            out[ok] = self.spec.nanny.estimate(features.take(ok).inputs(predicted[ok]))
+        return out
 
     def _latency(self, frame: pd.DataFrame) -> np.ndarray | None:
         column = self.config.latency_column

@@ -54,6 +54,18 @@ class FeatureArrays:
                              tuple(values[rows] for values in self.num_values),
                              self.cat_code[:, rows], self.num_bins, self.cat_bins)
 
+    def inputs(self, predicted: np.ndarray | None = None) -> np.ndarray:
+        """The rows as a nanny model's inputs, ``(rows, features [+ 1])`` float64: each numeric feature's value,
+        each categorical feature's slot (its reference category, or the slots of other and new values) as a
+        number, NaN where missing or not a number; then ``predicted`` when given."""
+        columns = [np.where(code < self.num_bins, values, np.nan)
+                   for code, values in zip(self.num_code, self.num_values, strict=True)]
+        columns += [np.where(code < self.cat_bins, code, np.nan) for code in self.cat_code]
+        if predicted is not None:
+            columns.append(predicted)
+        n = self.cat_code.shape[1]
+        return np.stack(columns, axis=1).astype(np.float64, copy=False) if columns else np.zeros((n, 0))
+
     def histograms(self, groups: Groups = ONE_GROUP) -> FeatureHistograms:
         """The rows' :class:`FeatureHistograms`, one per group along a leading axis (computed once, for every
         component that asks with the same ``groups``)."""

@@ -56,6 +56,17 @@ METRICS: dict[str, MetricDoc] = {
                   "1 when the share of drifted features reaches the configured dataset share, else 0."),
         MetricDoc("model_dataset_drift_share_threshold_ratio", "gauge", ("model",),
                   "Share of drifted features at which the dataset counts as drifted."),
+        MetricDoc("model_multivariate_drift_score", "gauge", ("model", "window"),
+                  "Mean PCA reconstruction error of the window's rows (features standardised on the reference, "
+                  "projected on the components explaining 65% of its variance and back): grows when the features "
+                  "stop moving together as they did, though none drifted alone."),
+        MetricDoc("model_multivariate_drift_window_threshold", "gauge", ("model", "window", "bound"),
+                  "The band in force in the window (bound=lower|upper): the reference's mean error plus or minus "
+                  "three of its chunk-to-chunk standard deviations at the window's rows (at least 5% of it)."),
+        MetricDoc("model_multivariate_drifted", "gauge", ("model", "window"),
+                  "1 when the window's mean reconstruction error lies outside its band, else 0."),
+        MetricDoc("model_multivariate_reference_error", "gauge", ("model",),
+                  "The reference's mean PCA reconstruction error."),
         MetricDoc("model_feature_missing_ratio", "gauge", ("model", "window", "feature"),
                   "Share of the window's rows where the feature is missing."),
         MetricDoc("model_feature_new_category_ratio", "gauge", ("model", "window", "feature"),

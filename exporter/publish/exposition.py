@@ -196,6 +196,7 @@ def _model_samples(f: _Families, m: dict[str, str], s: ModelSnapshot) -> None:
     for output, method, value in s.output_thresholds:
         f.gauge("model_prediction_drift_threshold", {**m, "method": method, "output": output}, value)
     f.gauge("model_low_confidence_threshold", m, s.low_confidence)
+    f.gauge("model_multivariate_reference_error", m, s.multivariate_reference_error)
     if s.label_drift_threshold is not None:
         f.gauge("model_label_drift_threshold", {**m, "method": s.label_drift_threshold[0]}, s.label_drift_threshold[1])
     for label, seconds in s.windows_seconds:
@@ -245,6 +246,10 @@ def _window_samples(f: _Families, model: dict[str, str], w: WindowResult) -> Non
         base["segment"] = w.segment
     f.gauge("model_window_rows", base, w.rows)
     f.gauge("model_drifted_features_ratio", base, w.drifted_ratio)
+    if w.multivariate_drift is not None:
+        f.gauge("model_multivariate_drift_score", base, w.multivariate_drift.score)
+        f.gauge("model_multivariate_drift_window_threshold", {**base, "bound": "lower"}, w.multivariate_drift.lower)
+        f.gauge("model_multivariate_drift_window_threshold", {**base, "bound": "upper"}, w.multivariate_drift.upper)
     _feature_samples(f, base, w)
     _output_and_label_samples(f, base, w)
     for verdict in w.verdicts:  # the checks that export their verdict (drift, whose direction depends on the method)

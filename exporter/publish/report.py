@@ -24,6 +24,7 @@ from typing import Any
 from exporter.baseline.drift import PVALUE_METHODS
 from exporter.components.checks import BY_NAME, LABEL_COVERAGE_MIN, describe
 from exporter.summary.results import CheckTimeline, Distribution, FeatureWindow, ModelSnapshot, Verdict, WindowResult
+from exporter.values.vocabulary import CheckName
 
 #: Bins drawn per feature; a categorical feature's smaller categories beyond it are drawn as one bar.
 MAX_BARS = 20
@@ -282,10 +283,11 @@ def render_report(snapshot: ModelSnapshot, window: str, now: float | None = None
                     "reference": snapshot.reference_performance.get(m),
                     "threshold": snapshot.performance_thresholds.get(m),
                     "gap": result.estimation_gap.get(m)} for m in metrics]
+    # A row fails where a performance check failed on the metric in this window (thresholds in force there).
+    failing = {dict(v.subject).get("metric") for v in result.verdicts
+               if v.failed and v.check in (CheckName.PERFORMANCE, CheckName.ESTIMATED_PERFORMANCE)}
     for row in performance:
-        threshold = row["threshold"]
-        row["failed"] = threshold is not None and any(
-            row[k] is not None and row[k] < threshold for k in ("realized", "estimated"))
+        row["failed"] = row["metric"] in failing
     seconds = dict(snapshot.windows_seconds).get(window, 0.0)
     end = now if now is not None else (snapshot.last_success or 0.0)
     views = feature_views(snapshot, result)

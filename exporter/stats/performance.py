@@ -127,7 +127,7 @@ def regression_terms(y_true: np.ndarray, y_pred: np.ndarray, shift: float = 0.0)
 
 
 def regression_metrics(sums: np.ndarray) -> dict[str, float]:
-    """rmse, mae, mape, r2 and mean_error (predicted minus true: positive means over-estimation)."""
+    """mse, rmse, mae, mape, r2 and mean_error (predicted minus true: positive means over-estimation)."""
     n = float(sums[REG_N])
     if n <= 0:
         return {}
@@ -138,6 +138,7 @@ def regression_metrics(sums: np.ndarray) -> dict[str, float]:
     else:
         r2 = 1.0 if sse == 0 else 0.0  # sklearn's force_finite behaviour for a constant target
     return {
+        "mse": sse / n,
         "rmse": math.sqrt(sse / n),
         "mae": float(sums[REG_ABS]) / n,
         "mape": float(sums[REG_APE]) / n,
@@ -160,6 +161,10 @@ def cbpe_metrics(expected: np.ndarray, positive_hist: np.ndarray, negative_hist:
         metrics["roc_auc"] = auc
     return metrics
 
+
+#: Errors with a threshold above the reference's value (the reference's error, relatively worse by the
+#: tolerance or its sampling noise): the regression errors that are both realized and estimated (DLE).
+LOWER_IS_BETTER = frozenset({"mae", "mse", "rmse"})
 
 #: Metrics where higher is better; performance thresholds (reference minus tolerance) exist for these.
 HIGHER_IS_BETTER = frozenset({

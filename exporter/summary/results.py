@@ -73,6 +73,16 @@ class OutputDrift:
     drifted: bool
 
 
+@dataclass(frozen=True)
+class MultivariateDrift:
+    """A window's mean PCA reconstruction error and the band outside which it drifted."""
+
+    score: float
+    lower: float
+    upper: float
+    drifted: bool
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """One check of :data:`~exporter.components.checks.CHECKS` on one subject (a feature, a metric, an output, the
@@ -149,6 +159,8 @@ class WindowResult:
     estimation_gap_limits: dict[str, float] = field(default_factory=dict)
     label_coverage: float | None = None
     prediction_drift: tuple[OutputDrift, ...] = ()
+    #: The window's mean PCA reconstruction error against the reference's (absent with too few rows).
+    multivariate_drift: MultivariateDrift | None = None
     #: Drift of the labels that arrived for the window's predictions (absent with too few labels).
     label_drift: DriftResult | None = None
     #: Share of a classifier's predictions whose confidence is below ``low_confidence``.
@@ -230,6 +242,8 @@ class ModelSnapshot:
     dataset_drift_share: float | None = None
     #: (output, method, threshold) of prediction drift
     output_thresholds: tuple[tuple[str, str, float], ...] = ()
+    #: The reference's mean PCA reconstruction error (multivariate drift).
+    multivariate_reference_error: float | None = None
     #: The confidence below which a classifier's prediction counts as unsure.
     low_confidence: float | None = None
     #: (method, threshold) of label drift (for a calibrated rule: its minimum effect)

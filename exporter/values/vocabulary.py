@@ -77,6 +77,7 @@ class CheckName(StrEnum):
 
     FEATURE_DRIFT = "feature_drift"
     DATASET_DRIFT = "dataset_drift"
+    MULTIVARIATE_DRIFT = "multivariate_drift"
     PREDICTION_DRIFT = "prediction_drift"
     LABEL_DRIFT = "label_drift"
     COMPLETENESS = "completeness"

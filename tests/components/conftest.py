@@ -4,7 +4,7 @@ prepared from it, and one window of a component's fields: summarised in two buck
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from exporter.baseline.targets import TargetSpec
 from exporter.components import Component, PerformanceBaseline, build_components
 from exporter.components.base import WindowContext
 from exporter.config import ModelConfig, parse_config
+from exporter.monitor.building import fitted_nanny, fitted_reconstruction
 from exporter.prepare.preparer import PreparedBatch, Preparer
 from exporter.summary.results import WindowBuilder
 from exporter.summary.sketch import ONE_GROUP, Groups, Summary, merge
@@ -56,7 +57,11 @@ def _model(tmp_path: Path, frame: pd.DataFrame, **model: Any) -> Model:
         "windows": ["1h"], "min_window_rows": 10, **model}]}
     config = parse_config(data, base=tmp_path).models[0]
     reference = build_reference(config, frame)
+    if config.multivariate_drift:  # as the monitor's baseline is built (the features' PCA reconstruction)
+        reference = replace(reference, multivariate=fitted_reconstruction(config, reference, frame))
     spec = build_targets(config, frame)
+    if spec.task == "regression" and config.dle:  # as the monitor's baseline is built (DLE's nanny models)
+        spec = replace(spec, nanny=fitted_nanny(config, reference, spec, frame))
     return Model(config, reference, spec, frame, Preparer(config, reference, spec, {}, 3600.0))
 
 

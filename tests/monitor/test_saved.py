@@ -106,7 +106,11 @@ def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
     assert {json.loads(k)[0] for k in confidence} == {"model_low_confidence_threshold",
                                                        "model_prediction_drift_threshold"}
     assert not any(json.loads(k)[0] == "model_low_confidence_ratio" for k in got)
-    added -= data_type | in_force | outputs | quality | perf | impact | label_drift | confidence
+    # ... and multivariate drift: the reference's mean reconstruction error; no window has a score yet.
+    multivariate = {k for k in added if json.loads(k)[0] == "model_multivariate_reference_error"}
+    assert len(multivariate) == 1 and all(got[k] > 0 for k in multivariate)
+    assert not any(json.loads(k)[0] == "model_multivariate_drift_score" for k in got)
+    added -= data_type | in_force | outputs | quality | perf | impact | label_drift | confidence | multivariate
     rejected = [json.loads(k) for k in added if json.loads(k)[0] == "model_monitor_rejected_rows_total"]
     reasons = {dict(labels)["reason"] for _, labels in rejected}
     assert reasons == NEW_ZERO_REASONS

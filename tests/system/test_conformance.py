@@ -47,15 +47,24 @@ pytestmark = pytest.mark.integration
 #: metrics"): (sources, metric, the label that tells the sample). Only the line-based files can hold a
 #: malformed line, each counted under its own reason; pushdown reads only the columns the model knows,
 #: so it counts extra columns only in the batches it reads as full rows.
-SOURCE_EXCEPTIONS = (
+SOURCE_EXCEPTIONS: tuple[tuple[tuple[str, ...], str, tuple[str, str] | None], ...] = (
     (SOURCES, "model_monitor_rejected_rows_total", ("reason", "malformed_json")),
     (SOURCES, "model_monitor_rejected_rows_total", ("reason", "malformed_csv")),
     (("pushdown",), "model_data_quality_violations_total", ("check", "extra_column")),
+    # Multivariate drift and DLE need each row's features, which pushdown never fetches: absent there.
+    *((("pushdown",), name, None) for name in (
+        "model_multivariate_drift_score", "model_multivariate_drift_window_threshold", "model_multivariate_drifted",
+        "model_multivariate_reference_error")),
+    *((("pushdown",), "model_monitor_component_errors_total", ("component", name)) for name in ("multivariate", "dle")),
+    *((("pushdown",), name, ("metric", metric)) for metric in ("mae", "mse", "rmse") for name in (
+        "model_estimated_performance", "model_estimated_performance_window_threshold",
+        "model_performance_estimation_gap", "model_performance_estimation_gap_window_threshold",
+        "model_concept_drifted")),
 )
 
 
 def _excepted(source: str, key: Key) -> bool:
-    return any(source in sources and key[0] == metric and label in key[1]
+    return any(source in sources and key[0] == metric and (label is None or label in key[1])
                for sources, metric, label in SOURCE_EXCEPTIONS)
 #: Series that depend on when an update ran, not on the rows: left out when two runs are compared.
 TIMING = VOLATILE | {"model_label_delay_seconds_bucket", "model_label_delay_seconds_sum",
@@ -182,6 +191,31 @@ def test_check_runs_cleanly_over_every_model(matrix: Matrix) -> None:
     for name, samples in matrix.check.items():
         rows = samples[("model_window_rows", (("window", SHORT_WINDOW),))]
         assert rows == 900, f"{name}: check sees {rows} rows of the 900 logged once"
+
+
+#: The signals of the model's world each task exports on the conformance log: (metric, a label it carries).
+WORLD_SIGNALS: dict[str, tuple[tuple[str, tuple[str, str] | None], ...]] = {
+    "binary": (("model_label_drift_score", None), ("model_multivariate_drift_score", None),
+               ("model_performance_estimation_gap", ("metric", "accuracy")), ("model_low_confidence_ratio", None),
+               ("model_prediction_drift_score", ("output", "confidence"))),
+    "multiclass": (("model_label_drift_score", None), ("model_multivariate_drift_score", None),
+                   ("model_performance_estimation_gap", ("metric", "accuracy")), ("model_low_confidence_ratio", None),
+                   ("model_prediction_drift_score", ("output", "confidence"))),
+    "regression": (("model_label_drift_score", None), ("model_multivariate_drift_score", None),
+                   ("model_estimated_performance", ("metric", "mae")),
+                   ("model_performance_estimation_gap", ("metric", "rmse"))),
+}
+
+
+@pytest.mark.parametrize("task, source", CELLS, ids=lambda v: str(v))
+def test_the_models_world_is_watched_in_every_cell(matrix: Matrix, task: str, source: str) -> None:
+    """Label drift, multivariate drift, the estimation gap, DLE and the confidence are on ``check``'s output of
+    every task and source, but where the docs say they cannot be (pushdown fetches no features)."""
+    samples = matrix.check[matrix.model(task, source)]
+    for metric, label in WORLD_SIGNALS[task]:
+        present = any(name == metric and (label is None or label in labels) for name, labels in samples)
+        expected = not _excepted(source, (metric, (label,) if label else ()))
+        assert present == expected, f"{task}/{source}: {metric} {label or ''} {'absent' if expected else 'present'}"
 
 
 @pytest.mark.parametrize("task, source", [c for c in CELLS if c[1] != "jsonl"], ids=lambda v: str(v))
