@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from exporter.baseline.features import (
     CategoricalFeature,
@@ -198,8 +199,17 @@ def reference_rows(model: ModelConfig, reference: Reference, frame: pd.DataFrame
         import pyarrow.parquet as pq
 
         parquet = pq.ParquetFile(model.reference, buffer_size=1 << 20, pre_buffer=False)
+        head = rows.size and int(rows[-1]) == rows.size - 1  # the first rows: read only as far as them
         for name in missing:
-            column = parquet.read(columns=[name], use_threads=False).column(0).take(rows)
+            if head:
+                batches = []
+                for batch in parquet.iter_batches(batch_size=65536, columns=[name], use_threads=False):
+                    batches.append(batch.column(0))
+                    if sum(len(b) for b in batches) >= rows.size:
+                        break
+                column = pa.concat_arrays(batches).slice(0, rows.size)
+            else:
+                column = parquet.read(columns=[name], use_threads=False).column(0).take(rows)
             taken[name] = normalized(column.to_pandas().to_frame(name))[name].to_numpy()
     return taken
 

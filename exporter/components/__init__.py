@@ -71,19 +71,20 @@ def build_components(config: ModelConfig, reference: Reference, spec: TargetSpec
 
     Multivariate drift and DLE need each row's features: under ``sql.pushdown`` the database aggregates them (and
     only the batches it cannot aggregate come as rows), so both are left out there rather than computed on a
-    part of the rows."""
+    part of the rows. Each also follows the config (``multivariate_drift``, ``dle``) when the baseline file
+    holds it."""
     rows_with_features = not (config.predictions.sql is not None and config.predictions.sql.pushdown)
     components: list[Component] = [
         Volume(expects_labels=bool(config.label_column or config.labels)),
         FeatureQuality(reference, config.quality),
         FeatureDrift(reference, config.drift.dataset_share),
     ]
-    if reference.multivariate is not None and rows_with_features:
+    if reference.multivariate is not None and config.multivariate_drift and rows_with_features:
         components.append(MultivariateDrift(reference.multivariate))
     components.append(OutputDrift(spec))
     if spec.task == "regression":
         components.append(Regression(spec, baseline))
-        if spec.nanny is not None and rows_with_features:
+        if spec.nanny is not None and config.dle and rows_with_features:
             components.append(DirectLossEstimation(baseline))
     else:
         components.append(Classification(spec, baseline))

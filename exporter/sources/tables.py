@@ -238,10 +238,11 @@ def parse_csv(header: str, data: bytes | memoryview, rejected: Counter[str],
               text_columns: frozenset[str] = frozenset()) -> pd.DataFrame:
     """Rows of CSV ``data`` under ``header``; ragged rows are counted in ``rejected``.
 
-    An empty cell is missing in every column, and ``text_columns`` are read as text, never as
-    numbers (a code "01234" stays "01234"). ``data`` is parsed where it lies (a chunk of tens of
-    megabytes is neither decoded nor copied: its UTF-8 is checked by Arrow, the header's names read
-    on their own). Data Arrow refuses, bad UTF-8 included, is parsed line by line instead.
+    An empty cell is missing in every column, and nothing else is (``NA``, ``null`` or ``N/A`` are values, as
+    in the other formats); ``text_columns`` are read as text, never as numbers (a code "01234" stays
+    "01234"). ``data`` is parsed where it lies (a chunk of tens of megabytes is neither decoded nor copied:
+    its UTF-8 is checked by Arrow, the header's names read on their own). Data Arrow refuses, bad UTF-8
+    included, is parsed line by line instead.
     """
     if _blank(data):
         return pd.DataFrame()
@@ -260,8 +261,10 @@ def parse_csv(header: str, data: bytes | memoryview, rejected: Counter[str],
             pa.BufferReader(data),
             parse_options=pacsv.ParseOptions(invalid_row_handler=_skip, newlines_in_values=False),
             read_options=pacsv.ReadOptions(block_size=1 << 24, column_names=names),
+            # Only an empty cell is missing: Arrow's default null tokens (NA, N/A, null, NaN, #N/A, ...) are values,
+            # as they are in JSON Lines and Parquet ("NA" is Namibia). A float column's NaN stays NaN (missing).
             convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in text_columns},
-                                                 strings_can_be_null=True),
+                                                 null_values=[""], strings_can_be_null=True),
         )
         frame = table.to_pandas(split_blocks=True)
     except (pa.ArrowException, ValueError, UnicodeDecodeError):

@@ -371,3 +371,26 @@ def test_since_is_where_failures_begin_to_hold_not_a_chance_failure_before() -> 
     assert timeline.first_failed == 240.0 and timeline.since == 1800.0
     always = CheckTimeline("completeness", (), starts[:3], (1.0,) * 3, (0.1,) * 3, (True, True, True))
     assert always.since == always.first_failed == 0.0
+
+
+def test_a_failed_label_drift_has_its_timeline_from_the_buckets_verdicts(tmp_path: Path) -> None:
+    """Checks that record their verdict every window (label drift, multivariate drift, the estimation gap) are
+    drawn point by point from each run's own verdict: here the labels flip to all positive from minute 40."""
+    now = 1_800_000_000.0
+    config = model_config(tmp_path, windows=["1h"])
+    rows = []
+    rng = np.random.default_rng(0)
+    for minute in range(60):
+        batch = rows_at(now - 3600 + minute * 60 + 1, 50, seed=minute)
+        for row in batch:  # half positive as in the reference, then only positive
+            row["label"] = 1 if minute >= 40 else int(rng.integers(0, 2))
+        rows += batch
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows)
+    snapshot = build_monitor(config, None).update(now=now, persist=False)
+    hour = _window(snapshot, "1h")
+    assert hour.label_drift is not None and hour.label_drift.drifted
+    [timeline] = [t for t in hour.timelines if t.check == "label_drift"]
+    late = [value for start, value in zip(timeline.starts, timeline.values, strict=True) if start >= now - 1200]
+    early = [value for start, value in zip(timeline.starts, timeline.values, strict=True) if start < now - 1500]
+    assert min(late) > max(early)  # each point's own label drift score
+    assert timeline.since is not None and now - 1500 <= timeline.since <= now - 1140

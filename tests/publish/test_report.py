@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 from html.parser import HTMLParser
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 from exporter.cli import main
-from tests.helpers import write_config
+from tests.helpers import check_samples, write_config
 from tests.processes import run_chromium
 
 NOW = 1_800_000_000.0
@@ -214,3 +215,26 @@ def test_the_readme_picture_is_made_from_the_real_page(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert _png_size(out) == (1000, 1500)
     assert _png_size(Path(__file__).parents[2] / "docs" / "report.png") == (1280, 2000)
+
+
+def test_the_report_shows_the_models_world_as_check_computes_it(tmp_path: Path, capsys) -> None:
+    """Label drift, multivariate drift, the concept-drift gap and the confidence's drift, with the numbers that
+    ``check`` exports for the same window."""
+    config, _ = _setup(tmp_path)
+    html = _report(tmp_path, config, "--window", "1h")
+    samples = check_samples(config, NOW, capsys)
+
+    def value(name: str, **labels: str) -> float:
+        key = json.dumps([name, sorted({"model": "fraud <&> model", "window": "1h", **labels}.items())])
+        return samples[key]
+
+    label = re.search(r'id="label-drift">.*?<b>([^<]+)</b>', html, re.S)
+    assert label and float(label.group(1)) == pytest.approx(value("model_label_drift_score", method="js"), rel=1e-3)
+    multivariate = re.search(r'id="multivariate-drift">.*?<b>([^<]+)</b>', html, re.S)
+    assert multivariate and float(multivariate.group(1)) == pytest.approx(value("model_multivariate_drift_score"),
+                                                                           rel=1e-3)
+    gap = value("model_performance_estimation_gap", metric="accuracy")
+    row = re.search(r"<td>accuracy</td>(.*?)</tr>", html, re.S)
+    assert row and f"{gap:.4g}" in row.group(1)  # the Gap column
+    assert value("model_prediction_drift_score", method="psi", output="confidence") >= 0
+    assert re.search(r"<td>confidence</td>", html)

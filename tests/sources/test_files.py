@@ -399,3 +399,20 @@ def test_small_files_parsed_together_keep_each_files_columns(tmp_path: Path) -> 
     nulls = [frame for frame in frames if "x" in frame.columns and frame["x"].isna().any()]
     assert [int(i) for frame in nulls for i in frame["id"]] == [200, 201, 202]
     assert len(frames) == 5  # files 0-9, 10-11, 12-19, 20, 21-29
+
+
+@pytest.mark.parametrize("token", ["NA", "N/A", "n/a", "null", "NULL", "NaN", "nan", "#N/A", "#NA", "-NaN", "-nan",
+                                   "1.#QNAN", "None"])
+def test_a_csv_cell_is_missing_only_when_empty(tmp_path: Path, token: str) -> None:
+    """pandas' and Arrow's default null tokens are text like any other in a CSV log, as in JSON Lines and
+    Parquet: a category ``NA`` (Namibia) is a category in every format, and only an empty cell is missing."""
+    frame = pd.DataFrame({"country": [token, "DE", None, token], "x": [1.5, None, 2.0, 3.0]})
+    for name, write in (("a.csv", lambda p: frame.to_csv(p, index=False)),
+                        ("b.jsonl", lambda p: frame.to_json(p, orient="records", lines=True)),
+                        ("c.parquet", lambda p: frame.to_parquet(p))):
+        folder = tmp_path / name
+        folder.mkdir()
+        write(folder / name)
+        read = _read_all(FileSource(str(folder / "*")))
+        assert [None if pd.isna(v) else v for v in read["country"]] == [token, "DE", None, token], name
+        assert read["x"].isna().tolist() == [False, True, False, False], name
