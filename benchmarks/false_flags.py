@@ -25,6 +25,12 @@ Data sets, each split into a reference and a stable "production" stream from the
   analysis file (its documented drift-free stretch) as production.
 - ``agrawal``: river's Agrawal generator (seeded differently for each side).
 
+The checks of the model's world (multivariate drift, label drift, prediction drift with the confidence, the
+concept-drift gap, estimated performance) are counted through the monitor's own components, each window
+prepared and evaluated as an update does, on models whose outputs and labels stay as the reference's: the
+generated features with a calibrated score and its label (binary) or a prediction and a target
+(regression), and NannyML's car loans, employment records and car prices over their stable stretches.
+
 ``--nannyml`` names a folder holding nannyml's ``datasets/data`` files and ``--river`` a folder where
 river is importable (``pip download nannyml==0.13.1 river`` and unzip / ``pip install --target``);
 a data set whose files are missing is skipped. Detection uses the generated data: a numeric feature
@@ -197,6 +203,13 @@ WORLD_CHECKS = ("multivariate_drift", "label_drift", "prediction_drift", "concep
 def world_datasets(nannyml: Path | None) -> dict[str, tuple[dict, pd.DataFrame, pd.DataFrame]]:
     """Stable data with the model's outputs and labels: (model settings, reference, production)."""
     out: dict[str, tuple[dict, pd.DataFrame, pd.DataFrame]] = {}
+    rng = np.random.default_rng(5)
+    for task in ("binary", "regression"):
+        reference, production = _generated_model(rng, 50_000, task), _generated_model(rng, 600_000, task)
+        settings = {"task": "binary_classification", "score_column": "score", "prediction_column": "prediction",
+                    "label_column": "label"} if task == "binary" else {
+                        "task": "regression", "prediction_column": "prediction", "label_column": "label"}
+        out[f"generated ({task})"] = (settings, reference, production)
     if nannyml is None:
         return out
     data = nannyml / "nannyml" / "datasets" / "data"
@@ -226,6 +239,21 @@ def world_datasets(nannyml: Path | None) -> dict[str, tuple[dict, pd.DataFrame, 
         out["car_price (regression)"] = ({"task": "regression", "prediction_column": "y_pred",
                                           "label_column": "y_true"}, reference, stable)
     return out
+
+
+def _generated_model(rng: np.random.Generator, n: int, task: str) -> pd.DataFrame:
+    """The generated features with a model's output and a label drawn as the output says: a calibrated score
+    and its label (binary), or a prediction and a target whose noise grows with one feature (regression)."""
+    frame = _generated(rng, n)
+    signal = (frame["normal"] - 50) / 10 + np.log(frame["lognormal"]) - 3 + 0.2 * (frame["device"] == "mobile")
+    if task == "binary":
+        frame["score"] = 1 / (1 + np.exp(-signal))
+        frame["prediction"] = (frame["score"] >= 0.5).astype(int)
+        frame["label"] = (rng.random(n) < frame["score"]).astype(int)
+    else:
+        frame["prediction"] = 100 + 10 * signal
+        frame["label"] = frame["prediction"] + rng.normal(0, 1 + frame["exponential"], n)
+    return frame
 
 
 def world_flags(settings: dict, reference: pd.DataFrame, production: pd.DataFrame,

@@ -74,8 +74,9 @@ def build_components(config: ModelConfig, reference: Reference, spec: TargetSpec
     part of the rows. Each also follows the config (``multivariate_drift``, ``dle``) when the baseline file
     holds it."""
     rows_with_features = not (config.predictions.sql is not None and config.predictions.sql.pushdown)
+    labels = bool(config.label_column or config.labels)
     components: list[Component] = [
-        Volume(expects_labels=bool(config.label_column or config.labels)),
+        Volume(expects_labels=labels),
         FeatureQuality(reference, config.quality),
         FeatureDrift(reference, config.drift.dataset_share),
     ]
@@ -88,7 +89,7 @@ def build_components(config: ModelConfig, reference: Reference, spec: TargetSpec
             components.append(DirectLossEstimation(baseline))
     else:
         components.append(Classification(spec, baseline))
-        components.append(Cbpe(spec, baseline))
+        components.append(Cbpe(spec, baseline, labels))
     if spec.label is not None and spec.label.usable:
         components.append(LabelDrift(spec))
     # After drift and performance: it reads their results of the window.

@@ -34,8 +34,10 @@ class Cbpe(Component):
     V1_FIELDS = {"pos": "cbpe_pos", "neg": "cbpe_neg", "confusion": "cbpe_confusion",
                  "class_confusion": "cbpe_class_confusion"}
 
-    def __init__(self, spec: TargetSpec, baseline: PerformanceBaseline):
+    def __init__(self, spec: TargetSpec, baseline: PerformanceBaseline, labels: bool = True):
         self.spec = spec
+        #: Whether labels may arrive: without, the labelled rows' expectations (the gap) are not kept.
+        self.labels = labels
         self.baseline = baseline
         self.binary = spec.task == "binary_classification" and spec.auc_edges is not None
         self.multiclass = bool(spec.class_score_columns)
@@ -44,15 +46,17 @@ class Cbpe(Component):
 
     def fields(self) -> dict[str, FieldSpec]:
         fields = {}
-        for prefix in ("", "labelled_"):  # every row's expectations; the labelled rows' (the concept-drift gap)
+        # Every row's expectations; and the labelled rows' (the concept-drift gap), for a model that gets labels.
+        for prefix in ("", "labelled_") if self.labels else ("",):
             if self.binary:
                 fields[prefix + "pos"] = FieldSpec((self.auc_bins,), np.float64)
                 fields[prefix + "neg"] = FieldSpec((self.auc_bins,), np.float64)
                 fields[prefix + "confusion"] = FieldSpec((2, 2), np.float64)
             if self.multiclass:
                 fields[prefix + "class_confusion"] = FieldSpec((self.k, self.k), np.float64)
-        fields["labelled_predicted"] = FieldSpec((), np.int64)
-        fields["labelled_estimated"] = FieldSpec((), np.int64)
+        if self.labels:
+            fields["labelled_predicted"] = FieldSpec((), np.int64)
+            fields["labelled_estimated"] = FieldSpec((), np.int64)
         return fields
 
     def migrate_v1(self, old: Summary) -> Summary:
@@ -73,6 +77,8 @@ class Cbpe(Component):
         same rows is compared with (the concept-drift gap). ``predicted`` counts the labelled rows that realized
         performance counts, ``estimated`` those of them with an estimate: the gap is computed where they agree."""
         t = rows.outputs
+        if not self.labels:
+            return {}
         if self.multiclass:  # realized multiclass performance leaves out the overflow class slot
             counted = t.labelled() & (t.pred_class >= 0) & (t.pred_class < self.k - 1) & (t.label < self.k - 1)
         else:
@@ -130,7 +136,7 @@ class Cbpe(Component):
         out.set(estimated_performance=metrics)
         out.set(estimated_performance_limits=self.baseline.verdicts(CheckName.ESTIMATED_PERFORMANCE, metrics, out,
                                                                     ctx.rows))
-        labelled = int(merged["labelled_predicted"])
+        labelled = int(merged["labelled_predicted"]) if self.labels else 0
         realized = out.values.get("performance") or {}  # the realized component's, evaluated before this one
         if realized and labelled >= ctx.min_rows and int(merged["labelled_estimated"]) == labelled:
             self.baseline.gap_verdicts(realized, self._metrics(merged, "labelled_"), out, labelled)

@@ -35,6 +35,10 @@ LATENCY_SCALE = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
 Rows = np.ndarray | slice
 
 
+#: Rows whose features are made one dense matrix at once, for the nanny models and the PCA reconstruction.
+INPUT_ROWS = 65536
+
+
 @dataclass
 class PreparedBatch:
     """Accepted prediction rows as arrays, one entry per row (features: one row per feature)."""
@@ -180,16 +184,28 @@ class Preparer:
             label_delay=np.full(len(kept), np.nan),
         )
         if self.reference.multivariate is not None and features:
-            batch.reconstruction_error = self.reference.multivariate.errors(binned.inputs())
+            batch.reconstruction_error = self._reconstruction_errors(binned)
         return batch, issues
+
+    def _reconstruction_errors(self, features: FeatureArrays) -> np.ndarray:
+        """Each row's PCA reconstruction error, a slice of rows at a time (the inputs of a slice are a dense
+        matrix: memory stays that of :data:`INPUT_ROWS` rows whatever the batch)."""
+        assert self.reference.multivariate is not None
+        n = features.cat_code.shape[1]
+        out = np.empty(n)
+        for start in range(0, n, INPUT_ROWS):
+            rows = slice(start, start + INPUT_ROWS)
+            out[rows] = self.reference.multivariate.errors(features.take(rows).inputs())
+        return out
 
     def _estimated_errors(self, features: FeatureArrays, predicted: np.ndarray) -> np.ndarray:
         """Each row's estimated (absolute, squared) error by the nanny models (NaN without a prediction)."""
         assert self.spec.nanny is not None
         out = np.full((predicted.size, 2), np.nan)
         ok = np.flatnonzero(np.isfinite(predicted))
-        if ok.size:
-            out[ok] = self.spec.nanny.estimate(features.take(ok).inputs(predicted[ok]))
+        for start in range(0, ok.size, INPUT_ROWS):
+            rows = ok[start:start + INPUT_ROWS]
+            out[rows] = self.spec.nanny.estimate(features.take(rows).inputs(predicted[rows]))
         return out
 
     def _latency(self, frame: pd.DataFrame) -> np.ndarray | None:
