@@ -29,6 +29,7 @@ from exporter.baseline.methods import resolve_method
 from exporter.baseline.multivariate import Reconstruction
 from exporter.baseline.nanny import NannyModels
 from exporter.baseline.reference import Reference
+from exporter.baseline.target_spec import low_confidence
 from exporter.baseline.targets import TargetSpec
 from exporter.config import ConfigError, ModelConfig
 from exporter.state.files import write_atomically
@@ -201,4 +202,5 @@ def read_baseline(path: Path, config: ModelConfig, where: str = "config") -> Bas
         problems.append(f"segments: the config lists {list(config.segments)}, the baseline {list(baseline.segments)}")
     if problems:
         raise ConfigError(f"{prefix}: built for another configuration: " + "; ".join(problems))
-    return baseline
+    # A setting of the config, not of the reference: the config's, whatever the file was built with.
+    return dataclasses.replace(baseline, spec=dataclasses.replace(baseline.spec, low_confidence=low_confidence(config)))

@@ -129,9 +129,14 @@ def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
 LOW_CONFIDENCE = {"binary_classification": 0.1, "multiclass_classification": 0.5}
 
 
+def low_confidence(model: ModelConfig) -> float:
+    """The confidence below which ``model``'s predictions count as unsure: configured, or the task's default."""
+    return model.low_confidence if model.low_confidence is not None else LOW_CONFIDENCE.get(model.task, 0.0)
+
+
 def _with_confidence(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
     """``spec`` with the reference's confidence binned for its drift, judged as the score's drift is."""
-    low = model.low_confidence if model.low_confidence is not None else LOW_CONFIDENCE[spec.task]
+    low = low_confidence(model)
     if spec.task == "binary_classification":
         if spec.auc_edges is None or not model.score_column:
             return replace(spec, low_confidence=low)

@@ -94,3 +94,24 @@ def test_the_baseline_command_opens_no_source_and_writes_the_monitors_fingerprin
     monitor = ModelMonitor(chosen, base.reference, None, base.spec, base.segments, base.performance,
                            base.performance_noise)
     assert written["fingerprint"] == monitor.layout_fingerprint()
+
+
+def test_settings_of_the_config_win_over_the_baseline_file(tmp_path: Path, capsys) -> None:
+    """low_confidence, multivariate_drift and dle are the config's to decide, not the reference's: a baseline
+    file built with the defaults follows a config that changes them."""
+    make, model = CASES["binary"]
+    make(np.random.default_rng(1), 3000).to_parquet(tmp_path / "reference.parquet")
+    current = make(np.random.default_rng(2), 500)
+    current.insert(0, "ts", NOW - 60)
+    (tmp_path / "logs").mkdir()
+    current.to_parquet(tmp_path / "logs" / "current.parquet")
+    entry = {"name": "m", "reference": "reference.parquet", "predictions": {"path": "logs/*.parquet"},
+             "windows": ["1h"], **model}
+    built = write_config(tmp_path / "reference.yaml", {"models": [entry]})
+    assert main(["baseline", "--config", str(built), "--out", str(tmp_path / "baseline.json")]) == 0
+    changed = {k: v for k, v in entry.items() if k != "reference"} | {
+        "baseline": "baseline.json", "low_confidence": 0.3, "multivariate_drift": False}
+    samples = check_samples(write_config(tmp_path / "baseline.yaml", {"models": [changed]}), NOW, capsys)
+    names = {json.loads(key)[0]: value for key, value in samples.items()}
+    assert names["model_low_confidence_threshold"] == 0.3
+    assert not any(name.startswith("model_multivariate") for name in names)
