@@ -67,21 +67,27 @@ def realized(analysis: pd.DataFrame) -> dict[str, list[float]]:
     return out
 
 
-def model_monitor_estimates(reference: pd.DataFrame, analysis: pd.DataFrame, folder: Path) -> dict[str, list[float]]:
-    """Per-chunk estimates through the product's path: baseline from the reference file, rows binned as logged."""
-    from exporter.baseline.nanny import metrics_from_sums
+def car_price_baseline(reference: pd.DataFrame, folder: Path, **settings: Any) -> Any:
+    """The car-price model's baseline built as ``serve`` builds it, from ``reference`` written to ``folder``."""
     from exporter.config import parse_config
     from exporter.monitor.building import baseline_of_reference
-    from exporter.prepare.rows import Rejections, bin_features
 
     reference.to_parquet(folder / "reference.parquet", index=False)
     config = parse_config({"models": [{
         "name": "car_price", "task": "regression", "reference": str(folder / "reference.parquet"),
         "features": {"numeric": FEATURES[:5], "categorical": FEATURES[5:]},
         "prediction_column": "y_pred", "label_column": "y_true",
-        "predictions": {"path": str(folder / "logs" / "*.jsonl"), "timestamp_column": "timestamp"}}]},
+        "predictions": {"path": str(folder / "logs" / "*.jsonl"), "timestamp_column": "timestamp"}, **settings}]},
         base=folder).models[0]
-    baseline = baseline_of_reference(config)
+    return baseline_of_reference(config)
+
+
+def model_monitor_estimates(reference: pd.DataFrame, analysis: pd.DataFrame, folder: Path) -> dict[str, list[float]]:
+    """Per-chunk estimates through the product's path: baseline from the reference file, rows binned as logged."""
+    from exporter.baseline.nanny import metrics_from_sums
+    from exporter.prepare.rows import Rejections, bin_features
+
+    baseline = car_price_baseline(reference, folder)
     nanny = baseline.spec.nanny
     assert nanny is not None, "no nanny models were fitted"
     out: dict[str, list[float]] = {m: [] for m in METRICS}

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.dle_nannyml import CHUNK, FEATURES, load
+from benchmarks.dle_nannyml import CHUNK, FEATURES, car_price_baseline, load
 
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 
@@ -38,18 +38,9 @@ def nannyml_errors(reference: pd.DataFrame, analysis: pd.DataFrame) -> dict[str,
 
 
 def model_monitor_errors(reference: pd.DataFrame, analysis: pd.DataFrame, folder: Path) -> list[float]:
-    from exporter.config import parse_config
-    from exporter.monitor.building import baseline_of_reference
     from exporter.prepare.rows import Rejections, bin_features
 
-    reference.to_parquet(folder / "reference.parquet", index=False)
-    config = parse_config({"models": [{
-        "name": "car_price", "task": "regression", "reference": str(folder / "reference.parquet"),
-        "features": {"numeric": FEATURES[:5], "categorical": FEATURES[5:]}, "dle": False,
-        "prediction_column": "y_pred", "label_column": "y_true",
-        "predictions": {"path": str(folder / "logs" / "*.jsonl"), "timestamp_column": "timestamp"}}]},
-        base=folder).models[0]
-    baseline = baseline_of_reference(config)
+    baseline = car_price_baseline(reference, folder, dle=False)
     reconstruction = baseline.reference.multivariate
     assert reconstruction is not None
     return [float(reconstruction.errors(bin_features(analysis.iloc[start:start + CHUNK], baseline.reference,

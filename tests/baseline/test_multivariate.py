@@ -10,10 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exporter.config import parse_config
-from exporter.monitor.building import baseline_of_reference
 from exporter.prepare.rows import Rejections, bin_features
-from tests.baseline.test_nanny import CAR_PRICE, FEATURES
+from tests.baseline.test_nanny import CAR_PRICE, car_price_baseline
 from tests.components.conftest import _model, one_window
 
 
@@ -22,16 +20,8 @@ def test_the_reconstruction_error_is_nannymls_on_its_car_prices(tmp_path: Path) 
     benchmarks/multivariate_nannyml.py): the same imputation, encoding, scaling and PCA, so the same mean error
     per chunk up to the order of floating-point sums."""
     recorded = json.loads((CAR_PRICE / "nannyml_multivariate.json").read_text())
-    reference = pd.read_parquet(CAR_PRICE / "reference.parquet")
     analysis = pd.read_parquet(CAR_PRICE / "analysis.parquet")
-    reference.to_parquet(tmp_path / "reference.parquet")
-    config = parse_config({"models": [{
-        "name": "car_price", "task": "regression", "reference": str(tmp_path / "reference.parquet"),
-        "features": {"numeric": FEATURES[:5], "categorical": FEATURES[5:]}, "dle": False,
-        "prediction_column": "y_pred", "label_column": "y_true",
-        "predictions": {"path": str(tmp_path / "logs" / "*.jsonl"), "timestamp_column": "ts"}}]},
-        base=tmp_path).models[0]
-    baseline = baseline_of_reference(config)
+    baseline = car_price_baseline(tmp_path, dle=False)
     reconstruction = baseline.reference.multivariate
     assert reconstruction is not None
     size = recorded["chunk_size"]

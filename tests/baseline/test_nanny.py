@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.metrics import mean_absolute_error, mean_squared_error
 
+from exporter.baseline.files import Baseline
 from exporter.baseline.nanny import metrics_from_sums
 from exporter.config import parse_config
 from exporter.monitor.building import baseline_of_reference
@@ -38,19 +40,22 @@ def test_the_trees_predict_exactly_what_scikit_learn_predicts(early_stopping: bo
     assert np.array_equal(trees.predict(test), model.predict(test))  # the same sum, to the last bit
 
 
-def _car_price(tmp_path: Path) -> tuple[list[dict[str, float]], list[dict[str, float]], dict]:
-    """Per-chunk estimates through the product's path, the realized values, and NannyML's recorded estimates."""
-    reference = pd.read_parquet(CAR_PRICE / "reference.parquet")
-    analysis = pd.read_parquet(CAR_PRICE / "analysis.parquet")
-    recorded = json.loads((CAR_PRICE / "nannyml_dle.json").read_text())
-    reference.to_parquet(tmp_path / "reference.parquet")
+def car_price_baseline(tmp_path: Path, **settings: Any) -> Baseline:
+    """The car-price model's baseline built as ``serve`` builds it from the fixture's reference file."""
     config = parse_config({"models": [{
-        "name": "car_price", "task": "regression", "reference": str(tmp_path / "reference.parquet"),
+        "name": "car_price", "task": "regression", "reference": str(CAR_PRICE / "reference.parquet"),
         "features": {"numeric": FEATURES[:5], "categorical": FEATURES[5:]},
         "prediction_column": "y_pred", "label_column": "y_true",
-        "predictions": {"path": str(tmp_path / "logs" / "*.jsonl"), "timestamp_column": "ts"}}]},
+        "predictions": {"path": str(tmp_path / "logs" / "*.jsonl"), "timestamp_column": "ts"}, **settings}]},
         base=tmp_path).models[0]
-    baseline = baseline_of_reference(config)
+    return baseline_of_reference(config)
+
+
+def _car_price(tmp_path: Path) -> tuple[list[dict[str, float]], list[dict[str, float]], dict]:
+    """Per-chunk estimates through the product's path, the realized values, and NannyML's recorded estimates."""
+    analysis = pd.read_parquet(CAR_PRICE / "analysis.parquet")
+    recorded = json.loads((CAR_PRICE / "nannyml_dle.json").read_text())
+    baseline = car_price_baseline(tmp_path)
     assert baseline.spec.nanny is not None
     ours, realized = [], []
     size = recorded["chunk_size"]
