@@ -67,25 +67,20 @@ __all__ = [
 
 def build_components(config: ModelConfig, reference: Reference, spec: TargetSpec,
                      baseline: PerformanceBaseline) -> list[Component]:
-    """The components of one model, in the order their results are assembled.
-
-    Multivariate drift and DLE need each row's features: under ``sql.pushdown`` the database aggregates them (and
-    only the batches it cannot aggregate come as rows), so both are left out there rather than computed on a
-    part of the rows. Each also follows the config (``multivariate_drift``, ``dle``) when the baseline file
-    holds it."""
-    rows_with_features = not (config.predictions.sql is not None and config.predictions.sql.pushdown)
+    """The components of one model, in the order their results are assembled (multivariate drift and DLE where
+    the baseline holds their models: :func:`exporter.monitor.building.row_models` says when it does)."""
     labels = bool(config.label_column or config.labels)
     components: list[Component] = [
         Volume(expects_labels=labels),
         FeatureQuality(reference, config.quality),
         FeatureDrift(reference, config.drift.dataset_share),
     ]
-    if reference.multivariate is not None and config.multivariate_drift and rows_with_features:
+    if reference.multivariate is not None:
         components.append(MultivariateDrift(reference.multivariate))
     components.append(OutputDrift(spec))
     if spec.task == "regression":
         components.append(Regression(spec, baseline))
-        if spec.nanny is not None and config.dle and rows_with_features:
+        if spec.nanny is not None:
             components.append(DirectLossEstimation(baseline))
     else:
         components.append(Classification(spec, baseline))

@@ -36,14 +36,26 @@ def build_monitor(config: ModelConfig, state_dir: Path | None, where: str = "con
     else:
         base = baseline_of_reference(config, where)
         release_free_memory()  # the reference's columns, before the windows' arrays are made
-    reference = base.reference
+    multivariate, dle = row_models(config)
+    reference = base.reference if multivariate else replace(base.reference, multivariate=None)
+    spec = base.spec if dle else replace(base.spec, nanny=None)
     if config.constraints is not None:
         from exporter.baseline.sagemaker import apply_constraints, read_constraints
 
         config, reference = apply_constraints(config, reference, read_constraints(config.constraints, config, where),
                                               where)
-    return ModelMonitor(config, reference, state_dir, base.spec, base.segments,
+    return ModelMonitor(config, reference, state_dir, spec, base.segments,
                         reference_performance=base.performance, performance_noise=base.performance_noise)
+
+
+def row_models(config: ModelConfig) -> tuple[bool, bool]:
+    """Whether the model gets multivariate drift and DLE (their models fitted, or kept from a baseline file).
+
+    Both need each row's features: under ``sql.pushdown`` the database aggregates them (and only the batches it
+    cannot aggregate come as rows), so both are left out there rather than computed on a part of the rows. Else
+    the config's switches (``multivariate_drift``, ``dle``) decide, whatever a baseline file was built with."""
+    rows = not (config.predictions.sql is not None and config.predictions.sql.pushdown)
+    return rows and config.multivariate_drift, rows and config.dle and config.task == "regression"
 
 
 def build_monitors(config: Config, source: str = "config", persist: bool = True) -> list[ModelMonitor]:
@@ -73,9 +85,10 @@ def baseline_of_reference(config: ModelConfig, where: str = "config") -> Baselin
             log.info("model %s: %s %r is not in the reference (fine: it is only read from the logs)",
                      config.name, key, column)
     spec = build_targets(config, frame)
-    if spec.task == "regression" and config.dle:
+    multivariate, dle = row_models(config)
+    if dle:
         spec = replace(spec, nanny=fitted_nanny(config, reference, spec, frame))
-    if config.multivariate_drift:
+    if multivariate:
         reference = replace(reference, multivariate=fitted_reconstruction(config, reference, frame))
     segments = segment_values(config, frame, where)
     return Baseline(reference, spec, segments, realized_performance(config, reference, spec, frame),
