@@ -304,7 +304,7 @@ def main() -> None:
     parser.add_argument("--river", type=Path, help="folder where river is importable")
     parser.add_argument("--windows", type=int, default=200, help="windows per size")
     args = parser.parse_args()
-    from exporter.stats.drift_statistics import jensen_shannon
+    from exporter.stats.methods.jensen_shannon import jensen_shannon
 
     weights = np.array([0.4, 0.25, 0.15, 0.12, 0.08])
     shifted = 0.6 * weights + 0.4 * np.array([0.05, 0.1, 0.2, 0.3, 0.35])

@@ -53,8 +53,9 @@ def _markdown(text: str) -> str:
 #: How the schema's type names read in the reference.
 _TYPE_NAMES = {"Seconds": "duration", "Path": "path", "WindowSpec": "duration", "str": "text", "int": "integer",
                "float": "number", "bool": "boolean", "datetime": "time (ISO-8601)", "None": "none",
-               **{alias: "one of " + ", ".join(f"`{value}`" for value in get_args(getattr(schema, alias)))
-                  for alias in ("DriftMethod", "Task")}}
+               "Task": "one of " + ", ".join(f"`{value}`" for value in get_args(schema.Task)),
+               "DriftMethod": "a drift method (`auto`, or a name of docs/concepts/drift.md's table)",
+               "NamedDriftMethod": "a drift method (a name of docs/concepts/drift.md's table)"}
 
 
 def _comments(model: type[BaseModel]) -> dict[str, str]:

@@ -1,10 +1,8 @@
 """Drift scores of merged bin counts against the reference, and their verdicts.
 
-Chooses, per feature, which counts a statistic reads (fine bins for KS and
-Wasserstein, coarse deciles for PSI, JS and chi2 on numbers, categories for
-categorical features) and applies the feature's threshold. Drift is a score
-*above* the threshold for every method but chi2, a p-value test, where drift is
-a p-value *below* it.
+Each feature's method (:mod:`exporter.stats.methods`) says which counts it reads: on numeric features
+the fine bins with their sums, or the coarse deciles; on categorical features the category slots.
+Drift is a score *above* the threshold for a distance and a p-value *below* it for a test.
 """
 
 from __future__ import annotations
@@ -12,68 +10,60 @@ from __future__ import annotations
 import numpy as np
 
 from exporter.baseline.features import CategoricalFeature, NumericFeature
-from exporter.stats import drift_statistics
-
-#: Methods whose score is a p-value: drift when it is below the threshold.
-PVALUE_METHODS = frozenset({"chi2"})
+from exporter.stats.methods import get
+from exporter.stats.methods.jensen_shannon import jensen_shannon
 
 
 def is_drift(method: str, score: float, threshold: float) -> bool:
-    if method in PVALUE_METHODS:
-        return score < threshold
-    return score > threshold
+    return get(method).is_drift(score, threshold)
+
+
+def is_test(method: str) -> bool:
+    """The method's score is a p-value: lower is worse."""
+    return get(method).is_test
+
+
+def window_bins(feature: NumericFeature | CategoricalFeature, counts: np.ndarray,
+                sums: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """A window's counts and sums (last axis: the feature's bins) as the feature's method reads them."""
+    counts = counts[..., : feature.n_bins]
+    if isinstance(feature, CategoricalFeature):
+        return counts, None
+    sums = None if sums is None else sums[..., : feature.n_bins]
+    return feature.method_layout(counts), None if sums is None else feature.method_layout(sums)
 
 
 def numeric_score(feature: NumericFeature, counts: np.ndarray, sums: np.ndarray) -> float:
-    counts = counts[: feature.n_bins]
-    sums = sums[: feature.n_bins]
-    method = feature.method
-    if method == "ks":
-        return drift_statistics.ks_statistic(feature.reference_counts, counts)
-    if method == "wasserstein":
-        return drift_statistics.wasserstein_normed(
-            feature.edges, feature.reference_counts, feature.reference_sums, counts, sums, feature.reference_std
-        )
-    reference = feature.coarse(feature.reference_counts)
-    current = feature.coarse(counts)
-    if method == "psi":
-        return drift_statistics.psi(reference, current)
-    if method == "js":
-        return drift_statistics.jensen_shannon(reference, current)
-    if method == "chi2":
-        return drift_statistics.chi2_pvalue(reference, current)
-    raise ValueError(f"unknown drift method {method!r}")
+    method = get(feature.method)
+    window, window_sums = window_bins(feature, counts, sums)
+    return method.statistic(feature.method_bins, window, window_sums)
 
 
 def categorical_score(feature: CategoricalFeature, counts: np.ndarray) -> float:
-    counts = counts[: feature.n_bins]
-    method = feature.method
-    if method == "psi":
-        return drift_statistics.psi(feature.reference_counts, counts)
-    if method == "js":
-        return drift_statistics.jensen_shannon(feature.reference_counts, counts)
-    if method == "chi2":
-        return drift_statistics.chi2_pvalue(feature.reference_counts, counts)
-    raise ValueError(f"{method} is not defined for categorical features")
+    method = get(feature.method)
+    if not method.allows("categorical"):
+        raise ValueError(f"{method.name} is not defined for categorical features")
+    return method.statistic(feature.method_bins, counts[: feature.n_bins], None)
 
 
 def effect_size(feature: NumericFeature | CategoricalFeature, counts: np.ndarray) -> float:
-    """How large a p-value method's difference is: the JS distance of the counts its test reads."""
+    """How large a test's difference is: the JS distance of the coarse deciles or the categories."""
     counts = counts[: feature.n_bins]
     if isinstance(feature, NumericFeature):
-        return drift_statistics.jensen_shannon(feature.coarse(feature.reference_counts), feature.coarse(counts))
-    return drift_statistics.jensen_shannon(feature.reference_counts, counts)
+        return jensen_shannon(feature.coarse(feature.reference_counts), feature.coarse(counts))
+    return jensen_shannon(feature.reference_counts, counts)
 
 
 def judge(feature: NumericFeature | CategoricalFeature, score: float, n: int, counts: np.ndarray) -> tuple[float, bool]:
     """The threshold in force for a window of ``n`` values and the verdict on ``score``.
 
-    A fixed threshold, or the feature's calibrated rule (:mod:`exporter.stats.drift_null`): for a p-value
-    method, a significant difference also needs an effect (JS of ``counts``) of at least the minimum.
+    A fixed threshold, or the feature's calibrated rule (:mod:`exporter.stats.drift_null`): for a test,
+    a significant difference also needs an effect (JS of ``counts``) of at least the minimum.
     """
     rule = feature.calibration
+    method = get(feature.method)
     threshold = feature.threshold if rule is None else rule.threshold(feature.method, n)
-    drifted = is_drift(feature.method, score, threshold)
-    if drifted and rule is not None and feature.method in PVALUE_METHODS:
+    drifted = method.is_drift(score, threshold)
+    if drifted and rule is not None and method.is_test:
         drifted = effect_size(feature, counts) >= rule.min_effect
     return threshold, drifted

@@ -9,7 +9,7 @@ Bins. Numeric features get ``FINE_BINS`` (200) reference quantile bins plus an
 underflow and an overflow bin for values outside the reference range. KS is
 computed on these fine bins, which bounds its error by the largest reference
 bin mass, ``1/200 = 0.005`` on continuous data (see
-:func:`exporter.stats.drift_statistics.ks_statistic`). A feature with at most 100 distinct
+:func:`exporter.stats.methods.ks.ks_statistic`). A feature with at most 100 distinct
 reference values (discrete data, or a small reference) gets a bin per value and
 one per gap between values instead, which makes KS exact. PSI, JS and chi2 use ``COARSE_BINS`` (10)
 reference deciles, obtained by merging groups of fine bins (with at most 10
@@ -30,6 +30,7 @@ import pandas as pd
 from exporter.baseline.known_values import KnownValues
 from exporter.stats.binning import EdgeTable
 from exporter.stats.drift_null import DriftCalibration
+from exporter.stats.methods import Bins, get
 from exporter.values.keys import canonical_codes, canonical_slots
 from exporter.values.text import arrow_codes, arrow_text, blank_as_missing, category_codes, category_strings
 
@@ -82,6 +83,43 @@ class NumericFeature:
         """Merge fine-bin ``counts`` (last axis) into the coarse decile layout."""
         return np.add.reduceat(counts, self.coarse_starts, axis=-1)
 
+    @property
+    def distinct_values(self) -> int:
+        """The reference's distinct values: exact up to ``DISCRETE_VALUES`` (a bin per value and per gap), else
+        ``DISCRETE_VALUES + 1``."""
+        if not self.usable:
+            return 0
+        edges = self.edges
+        if edges.size % 2 == 0 and np.array_equal(edges[1::2], np.nextafter(edges[0::2], np.inf)):
+            return edges.size // 2
+        return DISCRETE_VALUES + 1
+
+    def in_range(self, counts: np.ndarray) -> np.ndarray:
+        """Coarse ``counts`` (last axis) with the under- and overflow bins merged into the first and last decile."""
+        if counts.shape[-1] < 4:
+            return counts
+        merged = counts[..., 1:-1].copy()
+        merged[..., 0] += counts[..., 0]
+        merged[..., -1] += counts[..., -1]
+        return merged
+
+    def method_layout(self, counts: np.ndarray) -> np.ndarray:
+        """Fine-bin ``counts`` or sums (last axis) in the layout the feature's drift method reads."""
+        method = get(self.method)
+        if method.fine:
+            return counts
+        coarse = self.coarse(counts)
+        return coarse if method.range_bins else self.in_range(coarse)
+
+    @cached_property
+    def method_bins(self) -> Bins:
+        """The reference as the feature's drift method reads it: the fine bins with their sums and edges, or
+        the coarse deciles."""
+        if get(self.method).fine:
+            return Bins(self.reference_counts, self.reference_sums, self.edges, self.reference_std)
+        return Bins(self.method_layout(self.reference_counts), self.method_layout(self.reference_sums), None,
+                    self.reference_std)
+
 
 @dataclass(frozen=True, eq=False)
 class CategoricalFeature:
@@ -110,6 +148,19 @@ class CategoricalFeature:
     @property
     def n_bins(self) -> int:
         return len(self.categories) + 2
+
+    @property
+    def distinct_values(self) -> int:
+        """The reference's distinct values (at least those it tracks)."""
+        if self.known is not None:
+            return self.known.size
+        return int(np.count_nonzero(self.reference_counts[: self.other_slot])) + 2 * bool(
+            self.reference_counts[self.other_slot])
+
+    @cached_property
+    def method_bins(self) -> Bins:
+        """The reference as the feature's drift method reads it: its category slots."""
+        return Bins(self.reference_counts)
 
     @property
     def other_slot(self) -> int:

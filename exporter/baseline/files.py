@@ -114,7 +114,7 @@ def _expected_features(config: ModelConfig, reference: Reference) -> list[str]:
                 problems.append(f"{kind} features: the config lists {list(wanted)}, the baseline holds {held}")
     for kind, features in (("numeric", reference.numeric), ("categorical", reference.categorical)):
         for feature in features:
-            setting = resolve_method(config, feature.name, kind, reference.rows, "drift")
+            setting = resolve_method(config, feature.name, kind, reference.rows, "drift", feature.distinct_values)
             asked = _rule(setting.method, setting.threshold, setting.alpha if setting.calibrated else None)
             rule = feature.calibration
             built = _rule(feature.method, feature.threshold, rule.alpha if rule is not None else None)

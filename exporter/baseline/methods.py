@@ -1,5 +1,6 @@
-"""How each feature's drift is judged: the method (configured, or chosen by the feature's kind and the
-reference's size) and its threshold, fixed or calibrated to the window's size from the reference's own noise."""
+"""How each feature's drift is judged: the method (configured, or chosen by the feature's kind, its distinct values
+and the reference's size, as Evidently chooses) and its threshold, fixed or calibrated to the window's size from
+the reference's own noise."""
 
 from __future__ import annotations
 
@@ -9,16 +10,20 @@ import numpy as np
 import pandas as pd
 
 from exporter.baseline.features import CategoricalFeature, FeatureT, NumericFeature, feature_codes
-from exporter.config import NUMERIC_ONLY_METHODS, ConfigError, ModelConfig
-from exporter.stats import drift_statistics
+from exporter.config import ConfigError, ModelConfig
 from exporter.stats.drift_null import calibrate
+from exporter.stats.methods import get
 from exporter.values.numbers import numeric_values
 
 #: Chunk sizes at which the reference's own consecutive chunks are scored, the fewest and most chunks used.
 CHUNK_SIZES, MIN_CHUNKS, MAX_CHUNKS = (100, 300, 1000), 10, 50
 
-#: Reference size up to which ``auto`` uses tests (ks, chi2) rather than distances.
+#: Reference size up to which ``auto`` uses tests (ks, chi2, z) rather than distances.
 AUTO_SMALL_REFERENCE_ROWS = 1000
+#: A numeric feature with at most this many distinct reference values is judged by ``auto`` as categories.
+AUTO_FEW_VALUES = 5
+#: The method a feature is built with before its rule is decided from its bins (:func:`with_drift_rule`).
+UNSET = "js"
 
 
 @dataclass(frozen=True)
@@ -26,15 +31,27 @@ class DriftSetting:
     """How a feature's drift is judged: its method, and a fixed threshold or a calibrated rule."""
 
     method: str
-    #: The fixed threshold; for a calibrated rule its fixed part: the minimum effect (alpha for chi2).
+    #: The fixed threshold; for a calibrated rule its fixed part: the minimum effect (alpha for a test).
     threshold: float
     calibrated: bool
     alpha: float
     min_effect: float
 
 
-def resolve_method(model: ModelConfig, name: str, kind: str, rows: int, where: str) -> DriftSetting:
-    """The drift setting of feature ``name``: per-feature overrides, then the model's drift settings.
+def auto_method(kind: str, rows: int, distinct: int) -> str:
+    """Evidently's default choice: tests on a reference of at most 1,000 rows (ks on numbers, chi2 on categories
+    and on numbers of at most 5 values, z on at most 2), distances above (wasserstein on numbers, js on categories
+    and on numbers of at most 5 values). ``distinct`` counts the reference's values (Evidently counts the
+    reference's and the window's together; the method is fixed when the reference is read)."""
+    few = kind == "categorical" or distinct <= AUTO_FEW_VALUES
+    if rows <= AUTO_SMALL_REFERENCE_ROWS:
+        return ("chi2" if distinct > 2 else "z") if few else "ks"
+    return "js" if few else "wasserstein"
+
+
+def resolve_method(model: ModelConfig, name: str, kind: str, rows: int, where: str, distinct: int) -> DriftSetting:
+    """The drift setting of feature ``name`` (``distinct`` values in a reference of ``rows`` rows): per-feature
+    overrides, then the model's drift settings.
 
     A threshold configured for the feature, for every feature (``drift.threshold``, with a named
     method) or for categorical features (``drift.categorical_threshold``) is fixed; without one the
@@ -45,7 +62,7 @@ def resolve_method(model: ModelConfig, name: str, kind: str, rows: int, where: s
     method = override.method if override and override.method else None
     threshold = override.threshold if override else None
     if method is None:
-        if kind == "categorical" and drift.method in NUMERIC_ONLY_METHODS:
+        if kind == "categorical" and drift.method != "auto" and not get(drift.method).allows("categorical"):
             method = drift.categorical_method
             threshold = threshold if threshold is not None else drift.categorical_threshold
         else:
@@ -53,16 +70,27 @@ def resolve_method(model: ModelConfig, name: str, kind: str, rows: int, where: s
             if method != "auto":
                 threshold = threshold if threshold is not None else drift.threshold
     if method == "auto":
-        small = rows <= AUTO_SMALL_REFERENCE_ROWS
-        method = ("ks" if small else "wasserstein") if kind == "numeric" else "chi2" if small else "js"
-    if kind == "categorical" and method in NUMERIC_ONLY_METHODS:
-        raise ConfigError(f"{where}: {method} is only defined for numeric features, and {name!r} is categorical")
+        method = auto_method(kind, rows, distinct)
+    chosen = get(method)
+    if not chosen.allows(kind):
+        only = " and ".join(sorted(chosen.kinds))
+        raise ConfigError(f"{where}: {method} is only defined for {only} features, and {name!r} is {kind}")
+    if chosen.binary and distinct > 2:
+        raise ConfigError(f"{where}: {method} compares the share of one value against the other, and {name!r} has "
+                          f"{distinct} values in the reference; use chi2 or g_test")
     alpha = override.alpha if override and override.alpha is not None else drift.alpha
     min_effect = override.min_effect if override and override.min_effect is not None else drift.min_effect[method]
-    # chi2 on a numeric feature tests the counts in its reference deciles (see exporter.baseline.drift).
+    # A test on a numeric feature reads its reference deciles or fine bins (see exporter.baseline.drift).
     if threshold is not None:
         return DriftSetting(method, float(threshold), False, alpha, min_effect)
-    return DriftSetting(method, alpha if method == "chi2" else min_effect, True, alpha, min_effect)
+    return DriftSetting(method, alpha if chosen.is_test else min_effect, True, alpha, min_effect)
+
+
+def with_drift_rule(model: ModelConfig, feature: FeatureT, kind: str, rows: int, where: str,
+                    column: pd.Series | None) -> FeatureT:
+    """``feature`` (built with any method) with the method and threshold the model asks for, calibrated."""
+    setting = resolve_method(model, feature.name, kind, rows, where, feature.distinct_values)
+    return calibrated(replace(feature, method=setting.method, threshold=setting.threshold), setting, column)
 
 
 def chunk_medians(feature: NumericFeature | CategoricalFeature, column: pd.Series) -> dict[int, float]:
@@ -97,22 +125,12 @@ def chunk_medians(feature: NumericFeature | CategoricalFeature, column: pd.Serie
         counts = counts[full]
         if counts.shape[0] < MIN_CHUNKS:
             continue
-        method = feature.method
-        if isinstance(feature, NumericFeature) and method == "wasserstein":
+        method = get(feature.method)
+        sums = None
+        if isinstance(feature, NumericFeature):
             sums = np.bincount(flat, weights=values[rows][keep], minlength=chunks * bins).reshape(chunks, bins)[full]
-            scores = drift_statistics.wasserstein_normed_rows(feature.edges, feature.reference_counts,
-                                                        feature.reference_sums, counts, sums,
-                                                        feature.reference_std).tolist()
-        elif method == "ks":
-            reference = np.cumsum(feature.reference_counts / feature.reference_counts.sum())
-            cdf = np.cumsum(counts / counts.sum(axis=1, keepdims=True), axis=1)
-            scores = np.minimum(1.0, np.abs(cdf - reference).max(axis=1)).tolist()
-        else:
-            reference_counts = feature.reference_counts
-            if isinstance(feature, NumericFeature):
-                reference_counts, counts = feature.coarse(reference_counts), feature.coarse(counts)
-            rows_score = drift_statistics.psi_rows if method == "psi" else drift_statistics.jensen_shannon_rows
-            scores = rows_score(reference_counts, counts).tolist()
+            counts, sums = feature.method_layout(counts), feature.method_layout(sums)
+        scores = method.rows(feature.method_bins, counts, sums)
         out[size] = float(np.median(scores))
     return out
 
@@ -122,13 +140,6 @@ def calibrated(feature: FeatureT, setting: DriftSetting, column: pd.Series | Non
     ``column``, the reference's values in their logged order, measures how clustered real rows are."""
     if not setting.calibrated or not feature.usable:
         return feature
-    medians = chunk_medians(feature, column) if column is not None and setting.method != "chi2" else None
-    if isinstance(feature, NumericFeature):
-        counts = feature.reference_counts if setting.method in ("ks", "wasserstein") else \
-            feature.coarse(feature.reference_counts)
-        rule = calibrate(feature.name, setting.method, counts, setting.alpha, setting.min_effect, feature.edges,
-                         feature.reference_std, medians)
-    else:
-        rule = calibrate(feature.name, setting.method, feature.reference_counts, setting.alpha, setting.min_effect,
-                         chunk_medians=medians)
+    medians = chunk_medians(feature, column) if column is not None and not get(setting.method).is_test else None
+    rule = calibrate(feature.name, setting.method, feature.method_bins, setting.alpha, setting.min_effect, medians)
     return replace(feature, calibration=rule)

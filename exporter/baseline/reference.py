@@ -27,7 +27,7 @@ from exporter.baseline.features import (
     build_numeric,
     text_among_numbers,
 )
-from exporter.baseline.methods import calibrated, resolve_method
+from exporter.baseline.methods import UNSET, with_drift_rule
 from exporter.baseline.multivariate import Reconstruction
 from exporter.config import (
     ConfigError,
@@ -105,11 +105,10 @@ def build_reference_columns(model: ModelConfig, schema: pd.DataFrame, rows: int,
             if example is not None:
                 raise ConfigError(f"{prefix}.features.numeric: reference column {name!r} holds no number (e.g. "
                                   f"{example[:40]!r}): list it under features.categorical")
-            setting = resolve_method(model, name, "numeric", rows, f"{prefix}.drift")
-            return calibrated(build_numeric(name, values, setting.method, setting.threshold), setting, values)
-        setting = resolve_method(model, name, "categorical", rows, f"{prefix}.drift")
-        feature = build_categorical(name, values, setting.method, setting.threshold, model.max_categories)
-        return calibrated(feature, setting, values)
+            return with_drift_rule(model, build_numeric(name, values, UNSET, 0.0), "numeric", rows,
+                                   f"{prefix}.drift", values)
+        feature = build_categorical(name, values, UNSET, 0.0, model.max_categories)
+        return with_drift_rule(model, feature, "categorical", rows, f"{prefix}.drift", values)
 
     numeric_set = set(numeric)
     # Features are built two at a time: sorting, counting and reading columns release the GIL.

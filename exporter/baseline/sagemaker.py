@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from exporter.baseline.drift import PVALUE_METHODS
+from exporter.baseline.drift import is_test
 from exporter.baseline.features import CategoricalFeature, NumericFeature
 from exporter.baseline.reference import Reference
 from exporter.config import ConfigError, FeatureQualityConfig, ModelConfig
@@ -338,7 +338,7 @@ def _description(check: str, value: float, threshold: float, detail: dict[str, s
         return (f"Data type match requirement is not met. Expected at least {1 - threshold:.2%} of the values to "
                 f"be numbers, observed {1 - value:.2%}")
     method = detail.get("method", "")
-    if method in PVALUE_METHODS:
+    if method and is_test(method):
         return f"Baseline drift {method} p-value {value:.4g} is below the threshold {threshold:g}"
     return f"Baseline drift distance {value:.4g} ({method}) exceeds the threshold {threshold:g}"
 

@@ -11,12 +11,13 @@ import numpy as np
 import pandas as pd
 
 from exporter.baseline.features import CategoricalFeature, NumericFeature, build_numeric
-from exporter.baseline.methods import DriftSetting, calibrated, resolve_method
+from exporter.baseline.methods import UNSET, DriftSetting, calibrated, with_drift_rule
 from exporter.baseline.outputs import prepare
 from exporter.baseline.targets import AUC_BINS, MAX_CLASSES, TargetSpec, label_column_of
 from exporter.config import ConfigError, ModelConfig
 from exporter.stats.calibration import IDENTITY, CalibrationResult, calibrate
 from exporter.stats.drift_null import calibrate as calibrate_drift
+from exporter.stats.methods import Bins, get
 from exporter.values.keys import UNKNOWN, binary_codes, canonical_class, canonical_classes
 from exporter.values.numbers import numeric_values
 from exporter.values.text import category_codes, category_strings
@@ -159,19 +160,19 @@ def _with_label(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame) -> Ta
     if not column or column not in frame.columns:
         return spec
     kind = "numeric" if spec.task == "regression" else "categorical"
-    setting = resolve_method(model, column, kind, len(frame), f"models[{model.name}].drift (label {column!r})")
+    where = f"models[{model.name}].drift (label {column!r})"
     label: NumericFeature | CategoricalFeature
     if spec.task == "regression":
-        label = build_numeric(column, frame[column], setting.method, setting.threshold)
-        return replace(spec, label=calibrated(label, setting, frame[column]))
+        label = build_numeric(column, frame[column], UNSET, 0.0)
+        return replace(spec, label=with_drift_rule(model, label, kind, len(frame), where, frame[column]))
     codes = prepare(spec, model, frame).label
     n = spec.n_classes
     present = codes[codes >= 0]
     counts = np.bincount(np.minimum(present, n), minlength=n + 2).astype(np.int64)  # beyond the classes: other
     names = pd.Series(np.asarray(spec.classes, dtype=object)[present[present < n]])  # the labels in logged order
-    label = CategoricalFeature(column, setting.method, setting.threshold, spec.classes, counts,
+    label = CategoricalFeature(column, UNSET, 0.0, spec.classes, counts,
                                float(1 - present.size / max(1, len(frame))), bool(present.size))
-    return replace(spec, label=calibrated(label, setting, names))
+    return replace(spec, label=with_drift_rule(model, label, kind, len(frame), where, names))
 
 
 def _output_setting(model: ModelConfig) -> DriftSetting:
@@ -180,7 +181,7 @@ def _output_setting(model: ModelConfig) -> DriftSetting:
     method = drift.prediction_method
     if drift.prediction_threshold is not None:
         return DriftSetting(method, float(drift.prediction_threshold), False, drift.alpha, drift.min_effect[method])
-    floor = drift.alpha if method == "chi2" else drift.min_effect[method]
+    floor = drift.alpha if get(method).is_test else drift.min_effect[method]
     return DriftSetting(method, floor, True, drift.alpha, drift.min_effect[method])
 
 
@@ -189,7 +190,7 @@ def _with_class_counts(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame
     counts = _reference_class_counts(spec, model, frame)
     rule = None
     if counts is not None and counts.sum() and model.drift.prediction_threshold is None:
-        rule = calibrate_drift("class", "js", counts, model.drift.alpha, model.drift.min_effect["js"])
+        rule = calibrate_drift("class", "js", Bins(counts), model.drift.alpha, model.drift.min_effect["js"])
     return replace(spec, reference_class_counts=counts, class_drift=rule)
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from exporter.baseline.drift import PVALUE_METHODS
+from exporter.baseline.drift import is_test
 from exporter.components.base import Component, State, WindowContext
 from exporter.summary.results import DriftResult, WindowBuilder
 
@@ -38,7 +38,7 @@ PERFORMANCE_METRICS = ("roc_auc", "accuracy", "r2")
 
 def exceedance(drift: DriftResult) -> float:
     """How far past (above 1) or short of its threshold a drift score is."""
-    if drift.method in PVALUE_METHODS:
+    if is_test(drift.method):
         return min(100.0, drift.threshold / drift.score) if drift.score > 0 else 100.0
     return drift.score / drift.threshold if drift.threshold > 0 else 0.0
 

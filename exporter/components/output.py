@@ -13,7 +13,7 @@ from exporter.baseline.classes import migrate_class_axes
 from exporter.baseline.targets import TargetSpec
 from exporter.components.base import Component, WindowContext
 from exporter.prepare.preparer import PreparedBatch
-from exporter.stats.drift_statistics import jensen_shannon
+from exporter.stats.methods.jensen_shannon import jensen_shannon
 from exporter.summary.results import OutputDrift as OutputDriftResult
 from exporter.summary.results import WindowBuilder
 from exporter.summary.sketch import FieldSpec, Groups, Summary

@@ -3,7 +3,8 @@ names (:mod:`~exporter.config.columns`), where the logs are (:mod:`~exporter.con
 (:mod:`~exporter.config.loading`).
 
 Everything is checked when the exporter starts, so a mistake is one clear message naming the key, path or
-column, never a traceback later. A layer of its own, above ``values/``: every layer reads the configuration.
+column, never a traceback later. A layer of its own, above ``stats/`` (whose registry names the drift methods a
+configuration may give) and ``values/``: every layer above reads the configuration.
 ``exporter.config`` is its public interface; the names below are imported from here.
 """
 
@@ -24,9 +25,9 @@ from exporter.config.schema import (
 )
 from exporter.config.types import (
     DEFAULT_THRESHOLDS,
-    NUMERIC_ONLY_METHODS,
     ConfigError,
     DriftMethod,
+    NamedDriftMethod,
     Seconds,
     Strict,
     Task,
@@ -38,7 +39,6 @@ __all__ = [
     "DEFAULT_ALPHA",
     "DEFAULT_MIN_EFFECT",
     "DEFAULT_THRESHOLDS",
-    "NUMERIC_ONLY_METHODS",
     "Config",
     "ConfigError",
     "DriftConfig",
@@ -49,6 +49,7 @@ __all__ = [
     "InputLimitsConfig",
     "LabelsConfig",
     "ModelConfig",
+    "NamedDriftMethod",
     "PredictionsConfig",
     "QualityConfig",
     "Seconds",

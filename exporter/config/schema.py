@@ -16,8 +16,8 @@ from pydantic import (
 
 from exporter.config.logs import InputLimitsConfig, LabelsConfig, PredictionsConfig
 from exporter.config.types import (
-    NUMERIC_ONLY_METHODS,
     DriftMethod,
+    NamedDriftMethod,
     Seconds,
     Strict,
     Task,
@@ -25,6 +25,7 @@ from exporter.config.types import (
     WindowSpec,
     window,
 )
+from exporter.stats.methods import all_methods, canonical, get
 
 
 class ServerConfig(Strict):
@@ -53,7 +54,7 @@ class FeaturesConfig(Strict):
 #: fixed thresholds of release 2 (Evidently's defaults), so a shift half as large as what used to
 #: count as drift still counts once a window is large enough to tell it from noise, and a smaller
 #: one never pages, however many rows (chi2: the JS distance of the same counts).
-DEFAULT_MIN_EFFECT = {"ks": 0.05, "wasserstein": 0.05, "psi": 0.1, "js": 0.05, "chi2": 0.05}
+DEFAULT_MIN_EFFECT = {m.name: m.default_min_effect for m in all_methods()}
 #: Default share of feature-windows falsely flagged on stable data (calibrated thresholds): a fifth
 #: of the 1% target, a margin for the asymptotic laws at small sizes (Wasserstein), the estimation
 #: error of simulated quantiles, and logs whose windows are not independent draws; the rates
@@ -77,23 +78,25 @@ class FeatureDriftConfig(Strict):
 class DriftConfig(Strict):
     """How drift of the features and of the model's outputs is judged."""
 
-    #: The drift method of every feature. ``auto``: with a reference of at most 1,000 rows ks (numeric) and chi2
-    #: (categorical), else wasserstein and js. ks and wasserstein are numeric only: categorical features then
-    #: take ``categorical_method``.
+    #: The drift method of every feature, by its name or a peer's (docs/concepts/drift.md lists them). ``auto``
+    #: chooses as Evidently does: with a reference of at most 1,000 rows ks (numbers), chi2 (categories, and
+    #: numbers of at most 5 values) or z (at most 2 values), else wasserstein (numbers) and js. With a numeric-only
+    #: method categorical features take ``categorical_method``.
     method: DriftMethod = "auto"
     #: A fixed threshold for every feature; by default thresholds are calibrated to each window's
     #: row count: the score's (1 - alpha) quantile when nothing drifted, and at least min_effect.
     threshold: float | None = None
     #: Share of feature-windows allowed to be flagged on stable data (calibrated thresholds).
     alpha: float = Field(default=DEFAULT_ALPHA, gt=0.0, lt=0.5)
-    #: The smallest score that counts as drift, per method (calibrated thresholds).
+    #: The smallest score that counts as drift, per method (calibrated thresholds; a test's: the JS distance).
     min_effect: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_MIN_EFFECT))
-    #: The method of categorical features when ``method`` is numeric only (js, psi, chi2 or auto).
+    #: The method of categorical features when ``method`` is numeric only (any method defined for categories, or
+    #: auto).
     categorical_method: DriftMethod = "js"
     #: A fixed threshold for the categorical features that take ``categorical_method`` (default: calibrated).
     categorical_threshold: float | None = None
     #: Method and threshold for the drift of the score (classifiers) or predicted value (regression).
-    prediction_method: Literal["psi", "ks", "js", "wasserstein", "chi2"] = "psi"
+    prediction_method: NamedDriftMethod = "psi"
     #: A fixed threshold of prediction drift (default: calibrated).
     prediction_threshold: float | None = None
     #: The dataset counts as drifted when at least this share of features drifted.
@@ -104,18 +107,31 @@ class DriftConfig(Strict):
     @field_validator("min_effect")
     @classmethod
     def _min_effect(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(DEFAULT_MIN_EFFECT))
-        if unknown:
-            raise ValueError(f"unknown methods {unknown}; min_effect is set per method: {sorted(DEFAULT_MIN_EFFECT)}")
-        if any(v < 0 for v in value.values()):
+        named = {}
+        for name, effect in value.items():
+            try:
+                named[canonical(name)] = effect
+            except ValueError:
+                raise ValueError(f"unknown method {name!r}; min_effect is set per method: "
+                                 f"{sorted(DEFAULT_MIN_EFFECT)}") from None
+        if any(v < 0 for v in named.values()):
             raise ValueError("a minimum effect cannot be negative")
-        return {**DEFAULT_MIN_EFFECT, **value}
+        return {**DEFAULT_MIN_EFFECT, **named}
 
     @field_validator("categorical_method")
     @classmethod
     def _categorical_method(cls, value: str) -> str:
-        if value in NUMERIC_ONLY_METHODS:
-            raise ValueError(f"{value} is only defined for numeric features; use js, psi, chi2 or auto")
+        if value != "auto" and not get(value).allows("categorical"):
+            usable = ", ".join(m.name for m in all_methods() if m.allows("categorical"))
+            raise ValueError(f"{value} is only defined for numeric features; use one of {usable} or auto")
+        return value
+
+    @field_validator("prediction_method")
+    @classmethod
+    def _prediction_method(cls, value: str) -> str:
+        if not get(value).allows("numeric") or get(value).binary:
+            usable = ", ".join(m.name for m in all_methods() if m.allows("numeric") and not m.binary)
+            raise ValueError(f"{value} is not defined for a score or a predicted value; use one of {usable}")
         return value
 
 

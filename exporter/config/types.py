@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
+from exporter.stats.methods import all_methods, canonical
 from exporter.values.durations import format_duration, parse_duration
 
 
@@ -15,18 +16,30 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message says what to fix."""
 
 
-DriftMethod = Literal["psi", "ks", "js", "wasserstein", "chi2", "auto"]
+def _method_name(value: Any) -> str:
+    """A registered drift method's canonical name from any of its names (:mod:`exporter.stats.methods`)."""
+    if not isinstance(value, str):
+        raise ValueError(f"a drift method is a name, not {value!r}")
+    return canonical(value)
+
+
+def _method_or_auto(value: Any) -> str:
+    if isinstance(value, str) and value.lower() == "auto":
+        return "auto"
+    return _method_name(value)
+
+
+#: A drift method by any of its names (stored as its canonical name), or ``auto``.
+DriftMethod = Annotated[str, BeforeValidator(_method_or_auto)]
+#: A drift method by any of its names (stored as its canonical name).
+NamedDriftMethod = Annotated[str, BeforeValidator(_method_name)]
 
 
 Task = Literal["binary_classification", "multiclass_classification", "regression"]
 
 
-#: Methods only defined for numbers; categorical features fall back to ``categorical_method``.
-NUMERIC_ONLY_METHODS = frozenset({"ks", "wasserstein"})
-
-
-#: Threshold used when a method is chosen without one. chi2 is a p-value test: drift below it.
-DEFAULT_THRESHOLDS = {"psi": 0.2, "ks": 0.1, "js": 0.1, "wasserstein": 0.1, "chi2": 0.05}
+#: Each method's fixed threshold when a method is chosen without one (a test's p-value: drift below it).
+DEFAULT_THRESHOLDS = {m.name: m.default_threshold for m in all_methods()}
 
 
 def _duration(value: Any) -> float:

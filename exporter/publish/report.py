@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from exporter.baseline.drift import PVALUE_METHODS
+from exporter.baseline.drift import is_test
 from exporter.components.checks import BY_NAME, LABEL_COVERAGE_MIN, describe
 from exporter.summary.results import CheckTimeline, Distribution, FeatureWindow, ModelSnapshot, Verdict, WindowResult
 from exporter.values.vocabulary import CheckName
@@ -137,7 +137,7 @@ class FeatureView:
 def _ratio(verdict: Verdict) -> float:
     """How far a verdict's value is towards failing: value / threshold, inverted where lower is worse."""
     method = dict(verdict.detail).get("method", "")
-    lower_is_worse = method in PVALUE_METHODS or BY_NAME[verdict.check].op == "<"
+    lower_is_worse = (bool(method) and is_test(method)) or BY_NAME[verdict.check].op == "<"
     value, threshold = (verdict.threshold, verdict.value) if lower_is_worse else (verdict.value, verdict.threshold)
     if threshold <= 0:
         return math.inf if value > 0 else 0.0

@@ -16,8 +16,8 @@ from exporter.components import PerformanceBaseline, build_components
 from exporter.components.drift import FeatureDrift
 from exporter.prepare.label_join import LabelJoiner
 from exporter.prepare.preparer import Preparer
-from exporter.stats import drift_statistics as statistics
 from exporter.stats.binning import bin_index
+from exporter.stats.methods.ks import ks_statistic
 from exporter.windows.store import WindowStore
 from tests.helpers import model_config, reference_for, reference_frame
 
@@ -36,7 +36,7 @@ def test_ks_of_all_features_at_once_equals_each_alone() -> None:
                                                   minlength=feature.n_bins)
     together = component._ks_scores(counts)
     for i, feature in enumerate(features):
-        assert together[i] == statistics.ks_statistic(feature.reference_counts, counts[i, : feature.n_bins])
+        assert together[i] == ks_statistic(feature.reference_counts, counts[i, : feature.n_bins])
 
 
 def _units(tmp_path: Path):

@@ -19,8 +19,9 @@ from exporter.baseline.features import build_categorical, build_numeric
 from exporter.baseline.methods import DriftSetting, calibrated
 from exporter.cli import main
 from exporter.stats.binning import bin_index
-from exporter.stats.drift_null import SIZES, calibrate
-from exporter.stats.drift_statistics import jensen_shannon_rows
+from exporter.stats.drift_null import calibrate
+from exporter.stats.methods import Bins
+from exporter.stats.methods.jensen_shannon import jensen_shannon_rows
 from tests.helpers import write_config
 
 ALPHA, REFERENCE_ROWS, WINDOWS = 0.002, 20_000, 300
@@ -111,8 +112,8 @@ def test_simulated_quantiles_meet_their_chi_square_asymptote() -> None:
     counts = np.array([3000, 2500, 2000, 1500, 1000])
     x2 = chi2.ppf(1 - ALPHA, counts.size - 1)
     for method, asymptote in (("js", np.sqrt(x2 / 8000)), ("psi", x2 / 1000)):
-        rule = calibrate("c", method, counts, ALPHA, 0.0)
-        simulated = rule.quantiles[list(SIZES).index(1000)]
+        rule = calibrate("c", method, Bins(counts), ALPHA, 0.0)
+        simulated = rule.quantiles[list(rule.sizes).index(1000)]
         assert simulated == pytest.approx(asymptote, rel=0.15), method
 
 
