@@ -9,7 +9,9 @@ services write and tidy fixtures leave out:
   SQLite, ``boolean`` in PostgreSQL, against a Parquet reference of booleans;
 - integers stored as floats (``visits`` is an integer in the reference and a float in the log) and a
   categorical column of integer codes (``plan``, logged as floats: 1.0, 2.0);
-- nulls, NaN and blank text (``age`` and ``channel``);
+- nulls, NaN and blank text (``age`` and ``channel``), and the tokens the model declares missing
+  (``missing_values``): the text ``NA`` in ``channel``, the sentinel ``-999`` in ``age``, and ``-1`` in
+  ``visits`` (that feature's own token), in the reference and the log;
 - a segment column (``channel``);
 - late labels in a labels source of their own (a label arrives two minutes after its prediction,
   and only for some predictions);
@@ -44,6 +46,8 @@ SPAN = 40 * 60.0
 WINDOWS = ["1h", "3h"]
 N_REFERENCE, N_LOG = 3000, 900
 LABEL_DELAY, LABELLED_SHARE = 120.0, 0.7
+#: Tokens the models declare missing (``missing_values``), and ``visits``'s own.
+MISSING_TEXT, MISSING_NUMBER, MISSING_VISITS = "NA", -999, -1
 
 
 def _features(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame:
@@ -80,8 +84,11 @@ def _outputs(rng: np.random.Generator, frame: pd.DataFrame, task: str) -> pd.Dat
 def reference_frame(task: str, seed: int = 1) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     features = _features(rng, N_REFERENCE)
+    outputs = _outputs(rng, features, task)
     features.loc[rng.random(N_REFERENCE) < 0.03, "age"] = np.nan
-    return pd.concat([features, _outputs(rng, features, task)], axis=1)
+    features.loc[rng.random(N_REFERENCE) < 0.02, "age"] = MISSING_NUMBER
+    features.loc[rng.random(N_REFERENCE) < 0.02, "channel"] = MISSING_TEXT
+    return pd.concat([features, outputs], axis=1)
 
 
 def log_frames(task: str, now: float, seed: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -95,11 +102,14 @@ def log_frames(task: str, now: float, seed: int = 2) -> tuple[pd.DataFrame, pd.D
     log.insert(0, "ts", stamps)
     log["age"] = log["age"].astype(object)
     log.loc[rng.random(N_LOG) < 0.04, "age"] = None          # null
+    log.loc[rng.random(N_LOG) < 0.03, "age"] = float(MISSING_NUMBER)  # a sentinel declared missing
+    log.loc[rng.random(N_LOG) < 0.03, "visits"] = MISSING_VISITS      # the feature's own token
     log["visits"] = log["visits"].astype(float)               # integers stored as floats
     log["plan"] = log["plan"].astype(float)                   # a categorical column of codes, as floats
     channel = log["channel"].astype(object)
     channel[rng.random(N_LOG) < 0.02] = ""                    # blank text
     channel[rng.random(N_LOG) < 0.02] = None
+    channel[rng.random(N_LOG) < 0.03] = MISSING_TEXT          # a token declared missing
     log["channel"] = channel
     log["request_id"] = [f"req-{i:05d}" for i in range(N_LOG)]  # columns the model does not know
     log["y_pred"] = log["prediction"]
@@ -191,7 +201,8 @@ def model_entry(task: str, source: str, sources: dict[str, Any]) -> dict[str, An
         **sources,
         "features": {"numeric": ["age", "income", "visits"], "categorical": ["member", "plan", "channel"]},
         "prediction_column": "prediction", "windows": WINDOWS, "segments": ["channel"],
-        "min_window_rows": 30,
+        "min_window_rows": 30, "missing_values": [MISSING_TEXT, MISSING_NUMBER],
+        "quality": {"features": {"visits": {"missing_values": [MISSING_VISITS]}}},
     }
     if task == "binary":
         entry["score_column"] = "score"

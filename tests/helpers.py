@@ -107,8 +107,9 @@ def without_row_only(samples: dict[str, Any]) -> dict[str, Any]:
         name, labels = json.loads(key)
         labels = dict(labels)
         return name.startswith("model_multivariate_") or labels.get("component") in ROW_ONLY_COMPONENTS or (
-            labels.get("metric") in ("mae", "mse", "rmse") and name.startswith(
-                ("model_estimated_performance", "model_performance_estimation_gap", "model_concept_drifted")))
+            labels.get("metric") in ("mae", "mse", "rmse") and (name.startswith(
+                ("model_estimated_performance", "model_performance_estimation_gap", "model_concept_drifted"))
+                or (name == "model_performance_sampling_error" and labels.get("kind") == "estimated")))
     return {key: value for key, value in samples.items() if not row_only(key)}
 
 

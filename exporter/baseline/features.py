@@ -11,7 +11,8 @@ computed on these fine bins, which bounds its error by the largest reference
 bin mass, ``1/200 = 0.005`` on continuous data (see
 :func:`exporter.stats.methods.ks.ks_statistic`). A feature with at most 100 distinct
 reference values (discrete data, or a small reference) gets a bin per value and
-one per gap between values instead, which makes KS exact. PSI, JS and chi2 use ``COARSE_BINS`` (10)
+one per gap between values instead, which makes KS exact. The methods that read deciles (PSI, JS, the
+chi-square tests, ...: :mod:`exporter.stats.methods`) use ``COARSE_BINS`` (10)
 reference deciles, obtained by merging groups of fine bins (with at most 10
 distinct values, one bin per value), plus the same under- and overflow bins.
 """
@@ -31,16 +32,21 @@ from exporter.baseline.known_values import KnownValues
 from exporter.stats.binning import EdgeTable
 from exporter.stats.drift_null import DriftCalibration
 from exporter.stats.methods import Bins, get
+from exporter.stats.reference_bins import (
+    COARSE_BINS,
+    FINE_BINS,
+    coarse_starts,
+    discrete_bins,
+    numeric_bins,
+    population_std,
+    reference_quantiles,
+    sorted_counts,
+)
 from exporter.values.keys import canonical_codes, canonical_slots
+from exporter.values.missing import MissingTokens, tokens
 from exporter.values.text import arrow_codes, arrow_text, blank_as_missing, category_codes, category_strings
 
 log = logging.getLogger(__name__)
-
-FINE_BINS = 200
-
-
-COARSE_BINS = 10
-
 
 #: Numeric features with at most this many distinct reference values get a bin per value and per gap.
 DISCRETE_VALUES = FINE_BINS // 2
@@ -69,10 +75,16 @@ class NumericFeature:
     usable: bool
     #: The calibrated drift rule; None when ``threshold`` is fixed (see exporter.stats.drift_null).
     calibration: DriftCalibration | None = None
+    #: Tokens that count as missing (``missing_values``), as text; the reference was read with them.
+    missing_values: tuple[str, ...] = ()
 
     @property
     def n_bins(self) -> int:
         return len(self.edges) + 1
+
+    @cached_property
+    def missing_tokens(self) -> MissingTokens:
+        return tokens(self.missing_values)
 
     @cached_property
     def binner(self) -> EdgeTable:
@@ -144,6 +156,12 @@ class CategoricalFeature:
     #: Good-Turing estimate of the share of values a new sample has never seen in the reference:
     #: the reference's values seen once, over its present values.
     unseen_rate: float = 0.0
+    #: Tokens that count as missing (``missing_values``), as text; the reference was read with them.
+    missing_values: tuple[str, ...] = ()
+
+    @cached_property
+    def missing_tokens(self) -> MissingTokens:
+        return tokens(self.missing_values)
 
     @property
     def n_bins(self) -> int:
@@ -188,78 +206,6 @@ class CategoricalFeature:
 FeatureT = TypeVar("FeatureT", NumericFeature, CategoricalFeature)
 
 
-def reference_quantiles(ordered: np.ndarray) -> np.ndarray:
-    """The ``FINE_BINS + 1`` quantiles of sorted ``ordered`` (numpy's default linear interpolation).
-
-    Every ``FINE_BINS // COARSE_BINS``-th is a decile.
-    """
-    position = np.linspace(0.0, 1.0, FINE_BINS + 1) * (ordered.size - 1)
-    low = np.floor(position).astype(np.intp)
-    high = np.minimum(low + 1, ordered.size - 1)
-    fraction = position - low
-    return ordered[low] + (ordered[high] - ordered[low]) * fraction
-
-
-def sorted_counts(edges: np.ndarray, ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Counts and sums of sorted ``ordered`` in the layout of :func:`~exporter.stats.binning.bin_index`, without a pass
-    per value.
-
-    Each bin's values are summed on their own (not as differences of a running total, whose rounding
-    grows with the total: values around 1e8 with a spread of 1e-3 put bin means several bins away)."""
-    cuts = np.searchsorted(ordered, edges, side="left")
-    cuts[-1] = np.searchsorted(ordered, edges[-1], side="right")  # the last inner bin holds the maximum
-    bounds = np.concatenate([[0], cuts, [ordered.size]])
-    counts = np.diff(bounds).astype(np.int64)
-    sums = np.zeros(counts.size)
-    filled = counts > 0
-    if filled.any():
-        # reduceat sums from each start to the next: empty bins left out, each filled bin ends where the next
-        # filled one starts.
-        with np.errstate(over="ignore"):  # values near the float maximum sum to inf: their statistics are absent
-            sums[filled] = np.add.reduceat(ordered, bounds[:-1][filled])
-    return counts, sums
-
-
-def numeric_bins(quantiles: np.ndarray) -> np.ndarray:
-    """Unique, increasing bin edges (at least two) from reference ``quantiles``."""
-    edges = np.unique(quantiles)
-    if edges.size == 1:
-        edges = np.array([edges[0], edges[0]])
-    return edges
-
-
-def discrete_bins(distinct: np.ndarray) -> np.ndarray:
-    """Edges giving each of the sorted ``distinct`` values a bin of its own, and each gap between two
-    values another: ``[v_i, v_i+)``, then ``[v_i+, v_{i+1})`` (``v+`` the next float after ``v``).
-
-    The reference CDF is flat inside every bin but at its values, so KS is exact whatever the
-    current values are, and so are Wasserstein, PSI and JS when they fall on the reference's values.
-    The maximum is alone in the last bin and in range; anything above it is out of range.
-    """
-    after = np.nextafter(distinct, np.inf)
-    return np.column_stack([distinct, after]).ravel()
-
-
-def _coarse_starts(edges: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
-    coarse_edges = np.unique(quantiles[:: FINE_BINS // COARSE_BINS])
-    positions = np.searchsorted(edges, coarse_edges[:-1], side="left")
-    starts = np.concatenate([[0], 1 + positions, [len(edges)]])
-    return np.unique(starts).astype(np.intp)
-
-
-#: Beyond this magnitude a value's square overflows float64 (1.8e308), and np.std with it.
-_SQUARE_SAFE = 1e150
-
-
-def population_std(values: np.ndarray) -> float:
-    """np.std of finite ``values``, also where their squares overflow (values beyond 1e150 are scaled by
-    the largest magnitude first, so a reference of huge numbers normalises its drift by a finite std)."""
-    largest = float(np.max(np.abs(values))) if values.size else 0.0
-    if largest <= _SQUARE_SAFE:
-        return float(np.std(values))
-    return float(np.std(values / largest)) * largest
-
-
 def text_among_numbers(series: pd.Series) -> str | None:
     """A value of ``series`` when it has values and none of them is a number (a column of text where numbers
     were expected), else None. Cheap on a numeric column: its type says it."""
@@ -291,10 +237,10 @@ def build_numeric(name: str, series: pd.Series, method: str, threshold: float) -
         # Discrete (or a small reference): a bin per value and per gap, so KS is exact.
         edges = discrete_bins(distinct)
         coarse = (np.arange(edges.size + 1, dtype=np.intp) if distinct.size <= COARSE_BINS
-                  else _coarse_starts(edges, quantiles))
+                  else coarse_starts(edges, quantiles))
     else:
         edges = numeric_bins(quantiles)
-        coarse = _coarse_starts(edges, quantiles)
+        coarse = coarse_starts(edges, quantiles)
     counts, sums = sorted_counts(edges, ordered)
     return NumericFeature(
         name=name,
@@ -356,7 +302,19 @@ def _frequencies(series: pd.Series) -> tuple[pd.Series, int]:
 
 def feature_codes(values: pd.Series, feature: CategoricalFeature) -> np.ndarray:
     """Slot of each value of a categorical feature: its tracked category, the slot of the reference's
-    other values, the slot of values the reference never had (new categories), or -1 when missing."""
+    other values, the slot of values the reference never had (new categories), or -1 when missing (null, blank,
+    or one of the feature's ``missing_values``)."""
+    if feature.missing_tokens and not isinstance(values.dtype, pd.CategoricalDtype):
+        missing = feature.missing_tokens.mask(values)
+        if missing.any():
+            codes = np.full(len(values), -1, dtype=np.intp)
+            present = np.flatnonzero(~missing)
+            codes[present] = _codes(values.iloc[present].reset_index(drop=True), feature)
+            return codes
+    return _codes(values, feature)
+
+
+def _codes(values: pd.Series, feature: CategoricalFeature) -> np.ndarray:
     if isinstance(values.dtype, pd.CategoricalDtype):
         # Read as a dictionary (a Parquet log's text, see FileSource.dictionary_columns): each distinct
         # value is coded once, by this same function (once per dictionary: the last one's slots are

@@ -31,10 +31,11 @@ from exporter.baseline.nanny import NannyModels
 from exporter.baseline.reference import Reference
 from exporter.baseline.target_spec import low_confidence
 from exporter.baseline.targets import TargetSpec
-from exporter.config import ConfigError, ModelConfig
+from exporter.config import ConfigError, ModelConfig, missing_values
 from exporter.state.files import write_atomically
 from exporter.stats.calibration import CalibrationResult, Calibrator
 from exporter.stats.drift_null import DriftCalibration
+from exporter.stats.sampling_error import SamplingError
 from exporter.stats.trees import TreeEnsemble
 from exporter.values.keys import canonical_class
 
@@ -42,7 +43,7 @@ from exporter.values.keys import canonical_class
 BASELINE_VERSION = 1
 _TYPES: dict[str, type] = {t.__name__: t for t in (NumericFeature, CategoricalFeature, Reference, TargetSpec,
                                                     CalibrationResult, Calibrator, DriftCalibration, NannyModels,
-                                                    TreeEnsemble, Reconstruction)}
+                                                    TreeEnsemble, Reconstruction, SamplingError)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +56,8 @@ class Baseline:
     performance: dict[str, float]
     #: Each metric's sampling noise on the reference (see exporter.monitor.building.performance_noise).
     performance_noise: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: Each metric's sampling error terms, as NannyML measures them (exporter.stats.sampling_error).
+    sampling_errors: dict[str, SamplingError] = dataclasses.field(default_factory=dict)
 
 
 def _encode(value: Any) -> Any:
@@ -121,6 +124,10 @@ def _expected_features(config: ModelConfig, reference: Reference) -> list[str]:
             if asked != built:
                 problems.append(f"feature {feature.name!r}: the config asks for {asked}, the baseline was built "
                                 f"with {built}")
+            tokens = missing_values(config, feature.name)
+            if tokens != feature.missing_values:
+                problems.append(f"feature {feature.name!r}: the config's missing_values are {list(tokens)}, the "
+                                f"baseline was built with {list(feature.missing_values)}")
     return problems
 
 
@@ -171,6 +178,7 @@ def write_baseline(path: Path, config: ModelConfig, baseline: Baseline, fingerpr
         "segments": _encode(baseline.segments),
         "performance": baseline.performance,
         "performance_noise": baseline.performance_noise,
+        "sampling_errors": _encode(baseline.sampling_errors),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, json.dumps(document).encode("utf-8"))
@@ -194,7 +202,8 @@ def read_baseline(path: Path, config: ModelConfig, where: str = "config") -> Bas
         baseline = Baseline(_decode(document["reference"]), _decode(document["targets"]),
                             {str(k): tuple(v) for k, v in _decode(document["segments"]).items()},
                             {str(k): float(v) for k, v in document["performance"].items()},
-                            {str(k): float(v) for k, v in document.get("performance_noise", {}).items()})
+                            {str(k): float(v) for k, v in document.get("performance_noise", {}).items()},
+                            {str(k): v for k, v in _decode(document.get("sampling_errors", {})).items()})
     except (KeyError, TypeError, ValueError) as error:
         raise ConfigError(f"{prefix}: damaged ({type(error).__name__}: {error})") from None
     problems = _expected_features(config, baseline.reference) + _expected_targets(config, baseline.spec)

@@ -69,7 +69,8 @@ def prepare(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame,
         if column(model.prediction_column) is not None:
             pred_class = registry.codes(frame[model.prediction_column], unknown)
         label = registry.codes(label_raw, unknown) if label_raw is not None else np.full(n, -1, np.int32)
-        return Targets(out_index, out_value, score, pred_class, pred_value, label, spec.class_probabilities(frame))
+        return Targets(out_index, out_value, score, pred_class, pred_value, label, spec.class_probabilities(frame),
+                       class_scores=spec.class_scores(frame))
     return Targets(out_index, out_value, score, pred_class, pred_value, label)
 
 

@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -32,12 +32,14 @@ from exporter.baseline.multivariate import Reconstruction
 from exporter.config import (
     ConfigError,
     ModelConfig,
+    missing_values,
     never_features,
     role_columns,
     text_columns,
 )
 from exporter.memory import release_arrow_cache
 from exporter.sources.tables import format_of, normalized, read_table
+from exporter.values.missing import tokens
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +101,18 @@ def build_reference_columns(model: ModelConfig, schema: pd.DataFrame, rows: int,
         return feature
 
     def build_one(name: str) -> NumericFeature | CategoricalFeature:
-        values = column(name)
+        missing = missing_values(model, name)
+        values = tokens(missing).apply(column(name))
+        feature: NumericFeature | CategoricalFeature
         if name in numeric_set:
             example = text_among_numbers(values)
             if example is not None:
                 raise ConfigError(f"{prefix}.features.numeric: reference column {name!r} holds no number (e.g. "
-                                  f"{example[:40]!r}): list it under features.categorical")
-            return with_drift_rule(model, build_numeric(name, values, UNSET, 0.0), "numeric", rows,
-                                   f"{prefix}.drift", values)
-        feature = build_categorical(name, values, UNSET, 0.0, model.max_categories)
+                                  f"{example[:40]!r}): list it under features.categorical, or name the token "
+                                  "in missing_values")
+            feature = replace(build_numeric(name, values, UNSET, 0.0), missing_values=missing)
+            return with_drift_rule(model, feature, "numeric", rows, f"{prefix}.drift", values)
+        feature = replace(build_categorical(name, values, UNSET, 0.0, model.max_categories), missing_values=missing)
         return with_drift_rule(model, feature, "categorical", rows, f"{prefix}.drift", values)
 
     numeric_set = set(numeric)

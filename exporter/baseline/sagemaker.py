@@ -74,7 +74,7 @@ VIOLATION_TYPES: dict[str, str] = {
 
 
 def _is_discrete(feature: NumericFeature) -> bool:
-    """A feature binned with a bin per value and per gap (see exporter.baseline.features.discrete_bins)."""
+    """A feature binned with a bin per value and per gap (see exporter.stats.reference_bins.discrete_bins)."""
     edges = feature.edges
     return edges.size % 2 == 0 and bool(np.array_equal(edges[1::2], np.nextafter(edges[::2], np.inf)))
 
@@ -267,7 +267,7 @@ def parse_constraints(document: Any, where: str) -> Constraints:
         if overrides.get("domain_content_threshold") is not None:
             limits["new_category_ratio"] = 1.0 - _share(overrides["domain_content_threshold"],
                                                         f"{at}.monitoringConfigOverrides.domain_content_threshold")
-        features[name] = FeatureQualityConfig(**limits)
+        features[name] = FeatureQualityConfig.model_validate(limits)
         strings = _mapping(entry.get("string_constraints"), f"{at}.string_constraints")
         if strings.get("domains") is not None:
             values = strings["domains"]

@@ -59,13 +59,13 @@ def _binary_classes(model: ModelConfig, frame: pd.DataFrame, label_column: str |
 SCORE_GRID = 250
 
 
-def score_edges(finite: np.ndarray) -> np.ndarray:
+def score_edges(finite: np.ndarray, bins: int = AUC_BINS, grid: int = SCORE_GRID) -> np.ndarray:
     """Score bin edges for ROC AUC and CBPE: reference quantiles, plus a grid beyond the reference range."""
-    quantiles = np.quantile(finite, np.linspace(0, 1, AUC_BINS + 1))
+    quantiles = np.quantile(finite, np.linspace(0, 1, bins + 1))
     low, high = float(finite.min()), float(finite.max())
     span = max(high, 1.0) - min(low, 0.0) or 1.0
-    below = np.linspace(low - span, low, SCORE_GRID + 1)
-    above = np.linspace(high, high + span, SCORE_GRID + 1)
+    below = np.linspace(low - span, low, grid + 1)
+    above = np.linspace(high, high + span, grid + 1)
     return np.unique(np.concatenate([below, quantiles, above]))
 
 
@@ -115,7 +115,7 @@ def build_targets(model: ModelConfig, frame: pd.DataFrame) -> TargetSpec:
         classes = tuple(sorted(str(c) for c in frequencies.index[:MAX_CLASSES]))
         score_columns, calibrations = _class_calibrations(model, frame, classes, label_column if has_labels else None)
         spec = TargetSpec(task, output, None, classes, None, None, positive, model.decision_threshold,
-                          None, score_columns, calibrations)
+                          None, score_columns, calibrations, class_auc_edges=_class_auc_edges(frame, score_columns))
         return _with_confidence(_with_label(_with_class_counts(spec, model, frame), model, frame), model, frame)
     shift = 0.0
     if has_labels:
@@ -192,6 +192,23 @@ def _with_class_counts(spec: TargetSpec, model: ModelConfig, frame: pd.DataFrame
     if counts is not None and counts.sum() and model.drift.prediction_threshold is None:
         rule = calibrate_drift("class", "js", Bins(counts), model.drift.alpha, model.drift.min_effect["js"])
     return replace(spec, reference_class_counts=counts, class_drift=rule)
+
+
+#: Reference quantile bins of each class's probability (multiclass ROC AUC), and grid bins beyond each end.
+CLASS_AUC_BINS, CLASS_SCORE_GRID = 500, 50
+
+
+def _class_auc_edges(frame: pd.DataFrame, columns: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    """Each class probability column's score bins: its reference quantiles, and a grid beyond them (fewer than a
+    binary score's: a model has a histogram per class)."""
+    edges = []
+    for column in columns:
+        finite = numeric_values(frame[column])[0]
+        finite = finite[np.isfinite(finite)]
+        if not finite.size:
+            return ()
+        edges.append(score_edges(finite, CLASS_AUC_BINS, CLASS_SCORE_GRID))
+    return tuple(edges)
 
 
 def _class_calibrations(model: ModelConfig, frame: pd.DataFrame, classes: tuple[str, ...],

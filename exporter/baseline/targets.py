@@ -21,7 +21,7 @@ from exporter.baseline.classes import ClassRegistry
 from exporter.baseline.features import CategoricalFeature, NumericFeature
 from exporter.baseline.nanny import NannyModels
 from exporter.config import ModelConfig
-from exporter.stats.binning import EdgeTable
+from exporter.stats.binning import EdgeTable, bin_index
 from exporter.stats.calibration import CalibrationResult
 from exporter.stats.drift_null import DriftCalibration
 from exporter.values.numbers import numeric_values
@@ -71,6 +71,29 @@ class TargetSpec:
     low_confidence: float = 0.0
     #: Regression: the nanny models that estimate each prediction's error (DLE); None without them.
     nanny: NannyModels | None = None
+    #: Multiclass with class probability columns: each column's score bins on the reference, for ROC AUC of the
+    #: class against the rest (empty in a baseline file built before it).
+    class_auc_edges: tuple[np.ndarray, ...] = ()
+
+    @property
+    def class_auc_bins(self) -> int:
+        """Width of the per-class score histograms: the most bins of any class."""
+        return max((edges.size + 1 for edges in self.class_auc_edges), default=0)
+
+    def class_scores(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """Each class's probability as logged (not calibrated), one column per class, NaN where missing."""
+        if not self.class_auc_edges:
+            return None
+        return np.stack([numeric_values(frame[c])[0] if c in frame.columns else np.full(len(frame), np.nan)
+                         for c in self.class_score_columns], axis=1)
+
+    def class_auc_index(self, scores: np.ndarray) -> np.ndarray:
+        """The score bin of each row's probability of each class (rows by classes), -1 where missing."""
+        index = np.full(scores.shape, -1, dtype=np.int64)
+        for c, edges in enumerate(self.class_auc_edges):
+            ok = np.isfinite(scores[:, c])
+            index[ok, c] = bin_index(edges, scores[ok, c])
+        return index
 
     def confidence_of(self, score: np.ndarray, class_proba: np.ndarray | None) -> np.ndarray:
         """Each row's confidence, NaN where unknown: the top class's calibrated probability (multiclass), or the
@@ -133,6 +156,7 @@ class Targets:
     label: np.ndarray  # label: class code (-1 none) or value (NaN none)
     class_proba: np.ndarray | None = None  # (n, classes) calibrated probabilities, multiclass CBPE
     est_error: np.ndarray | None = None  # (n, 2) estimated absolute and squared error, regression (DLE)
+    class_scores: np.ndarray | None = None  # (n, classes) probabilities as logged, multiclass ROC AUC
 
     def take(self, rows: np.ndarray | slice) -> Targets:
         taken: dict[str, Any] = {name: None if getattr(self, name) is None else getattr(self, name)[rows]

@@ -21,6 +21,7 @@ from exporter.baseline.classes import migrate_class_axes
 from exporter.baseline.outputs import auc_index
 from exporter.baseline.targets import Targets, TargetSpec, migrate_score_bins
 from exporter.components.base import Component, HasLabels, WindowContext
+from exporter.components.classification import class_histograms, named_confusion
 from exporter.components.realized import PerformanceBaseline
 from exporter.prepare.preparer import PreparedBatch
 from exporter.stats import performance
@@ -41,6 +42,8 @@ class Cbpe(Component):
         self.baseline = baseline
         self.binary = spec.task == "binary_classification" and spec.auc_edges is not None
         self.multiclass = bool(spec.class_score_columns)
+        #: Multiclass with the reference's bins of each class's probability: estimated ROC AUC per class.
+        self.class_scored = self.multiclass and bool(spec.class_auc_edges)
         self.auc_bins = spec.auc_edges.size + 1 if spec.auc_edges is not None else 0
         self.k = spec.class_slots
 
@@ -54,6 +57,10 @@ class Cbpe(Component):
                 fields[prefix + "confusion"] = FieldSpec((2, 2), np.float64)
             if self.multiclass:
                 fields[prefix + "class_confusion"] = FieldSpec((self.k, self.k), np.float64)
+            if self.class_scored:
+                shape = (self.spec.n_classes, self.spec.class_auc_bins)
+                fields[prefix + "class_auc_pos"] = FieldSpec(shape, np.float64)
+                fields[prefix + "class_auc_neg"] = FieldSpec(shape, np.float64)
         if self.labels:
             fields["labelled_predicted"] = FieldSpec((), np.int64)
             fields["labelled_estimated"] = FieldSpec((), np.int64)
@@ -121,11 +128,19 @@ class Cbpe(Component):
                 for true_class in range(t.class_proba.shape[1]):
                     expected[:, true_class] = groups.counts(predicted, self.k, proba[:, true_class])
             out["class_confusion"] = expected
+        if self.class_scored:
+            proba = t.class_proba if t.class_proba is not None else np.full((t.pred_class.size, self.k), np.nan)
+            out.update(class_histograms(self.spec, t, groups, weights=proba[:, : self.spec.n_classes]))
         return out
 
     def _metrics(self, merged: Summary, prefix: str = "") -> dict[str, float]:
         if self.multiclass:
-            return performance.multiclass_metrics(merged[prefix + "class_confusion"])
+            metrics = performance.multiclass_metrics(merged[prefix + "class_confusion"])
+            if self.class_scored and metrics:
+                auc = performance.macro_auc(merged[prefix + "class_auc_pos"], merged[prefix + "class_auc_neg"])
+                if auc is not None:
+                    metrics["roc_auc"] = auc
+            return metrics
         if self.binary:
             return performance.cbpe_metrics(merged[prefix + "confusion"], merged[prefix + "pos"],
                                             merged[prefix + "neg"])
@@ -133,7 +148,11 @@ class Cbpe(Component):
 
     def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
         metrics = self._metrics(merged) if ctx.rows >= ctx.min_rows else {}
-        out.set(estimated_performance=metrics)
+        out.set(estimated_performance=metrics,
+                estimated_performance_sampling_error=self.baseline.sampling_errors(metrics, ctx.rows))
+        if metrics and not ctx.segment:
+            expected = merged["class_confusion"] if self.multiclass else merged["confusion"]
+            out.set(estimated_confusion_matrix=named_confusion(self.spec, expected))
         out.set(estimated_performance_limits=self.baseline.verdicts(CheckName.ESTIMATED_PERFORMANCE, metrics, out,
                                                                     ctx.rows))
         labelled = int(merged["labelled_predicted"]) if self.labels else 0

@@ -7,11 +7,60 @@ import numpy as np
 
 from exporter.baseline.classes import migrate_class_axes
 from exporter.baseline.outputs import auc_index
-from exporter.baseline.targets import TargetSpec, migrate_score_bins
+from exporter.baseline.targets import Targets, TargetSpec, migrate_score_bins
 from exporter.components.base import HasLabels
 from exporter.components.realized import PerformanceBaseline, Realized
 from exporter.stats import performance
+from exporter.summary.results import ConfusionMatrix
 from exporter.summary.sketch import FieldSpec, Groups, Summary
+
+#: The column and row of the classes the reference never had (first seen in production, or beyond those tracked).
+NEW_CLASSES = "__other__"
+
+
+def class_histograms(spec: TargetSpec, t: Targets, groups: Groups, weights: np.ndarray | None = None) -> Summary:
+    """Per class, the histograms of its probability (as logged) of the rows whose label is that class and of the
+    rest: counted for labelled rows, or (``weights``: each row's calibrated probability of each class, CBPE)
+    expected. Rows without every class's probability, or (counted) labelled with a class the reference never
+    had, are left out."""
+    scores = t.class_scores
+    k, bins = spec.n_classes, spec.class_auc_bins
+    if scores is None:  # rows that waited for their label under an older release: their probabilities are gone
+        dtype = np.int64 if weights is None else np.float64
+        return {"class_auc_pos": np.zeros((groups.count, k, bins), dtype=dtype),
+                "class_auc_neg": np.zeros((groups.count, k, bins), dtype=dtype)}
+    ok = np.isfinite(scores).all(axis=1)
+    if weights is None:
+        ok &= (t.label >= 0) & (t.label < k)
+    else:
+        ok &= np.isfinite(weights).all(axis=1)
+    index = np.where(ok[:, None], spec.class_auc_index(np.where(ok[:, None], scores, 0.0)), -1)
+    positive, negative = [], []
+    for c in range(k):
+        if weights is None:
+            positive.append(groups.counts(np.where(t.label == c, index[:, c], -1), bins))
+            negative.append(groups.counts(np.where(t.label != c, index[:, c], -1), bins))
+        else:
+            p = np.where(ok, weights[:, c], 0.0)
+            positive.append(groups.counts(index[:, c], bins, p))
+            negative.append(groups.counts(index[:, c], bins, np.where(ok, 1 - p, 0.0)))
+    return {"class_auc_pos": np.stack(positive, axis=1), "class_auc_neg": np.stack(negative, axis=1)}
+
+
+def named_confusion(spec: TargetSpec, counts: np.ndarray) -> ConfusionMatrix:
+    """``counts[actual slot][predicted slot]`` by class name: binary (negative, positive), multiclass the reference's
+    classes and one :data:`NEW_CLASSES` row and column for every other slot (when any row falls there)."""
+    if spec.task == "binary_classification":
+        return ConfusionMatrix((spec.negative_label or "negative", spec.positive_label), counts[:2, :2].copy())
+    n = spec.n_classes
+    folded = np.zeros((n + 1, n + 1), dtype=counts.dtype)
+    folded[:n, :n] = counts[:n, :n]
+    folded[:n, n] = counts[:n, n:].sum(axis=1)
+    folded[n, :n] = counts[n:, :n].sum(axis=0)
+    folded[n, n] = counts[n:, n:].sum()
+    if folded[n].any() or folded[:, n].any():
+        return ConfusionMatrix((*spec.classes, NEW_CLASSES), folded)
+    return ConfusionMatrix(tuple(spec.classes), folded[:n, :n])
 
 
 class Classification(Realized):
@@ -25,6 +74,8 @@ class Classification(Realized):
         self.k = spec.class_slots
         self.scored = spec.task == "binary_classification" and spec.auc_edges is not None
         self.auc_bins = spec.auc_edges.size + 1 if spec.auc_edges is not None else 0
+        #: Multiclass with probability columns: a score histogram per class, by whether the label is that class.
+        self.class_scored = spec.task == "multiclass_classification" and bool(spec.class_auc_edges)
 
     def fields(self) -> dict[str, FieldSpec]:
         fields = {"confusion": FieldSpec((self.k, self.k), np.int64)}
@@ -35,6 +86,9 @@ class Classification(Realized):
                 "logloss_sum": FieldSpec((), np.float64),
                 "scored_labelled": FieldSpec((), np.int64),
             })
+        if self.class_scored:
+            shape = (self.spec.n_classes, self.spec.class_auc_bins)
+            fields.update({"class_auc_pos": FieldSpec(shape, np.int64), "class_auc_neg": FieldSpec(shape, np.int64)})
         return fields
 
     def migrate_v1(self, old: Summary) -> Summary:
@@ -62,12 +116,22 @@ class Classification(Realized):
             terms[scored] = performance.log_loss_terms(t.label[scored], t.score[scored])
             out["logloss_sum"] = groups.sums(terms)
             out["scored_labelled"] = groups.rows(t.score.size, scored)
+        if self.class_scored:
+            out.update(class_histograms(self.spec, t, groups))
         return out
+
+    def confusion(self, merged: Summary) -> ConfusionMatrix:
+        return named_confusion(self.spec, merged["confusion"])
 
     def metrics(self, merged: Summary) -> dict[str, float]:
         if self.spec.task == "multiclass_classification":
             # Rows whose label or prediction is in the overflow slot (untracked classes) are left out.
-            return performance.multiclass_metrics(merged["confusion"][:-1, :-1])
+            metrics = performance.multiclass_metrics(merged["confusion"][:-1, :-1])
+            if self.class_scored and metrics:
+                auc = performance.macro_auc(merged["class_auc_pos"], merged["class_auc_neg"])
+                if auc is not None:
+                    metrics["roc_auc"] = auc
+            return metrics
         confusion = merged["confusion"][:2, :2]
         if self.scored:
             return performance.binary_metrics(confusion, merged["auc_pos"], merged["auc_neg"],

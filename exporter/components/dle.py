@@ -59,7 +59,8 @@ class DirectLossEstimation(Component):
     def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
         rows = int(merged["rows"])
         metrics = metrics_from_sums(rows, *map(float, merged["errors"])) if rows >= ctx.min_rows else {}
-        out.set(estimated_performance=metrics)
+        out.set(estimated_performance=metrics,
+                estimated_performance_sampling_error=self.baseline.sampling_errors(metrics, rows))
         out.set(estimated_performance_limits=self.baseline.verdicts(CheckName.ESTIMATED_PERFORMANCE, metrics, out,
                                                                     rows))
         labelled = int(merged["labelled_predicted"])

@@ -15,7 +15,8 @@ from exporter.components.base import Component, WindowContext
 from exporter.config import DEFAULT_ALPHA
 from exporter.stats import performance
 from exporter.stats.distributions import norm_ppf
-from exporter.summary.results import WindowBuilder
+from exporter.stats.sampling_error import SamplingError
+from exporter.summary.results import ConfusionMatrix, WindowBuilder
 from exporter.summary.sketch import Summary
 from exporter.values.vocabulary import CheckName
 
@@ -37,6 +38,23 @@ class PerformanceBaseline:
     #: Standard deviation of each metric on one row's worth of data (sigma(n) * sqrt(n)).
     noise: dict[str, float] = field(default_factory=dict)
     alpha: float = DEFAULT_ALPHA
+    #: Each metric's sampling error terms as NannyML measures them (:mod:`exporter.stats.sampling_error`).
+    sampling: dict[str, SamplingError] = field(default_factory=dict)
+
+    def sampling_errors(self, metrics: dict[str, float], n: int) -> dict[str, float]:
+        """The sampling error of each of ``metrics`` measured on ``n`` rows: NannyML's where it has one, else the
+        metric's standard deviation over subsamples of the reference (its noise) over ``sqrt(n)``."""
+        out = {}
+        for metric in metrics:
+            if metric in self.sampling:
+                error = self.sampling[metric].at(n)
+            elif metric in self.noise and n > 0:
+                error = self.noise[metric] / math.sqrt(n)
+            else:
+                error = None
+            if error is not None and math.isfinite(error):
+                out[metric] = error
+        return out
 
     @property
     def thresholds(self) -> dict[str, float]:
@@ -103,9 +121,15 @@ class Realized(Component):
     def metrics(self, merged: Summary) -> dict[str, float]:
         raise NotImplementedError
 
+    def confusion(self, merged: Summary) -> ConfusionMatrix | None:
+        """The window's confusion matrix (classifiers), or None."""
+        return None
+
     def evaluate(self, merged: Summary, ctx: WindowContext, out: WindowBuilder) -> None:
         metrics = self.metrics(merged) if ctx.labelled >= ctx.min_rows else {}
-        out.set(performance=metrics)
+        out.set(performance=metrics, performance_sampling_error=self.baseline.sampling_errors(metrics, ctx.labelled))
+        if metrics and not ctx.segment:
+            out.set(confusion_matrix=self.confusion(merged))
         out.set(performance_limits=self.baseline.verdicts(CheckName.PERFORMANCE, metrics, out, ctx.labelled))
 
     def snapshot_fields(self) -> dict[str, Any]:

@@ -8,7 +8,14 @@ configuration may give) and ``values/``: every layer above reads the configurati
 ``exporter.config`` is its public interface; the names below are imported from here.
 """
 
-from exporter.config.columns import label_time, logged_roles, never_features, role_columns, text_columns
+from exporter.config.columns import (
+    label_time,
+    logged_roles,
+    missing_values,
+    never_features,
+    role_columns,
+    text_columns,
+)
 from exporter.config.loading import load_config, parse_config, resolve_paths
 from exporter.config.logs import InputLimitsConfig, LabelsConfig, PredictionsConfig, SqlConfig
 from exporter.config.schema import (
@@ -62,6 +69,7 @@ __all__ = [
     "label_time",
     "load_config",
     "logged_roles",
+    "missing_values",
     "never_features",
     "parse_config",
     "resolve_paths",

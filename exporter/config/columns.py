@@ -59,3 +59,11 @@ def text_columns(model: ModelConfig) -> frozenset[str]:
     if model.task == "multiclass_classification":
         columns |= {model.prediction_column or "", model.label_column or ""}
     return frozenset(columns - {""})
+
+
+def missing_values(model: ModelConfig, column: str) -> tuple[str, ...]:
+    """The tokens that count as missing in feature ``column`` (:mod:`exporter.values.missing`), as text: its own
+    (``quality.features``) or the model's."""
+    own = model.quality.features.get(column)
+    values = own.missing_values if own is not None and own.missing_values is not None else model.missing_values
+    return tuple(dict.fromkeys(str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values))

@@ -17,6 +17,7 @@ from pydantic import (
 from exporter.config.logs import InputLimitsConfig, LabelsConfig, PredictionsConfig
 from exporter.config.types import (
     DriftMethod,
+    MissingToken,
     NamedDriftMethod,
     Seconds,
     Strict,
@@ -150,6 +151,8 @@ class FeatureQualityConfig(Strict):
     out_of_range_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
     #: Share of values of the wrong type (numeric features).
     type_violation_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: The feature's tokens that count as missing, replacing the model's ``missing_values`` for it.
+    missing_values: list[MissingToken] | None = None
 
 
 class QualityConfig(Strict):
@@ -163,7 +166,7 @@ class QualityConfig(Strict):
     out_of_range_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
     #: Share of a numeric feature's values that may be of the wrong type (text where a number belongs).
     type_violation_ratio: float = Field(default=0.01, ge=0.0, le=1.0)
-    #: Per-feature limits, replacing the rules above for that feature (fixed: not calibrated).
+    #: Per-feature limits, replacing the rules above for that feature (fixed: not calibrated), and tokens.
     features: dict[str, FeatureQualityConfig] = Field(default_factory=dict)
     #: The model-wide limits grow in small windows by the sampling noise of the reference's own rate:
     #: its binomial (1 - alpha) quantile at the window's rows, when that is above rate + tolerance.
@@ -254,6 +257,10 @@ class ModelConfig(Strict):
     performance_tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
     #: ... or further in small windows: by z(1 - performance_alpha) times the metric's sampling noise.
     performance_alpha: float = Field(default=DEFAULT_ALPHA, gt=0.0, lt=0.5)
+    #: Values of every feature that count as missing, in every format, besides null, NaN, an empty CSV cell and
+    #: blank text (``[NA, n/a, -999]``: text as logged, numbers by value; ``quality.features.NAME.missing_values``
+    #: per feature). By default none: ``NA`` is a category, as Namibia is.
+    missing_values: list[MissingToken] = Field(default_factory=list)
     #: Features kept per model; more is a configuration error (cardinality guard).
     max_features: int = Field(default=500, ge=1)
     #: Categories drift tracks one by one per categorical feature (the most frequent in the reference); the

@@ -29,6 +29,20 @@ def _method_or_auto(value: Any) -> str:
     return _method_name(value)
 
 
+def _missing_token(value: Any) -> str | float:
+    if isinstance(value, bool):
+        raise ValueError("YAML reads yes, no, true, false, on and off as booleans: quote the token ('no')")
+    if not isinstance(value, str | int | float):
+        raise ValueError(f"a missing-value token is text or a number, not {value!r}")
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("an empty or blank token: empty and blank text is missing already")
+    return float(value) if isinstance(value, int) else value
+
+
+#: A token that counts as a missing value (:mod:`exporter.values.missing`): text, or a number.
+MissingToken = Annotated[str | float, BeforeValidator(_missing_token)]
+
+
 #: A drift method by any of its names (stored as its canonical name), or ``auto``.
 DriftMethod = Annotated[str, BeforeValidator(_method_or_auto)]
 #: A drift method by any of its names (stored as its canonical name).

@@ -250,13 +250,21 @@ def model_detail(c: MixinConfig = DEFAULT) -> dict[str, Any]:
     layout.row("Performance")
     layout.add(_panel(c, "timeseries", "Realized performance", [
         _target(f"model_performance{{{win}}}", "{{metric}}"),
+        *(_target(f'model_performance{{{win}}} {sign} ignoring(kind) '
+                  f'3 * model_performance_sampling_error{{{win}, kind="realized"}}', f"{{{{metric}}}} {sign}3 sigma")
+          for sign in ("+", "-")),
         _target(f"model_performance_window_threshold{{{win}}}", "{{metric}} threshold"),
-    ]), 12, 8)
+    ], description="Realized performance with NannyML's band of 3 sampling errors at the window's labelled rows."),
+        12, 8)
     layout.add(_panel(c, "timeseries", "Estimated performance (CBPE, DLE)", [
         _target(f"model_estimated_performance{{{win}}}", "{{metric}} estimated"),
+        *(_target(f'model_estimated_performance{{{win}}} {sign} ignoring(kind) '
+                  f'3 * model_performance_sampling_error{{{win}, kind="estimated"}}', f"{{{{metric}}}} {sign}3 sigma")
+          for sign in ("+", "-")),
         _target(f"model_estimated_performance_window_threshold{{{win}}}", "{{metric}} threshold"),
         _target(f"model_reference_performance{{{sel}}}", "{{metric}} on reference"),
-    ]), 12, 8)
+    ], description="The estimate with NannyML's band of 3 sampling errors at the window's rows: a value outside the "
+                   "reference's own band is more than chance."), 12, 8)
     layout.add(_panel(c, "timeseries", "Concept drift: realized minus estimated", [
         _target(f"model_performance_estimation_gap{{{win}}}", "{{metric}}"),
         _target(f"model_performance_estimation_gap_window_threshold{{{win}}}", "{{metric}} noise"),

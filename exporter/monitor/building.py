@@ -19,11 +19,14 @@ from exporter.baseline.target_spec import build_targets
 from exporter.components import MeasuresPerformance, PerformanceBaseline, build_components
 from exporter.config import Config, ConfigError, ModelConfig
 from exporter.memory import release_free_memory
+from exporter.monitor.layout import performance_baseline
 from exporter.monitor.model import ModelMonitor
 from exporter.prepare.preparer import LabelledRows
 from exporter.prepare.rows import Rejections, bin_features
 from exporter.prepare.segments import segment_values
 from exporter.sources.tables import normalized
+from exporter.stats import sampling_error
+from exporter.stats.sampling_error import SamplingError
 from exporter.summary.sketch import ONE_GROUP
 
 log = logging.getLogger(__name__)
@@ -44,8 +47,7 @@ def build_monitor(config: ModelConfig, state_dir: Path | None, where: str = "con
 
         config, reference = apply_constraints(config, reference, read_constraints(config.constraints, config, where),
                                               where)
-    return ModelMonitor(config, reference, state_dir, spec, base.segments,
-                        reference_performance=base.performance, performance_noise=base.performance_noise)
+    return ModelMonitor(config, reference, state_dir, spec, base.segments, performance_baseline(config, base))
 
 
 def row_models(config: ModelConfig) -> tuple[bool, bool]:
@@ -92,7 +94,7 @@ def baseline_of_reference(config: ModelConfig, where: str = "config") -> Baselin
         reference = replace(reference, multivariate=fitted_reconstruction(config, reference, frame))
     segments = segment_values(config, frame, where)
     return Baseline(reference, spec, segments, realized_performance(config, reference, spec, frame),
-                    performance_noise(config, reference, spec, frame))
+                    performance_noise(config, reference, spec, frame), sampling_errors(config, spec, frame))
 
 
 def fitted_nanny(config: ModelConfig, reference: Reference, spec: targets.TargetSpec,
@@ -146,6 +148,43 @@ def performance_noise(config: ModelConfig, reference: Reference, spec: targets.T
     metrics = set.intersection(*(set(s) for s in samples)) if samples else set()
     return {m: float(np.std([s[m] for s in samples], ddof=1) * np.sqrt(size)) for m in sorted(metrics)
             if all(np.isfinite(s[m]) for s in samples)}
+
+
+def sampling_errors(config: ModelConfig, spec: targets.TargetSpec, frame: pd.DataFrame) -> dict[str, SamplingError]:
+    """Each metric's sampling error terms on the reference's labelled rows, as NannyML measures them
+    (:mod:`exporter.stats.sampling_error`): what a window's ``model_performance_sampling_error`` scales."""
+    t = outputs.prepare(spec, config, frame)
+    labelled = t.labelled()
+    if spec.task == "regression":
+        ok = labelled & np.isfinite(t.pred_value)
+        return sampling_error.regression(t.label[ok].astype(np.float64), t.pred_value[ok])
+    k = 2 if spec.task == "binary_classification" else spec.class_slots - 1  # multiclass: the tracked classes
+    ok = labelled & (t.pred_class >= 0) & (t.pred_class < k) & (t.label < k)
+    label, predicted = t.label[ok].astype(np.int64), t.pred_class[ok].astype(np.int64)
+    confusion = np.bincount(label * k + predicted, minlength=k * k).reshape(k, k)
+    if spec.task == "binary_classification":
+        out = sampling_error.binary(confusion)
+        scored = ok & np.isfinite(t.score)
+        if scored.any() and 0 < t.label[scored].mean() < 1:
+            labels, scores = t.label[scored].astype(np.float64), t.score[scored]
+            out["roc_auc"] = sampling_error.binary_auc(labels, scores)
+            from sklearn.metrics import average_precision_score
+
+            def average_precision(rows: np.ndarray) -> float | None:
+                sample = labels[rows]
+                return float(average_precision_score(sample, scores[rows])) if 0 < sample.sum() < rows.size else None
+
+            ap = sampling_error.bootstrap(average_precision, labels.size)
+            if ap is not None:
+                out["average_precision"] = ap
+        return out
+    out = sampling_error.multiclass(confusion)
+    scores = t.class_scores if t.class_scores is not None else t.class_proba  # as logged, where known
+    if scores is not None:
+        proba = scores[ok][:, :k]
+        if np.isfinite(proba).all() and np.unique(label).size == k:
+            out["roc_auc"] = sampling_error.multiclass_auc(label, proba)
+    return out
 
 
 def realized_performance(config: ModelConfig, reference: Reference, spec: targets.TargetSpec,

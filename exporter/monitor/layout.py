@@ -34,11 +34,16 @@ def base_fingerprint(reference: Reference, spec: TargetSpec, auc_edges: np.ndarr
     return fingerprint(reference, spec, auc_edges, [], config, segment_keys)
 
 
+def performance_baseline(config: ModelConfig, base: Baseline) -> PerformanceBaseline:
+    """What ``base`` knows of the reference's performance (values, noise, sampling errors), with ``config``'s
+    tolerance and alpha: the thresholds and bands of the performance components."""
+    return PerformanceBaseline(config.performance_tolerance, dict(base.performance), dict(base.performance_noise),
+                               config.performance_alpha, dict(base.sampling_errors))
+
+
 def baseline_fingerprint(config: ModelConfig, base: Baseline) -> str:
     """The fingerprint of the monitor that ``base`` builds for ``config``, without building it: no source is
     opened and no ring allocated (``model-monitor baseline`` writes it into the baseline file)."""
-    performance = PerformanceBaseline(config.performance_tolerance, dict(base.performance),
-                                      dict(base.performance_noise), config.performance_alpha)
-    components = build_components(config, base.reference, base.spec, performance)
+    components = build_components(config, base.reference, base.spec, performance_baseline(config, base))
     return fingerprint(base.reference, base.spec, base.spec.auc_edges, bucket_layout(components).signature(),
                        config, segment_keys(base.segments))

@@ -72,8 +72,7 @@ class ModelMonitor(SavedState, PushdownIngest):
     def __init__(self, config: ModelConfig, reference: Reference, state_dir: Path | None,
                  target_spec: targets.TargetSpec | None = None,
                  segments: dict[str, tuple[str, ...]] | None = None,
-                 reference_performance: dict[str, float] | None = None,
-                 performance_noise: dict[str, float] | None = None):
+                 performance: PerformanceBaseline | None = None):
         self.config = config
         self.reference = reference
         self.targets = target_spec or targets.TargetSpec(
@@ -82,8 +81,8 @@ class ModelMonitor(SavedState, PushdownIngest):
         self.segments = segments or {}
         self.preparer = Preparer(config, reference, self.targets, self.segments,
                                  max_age=max(w.seconds for w in config.windows))
-        self.baseline = PerformanceBaseline(config.performance_tolerance, dict(reference_performance or {}),
-                                            dict(performance_noise or {}), config.performance_alpha)
+        self.baseline = performance or PerformanceBaseline(config.performance_tolerance,
+                                                           alpha=config.performance_alpha)
         self._build_units()
         self.aggregation: Aggregation | None = None
         self.source = open_source(config, "predictions", reference, self._pushdown)
@@ -110,7 +109,7 @@ class ModelMonitor(SavedState, PushdownIngest):
         # Without a labels log the joiner stays empty (labels then come with their predictions, if at all).
         self.joiner = LabelJoiner(tuple(self.segments), config.labels.max_pending if config.labels else 1,
                                   config.labels.early_label_retention if config.labels else 0.0,
-                                  config.task != "regression")
+                                  config.task != "regression", len(self.targets.class_score_columns))
         self.recent_ids = RecentIds(config.max_recent_ids)
         self.counters = Counters()
         if self.targets.task == "multiclass_classification":
@@ -342,7 +341,8 @@ class ModelMonitor(SavedState, PushdownIngest):
             if not segment and self.store.read_once_at is None and any(v.failed for v in result.verdicts):
                 # Since when: runs of the window's buckets evaluated alone (only while a check fails; not when
                 # a one-shot read put every row in its window's newest bucket).
-                points = timeline_points(self.store.bucket_fields(segment, label, now), ROWS, min_rows)
+                points = timeline_points(self.store.bucket_fields(segment, label, now), ROWS, min_rows,
+                                         maxima=self.store.layout.maxima)
                 # A component failing on a bucket was counted on the window: its point lacks the verdicts.
                 buckets = [(start, evaluate_window(self.components, label, segment, fields, min_rows, now,
                                                    record=False, on_error=lambda component, error: None))

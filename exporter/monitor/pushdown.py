@@ -46,6 +46,7 @@ from exporter.prepare.dedup import RecentIds
 from exporter.prepare.preparer import PreparedBatch, Preparer
 from exporter.prepare.rows import FeatureHistograms, Rejections
 from exporter.prepare.segments import segment_codes
+from exporter.values.missing import MissingTokens
 from exporter.values.timestamps import parse_timestamps
 from exporter.values.vocabulary import SchemaCheck
 from exporter.windows.store import WindowStore
@@ -81,8 +82,9 @@ def _at_most(value: Any, thresholds: Sequence[Any], array: Any = None) -> Any:
     return search(0, len(thresholds))
 
 
-def numeric_bin(value: Any, edges: np.ndarray, postgres: bool) -> Any:
-    """The layout bin of :func:`exporter.stats.binning.bin_index` in SQL; -1 missing (NULL, NaN), -2 invalid (inf).
+def numeric_bin(value: Any, edges: np.ndarray, postgres: bool, declared_missing: Any = None) -> Any:
+    """The layout bin of :func:`exporter.stats.binning.bin_index` in SQL; -1 missing (NULL, NaN, or
+    ``declared_missing``: the feature's ``missing_values``), -2 invalid (inf).
 
     ``bin_index`` counts the edges <= v, except that the maximum itself is in the last inner bin:
     that is the count of the inner edges (all but the last) <= v, plus one above the maximum.
@@ -99,7 +101,21 @@ def numeric_bin(value: Any, edges: np.ndarray, postgres: bool) -> Any:
     # NaN is missing and infinities are invalid, as in the row path (PostgreSQL's NaN equals itself).
     nan = value == sa.literal(float("nan"), sa.Double) if postgres else value != value
     infinite = sa.or_(value == sa.literal(float("inf"), sa.Double), value == sa.literal(float("-inf"), sa.Double))
-    return sa.case((value.is_(None), MISSING), (nan, MISSING), (infinite, INVALID), else_=search)
+    declared = () if declared_missing is None else ((declared_missing, MISSING),)
+    return sa.case((value.is_(None), MISSING), *declared, (nan, MISSING), (infinite, INVALID), else_=search)
+
+
+def declared_missing(column: Any, value: Any, missing: MissingTokens) -> Any:
+    """Where a feature's column holds one of its ``missing_values`` (:mod:`exporter.values.missing`): its text
+    equal to a token, or its number equal to a numeric token; None without tokens."""
+    import sqlalchemy as sa
+
+    if not missing:
+        return None
+    conditions = [sa.cast(column, sa.String).in_(sorted(missing.text))]
+    if missing.numbers:
+        conditions.append(value.in_([sa.literal(number, sa.Double) for number in sorted(missing.numbers)]))
+    return sa.or_(*conditions)
 
 
 @dataclass
@@ -153,7 +169,9 @@ class Aggregation:
         columns += [sa.cast(sa.column(s), sa.String).label(f"s{k}") for k, s in enumerate(self.segments)]
         for i, feature in enumerate(ref.numeric):
             value = sa.cast(sa.column(feature.name), sa.Double)
-            columns += [numeric_bin(value, feature.edges, self.postgres).label(f"b{i}"), value.label(f"v{i}")]
+            missing = declared_missing(sa.column(feature.name), value, feature.missing_tokens)
+            columns += [numeric_bin(value, feature.edges, self.postgres, missing).label(f"b{i}"),
+                        value.label(f"v{i}")]
         columns += [sa.cast(sa.column(c.name), sa.String).label(f"c{j}") for j, c in enumerate(ref.categorical)]
         batch = sa.select(*columns).select_from(source).where(where).cte("model_monitor_batch")
         keys = [batch.c.g, *(batch.c[f"s{k}"] for k in range(len(self.segments)))]

@@ -26,8 +26,10 @@ from exporter.values.vocabulary import RejectReason
 
 class LabelJoiner:
     def __init__(self, segment_columns: tuple[str, ...], max_pending: int, early_retention: float,
-                 classification: bool):
+                 classification: bool, classes: int = 0):
         self.segment_columns = segment_columns
+        #: Multiclass with probability columns: how many classes a waiting prediction's probabilities hold.
+        self.classes = classes
         self.classification = classification
         self.pending = PendingPredictions(max_pending)
         self.early = EarlyLabels(max_pending, early_retention)
@@ -47,6 +49,8 @@ class LabelJoiner:
         t = batch.outputs
         codes = [batch.segments[c] for c in self.segment_columns]
         estimate = t.class_proba if t.class_proba is not None else t.est_error
+        if t.class_proba is not None and t.class_scores is not None:  # and the probabilities as logged (ROC AUC)
+            estimate = np.concatenate([t.class_proba, t.class_scores], axis=1)
         for i, ident in enumerate(batch.ids.tolist()):
             if ident is None or labelled[i]:
                 continue
@@ -98,7 +102,11 @@ class LabelJoiner:
         estimate = estimates([p.estimate for p, _, _ in joined])
         if estimate.shape[1]:
             if self.classification:
-                outputs.class_proba = estimate
+                # The calibrated probabilities, then (saved since release 5) the probabilities as logged.
+                classes = self.classes or estimate.shape[1]
+                outputs.class_proba = estimate[:, :classes]
+                if estimate.shape[1] == 2 * classes:
+                    outputs.class_scores = estimate[:, classes:]
             else:
                 outputs.est_error = estimate
         segments = {column: np.array([p.segments[i] for p, _, _ in joined], dtype=np.int64)

@@ -166,6 +166,8 @@ def bin_features(frame: pd.DataFrame, reference: Reference, issues: Rejections) 
                 issues.violations[(SchemaCheck.MISSING_COLUMN, feature.name)] += n
             continue
         column = frame[feature.name]
+        if feature.missing_tokens:
+            column = feature.missing_tokens.apply(column)
         if column.dtype == np.float64:
             values = column.to_numpy()
             if all_finite(values):  # the usual column: binned as it is, no mask

@@ -128,6 +128,13 @@ METRICS: dict[str, MetricDoc] = {
         MetricDoc("model_performance_estimation_gap_window_threshold", "gauge", ("model", "window", "metric"),
                   "Size of a gap the estimate's sampling noise explains at the window's labelled rows: the larger of "
                   "performance_tolerance and z(1 - alpha) x the metric's noise / sqrt(rows)."),
+        MetricDoc("model_performance_sampling_error", "gauge", ("model", "window", "kind", "metric"),
+                  "Sampling error of the window's realized (kind=realized, at its labelled rows) or estimated "
+                  "(kind=estimated, at its rows) metric, as NannyML computes it: the band drawn around the metric."),
+        MetricDoc("model_confusion_matrix", "gauge", ("model", "window", "kind", "actual", "predicted"),
+                  "Rows of the window per actual and predicted class: the labelled rows (kind=realized) or every "
+                  "row's expectation from its calibrated probabilities (kind=estimated, CBPE). Whole-model windows "
+                  "only; classes the reference never had share the __other__ row and column."),
         MetricDoc("model_concept_drifted", "gauge", ("model", "window", "metric"),
                   "1 when realized performance is worse than its estimate by more than the gap threshold, else 0."),
         MetricDoc("model_estimated_performance_window_threshold", "gauge", ("model", "window", "metric"),

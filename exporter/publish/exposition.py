@@ -309,6 +309,16 @@ def _performance_samples(f: _Families, base: dict[str, str], w: WindowResult) ->
         f.gauge("model_performance_estimation_gap", {**base, "metric": metric}, value)
     for metric, value in sorted(w.estimation_gap_limits.items()):
         f.gauge("model_performance_estimation_gap_window_threshold", {**base, "metric": metric}, value)
+    for kind, errors in (("realized", w.performance_sampling_error),
+                         ("estimated", w.estimated_performance_sampling_error)):
+        for metric, value in sorted(errors.items()):
+            f.gauge("model_performance_sampling_error", {**base, "kind": kind, "metric": metric}, value)
+    for kind, matrix in (("realized", w.confusion_matrix), ("estimated", w.estimated_confusion_matrix)):
+        if matrix is not None:
+            for i, actual in enumerate(matrix.classes):
+                for j, predicted in enumerate(matrix.classes):
+                    f.gauge("model_confusion_matrix", {**base, "kind": kind, "actual": actual, "predicted": predicted},
+                            float(matrix.counts[i, j]))
 
 
 def families_as_json(families: Iterable[Family]) -> list[dict[str, object]]:

@@ -272,14 +272,20 @@ def _template(name: str = "report.html.j2") -> Any:
     return environment.get_template(name)
 
 
+#: The band drawn around a metric, in sampling errors (NannyML's).
+SAMPLING_BAND = 3
+
+
 def render_report(snapshot: ModelSnapshot, window: str, now: float | None = None) -> str:
     """The report of ``snapshot``'s whole-model ``window`` as one HTML document."""
     result = _window(snapshot, window)
     failed = failed_checks_of(snapshot, result)
     metrics = sorted(set(result.performance) | set(result.estimated_performance)
                      | set(snapshot.performance_thresholds))
-    performance = [{"metric": m, "realized": result.performance.get(m),
-                    "estimated": result.estimated_performance.get(m),
+    errors = {"realized": result.performance_sampling_error, "estimated": result.estimated_performance_sampling_error}
+    band = {kind: {m: SAMPLING_BAND * e for m, e in by_metric.items()} for kind, by_metric in errors.items()}
+    performance = [{"metric": m, "realized": result.performance.get(m), "realized_band": band["realized"].get(m),
+                    "estimated": result.estimated_performance.get(m), "estimated_band": band["estimated"].get(m),
                     "reference": snapshot.reference_performance.get(m),
                     "threshold": snapshot.performance_thresholds.get(m),
                     "gap": result.estimation_gap.get(m)} for m in metrics]

@@ -37,8 +37,34 @@ def auc_from_histograms(positive: np.ndarray, negative: np.ndarray) -> float | N
     return float(np.sum(positive * (below + 0.5 * negative)) / (n_pos * n_neg))
 
 
+def macro_auc(positive: np.ndarray, negative: np.ndarray) -> float | None:
+    """The mean over classes of each class's ROC AUC against the rest, from its (classes by bins) histograms:
+    sklearn's ``roc_auc_score(multi_class="ovr", average="macro")``, defined only when every class has rows of
+    its own and of the others."""
+    aucs = [auc_from_histograms(positive[c], negative[c]) for c in range(positive.shape[0])]
+    if not aucs or any(a is None for a in aucs):
+        return None
+    return float(np.mean([a for a in aucs if a is not None]))
+
+
+def average_precision_from_histograms(positive: np.ndarray, negative: np.ndarray) -> float | None:
+    """Average precision ``sum((R_k - R_{k-1}) * P_k)`` over the score bins from the highest down, from counts (or
+    expected counts) of positives and negatives per ascending score bin: sklearn's ``average_precision_score``
+    wherever distinct scores never share a bin (a bin is one threshold, its rows tied)."""
+    total = float(positive.sum())
+    if total <= 0:
+        return None
+    tp = np.cumsum(positive[::-1].astype(np.float64))
+    fp = np.cumsum(negative[::-1].astype(np.float64))
+    predicted = tp + fp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+    recall = tp / total
+    return float(np.sum(np.diff(recall, prepend=0.0) * precision))
+
+
 def binary_from_confusion(confusion: np.ndarray) -> dict[str, float]:
-    """accuracy, precision, recall, f1 and positive_rate from ``confusion[true][predicted]`` (0/1)."""
+    """accuracy, precision, recall, specificity, f1 and positive_rate from ``confusion[true][predicted]`` (0/1)."""
     tn, fp = float(confusion[0, 0]), float(confusion[0, 1])
     fn, tp = float(confusion[1, 0]), float(confusion[1, 1])
     n = tn + fp + fn + tp
@@ -48,6 +74,7 @@ def binary_from_confusion(confusion: np.ndarray) -> dict[str, float]:
         "accuracy": (tp + tn) / n,
         "precision": _div(tp, tp + fp),
         "recall": _div(tp, tp + fn),
+        "specificity": _div(tn, tn + fp),
         "f1": _div(2 * tp, 2 * tp + fp + fn),
         "positive_rate": (tp + fp) / n,
     }
@@ -60,6 +87,9 @@ def binary_metrics(confusion: np.ndarray, positive_hist: np.ndarray, negative_hi
     auc = auc_from_histograms(positive_hist, negative_hist)
     if auc is not None:
         metrics["roc_auc"] = auc
+    average_precision = average_precision_from_histograms(positive_hist, negative_hist)
+    if average_precision is not None and auc is not None:
+        metrics["average_precision"] = average_precision
     if scored > 0:
         metrics["log_loss"] = float(logloss_sum) / scored
     return metrics
@@ -72,10 +102,11 @@ def log_loss_terms(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 
 def multiclass_metrics(confusion: np.ndarray) -> dict[str, float]:
-    """accuracy and macro/weighted precision, recall, f1 from ``confusion[true][predicted]``.
+    """accuracy, macro/weighted precision, recall, f1 and the macro specificity from ``confusion[true][predicted]``.
 
     As sklearn with ``labels=None``, averages run over the classes that occur
-    in the window's true or predicted labels.
+    in the window's true or predicted labels. ``specificity`` is NannyML's: the mean over those classes of
+    ``TN / (TN + FP)``, each class against the rest.
     """
     confusion = confusion.astype(np.float64)
     n = confusion.sum()
@@ -90,6 +121,8 @@ def multiclass_metrics(confusion: np.ndarray) -> dict[str, float]:
         precision = np.where(predicted > 0, tp / predicted, 0.0)
         recall = np.where(true > 0, tp / true, 0.0)
         f1 = np.where(true + predicted > 0, 2 * tp / (true + predicted), 0.0)
+        negatives = n - true
+        specificity = np.where(negatives > 0, (negatives - (predicted - tp)) / negatives, 0.0)
     weights = true / n
     return {
         "accuracy": float(tp.sum() / n),
@@ -99,6 +132,7 @@ def multiclass_metrics(confusion: np.ndarray) -> dict[str, float]:
         "precision_weighted": float(np.sum(precision * weights)),
         "recall_weighted": float(np.sum(recall * weights)),
         "f1_weighted": float(np.sum(f1 * weights)),
+        "specificity": float(specificity.mean()),
     }
 
 
@@ -126,8 +160,34 @@ def regression_terms(y_true: np.ndarray, y_pred: np.ndarray, shift: float = 0.0)
     ]).astype(np.float64, copy=False)
 
 
+#: Layout of the squared logarithmic error's sums: rows counted, rows where it is defined, and their squared errors.
+LOG_N, LOG_DEFINED, LOG_SQ = range(3)
+LOG_SUMS = 3
+
+
+def log_error_terms(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Each row's terms of the squared logarithmic error's sums, shape ``(n, LOG_SUMS)``: the error
+    ``(log(1 + y) - log(1 + y_pred))**2`` is defined where both are above -1."""
+    defined = (y_true > -1) & (y_pred > -1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        squared = np.where(defined, (np.log1p(np.where(defined, y_true, 0.0))
+                                     - np.log1p(np.where(defined, y_pred, 0.0))) ** 2, 0.0)
+    return np.column_stack([np.ones(y_true.size), defined, squared]).astype(np.float64, copy=False)
+
+
+def log_error_metrics(sums: np.ndarray, rows: float) -> dict[str, float]:
+    """msle and rmsle (sklearn's) of a window of ``rows`` labelled rows: absent unless every one of them was counted
+    (a window that spans buckets summed before they were) and every one is above -1 (sklearn refuses the rest)."""
+    n = float(sums[LOG_N])
+    if n <= 0 or n != rows or float(sums[LOG_DEFINED]) != n:
+        return {}
+    msle = float(sums[LOG_SQ]) / n
+    return {"msle": msle, "rmsle": math.sqrt(msle)}
+
+
 def regression_metrics(sums: np.ndarray) -> dict[str, float]:
-    """mse, rmse, mae, mape, r2 and mean_error (predicted minus true: positive means over-estimation)."""
+    """mse, rmse, mae, mape, r2, mean_error (predicted minus true: positive means over-estimation) and error_std
+    (the errors' standard deviation, ``ddof=1`` as Evidently's)."""
     n = float(sums[REG_N])
     if n <= 0:
         return {}
@@ -144,6 +204,7 @@ def regression_metrics(sums: np.ndarray) -> dict[str, float]:
         "mape": float(sums[REG_APE]) / n,
         "r2": r2,
         "mean_error": float(sums[REG_ERR]) / n,
+        **({"error_std": math.sqrt(max(0.0, (sse - float(sums[REG_ERR]) ** 2 / n) / (n - 1)))} if n >= 2 else {}),
     }
 
 
@@ -159,6 +220,9 @@ def cbpe_metrics(expected: np.ndarray, positive_hist: np.ndarray, negative_hist:
     auc = auc_from_histograms(positive_hist, negative_hist)
     if auc is not None and metrics:
         metrics["roc_auc"] = auc
+        average_precision = average_precision_from_histograms(positive_hist, negative_hist)
+        if average_precision is not None:
+            metrics["average_precision"] = average_precision
     return metrics
 
 
@@ -168,6 +232,6 @@ LOWER_IS_BETTER = frozenset({"mae", "mse", "rmse"})
 
 #: Metrics where higher is better; performance thresholds (reference minus tolerance) exist for these.
 HIGHER_IS_BETTER = frozenset({
-    "accuracy", "precision", "recall", "f1", "roc_auc",
+    "accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "average_precision",
     "precision_macro", "recall_macro", "f1_macro", "precision_weighted", "recall_weighted", "f1_weighted", "r2",
 })

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class DriftResult:
@@ -81,6 +83,15 @@ class MultivariateDrift:
     lower: float
     upper: float
     drifted: bool
+
+
+@dataclass(frozen=True, eq=False)
+class ConfusionMatrix:
+    """Rows per (actual, predicted) class of a window: counted once labels arrive, or expected (CBPE)."""
+
+    classes: tuple[str, ...]
+    #: ``counts[actual][predicted]`` in the order of ``classes``.
+    counts: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +168,13 @@ class WindowResult:
     #: and the size of a gap that the estimate's sampling noise explains at that many rows.
     estimation_gap: dict[str, float] = field(default_factory=dict)
     estimation_gap_limits: dict[str, float] = field(default_factory=dict)
+    #: The sampling error of each realized metric at the window's labelled rows, and of each estimate at its
+    #: rows, as NannyML computes it (:mod:`exporter.stats.sampling_error`): the band around the metric.
+    performance_sampling_error: dict[str, float] = field(default_factory=dict)
+    estimated_performance_sampling_error: dict[str, float] = field(default_factory=dict)
+    #: The labelled rows' confusion matrix and the expected one of every row (CBPE), whole-model windows only.
+    confusion_matrix: ConfusionMatrix | None = None
+    estimated_confusion_matrix: ConfusionMatrix | None = None
     label_coverage: float | None = None
     prediction_drift: tuple[OutputDrift, ...] = ()
     #: The window's mean PCA reconstruction error against the reference's (absent with too few rows).

@@ -1,10 +1,11 @@
 """Bucket summaries: fixed-size, mergeable counts of the rows of one time bucket.
 
 A summary is a dict of numpy arrays whose shapes depend only on the model's
-layout (features, bins, classes), never on how many rows it holds. Every field
-is additive, so merging buckets into a window is an element-wise sum, and the
-summary of concatenated rows equals the merge of the summaries of its parts
-(property-tested in ``tests/test_sketch.py``).
+layout (features, bins, classes), never on how many rows it holds. A field is
+additive (merged by an element-wise sum) or, declared ``reduce="max"``, a maximum
+of non-negative values (merged by an element-wise maximum; an empty bucket's 0 is
+its identity), so the summary of concatenated rows equals the merge of the
+summaries of its parts (property-tested in ``tests/summary``).
 
 The fields are declared by the components (:mod:`exporter.components`), each
 under its own namespace (``drift/num_counts``); :class:`Layout` is their union.
@@ -24,6 +25,17 @@ Summary = dict[str, np.ndarray]
 class FieldSpec:
     shape: tuple[int, ...]
     dtype: type
+    #: How two summaries of the field merge: "sum", or "max" (non-negative values).
+    reduce: str = "sum"
+
+
+def merge_into(merged: Summary, fields: Mapping[str, np.ndarray], maxima: frozenset[str] = frozenset()) -> None:
+    """Merge ``fields`` into ``merged`` in place: sums, and the element-wise maximum of the ``maxima`` fields."""
+    for name, array in fields.items():
+        if name in maxima:
+            merged[name] = np.maximum(merged[name], array)
+        else:
+            merged[name] += array
 
 
 #: Separates a component's namespace from its field name in a layout key.
@@ -39,6 +51,8 @@ class Layout:
 
     def __init__(self, fields: Mapping[str, FieldSpec]):
         self.fields = dict(fields)
+        #: The fields merged by their maximum.
+        self.maxima = frozenset(name for name, spec in self.fields.items() if spec.reduce == "max")
 
     def empty(self, lead: tuple[int, ...] = ()) -> Summary:
         return {name: np.zeros(lead + spec.shape, dtype=spec.dtype) for name, spec in self.fields.items()}
@@ -47,10 +61,10 @@ class Layout:
         return [(name, spec.shape, np.dtype(spec.dtype).str) for name, spec in sorted(self.fields.items())]
 
 
-def merge(a: Summary, b: Summary) -> Summary:
-    """The summary of the rows of ``a`` and ``b`` together."""
+def merge(a: Summary, b: Summary, maxima: frozenset[str] = frozenset()) -> Summary:
+    """The summary of the rows of ``a`` and ``b`` together (the ``maxima`` fields by their maximum)."""
     with np.errstate(over="ignore"):  # absurd values (1e308) may sum to inf, which is what they are
-        return {name: a[name] + b[name] for name in a}
+        return {name: np.maximum(a[name], b[name]) if name in maxima else a[name] + b[name] for name in a}
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,13 @@ class Groups:
             return np.array([n if where is None else int(np.count_nonzero(where))], dtype=np.int64)
         groups = self.of_row if where is None else self.of_row[where]
         return np.bincount(groups, minlength=self.count).astype(np.int64)
+
+    def maxima(self, values: np.ndarray) -> np.ndarray:
+        """The largest of ``values`` (non-negative, one per row) per group, 0 for a group without rows: ``(count,)``."""
+        out = np.zeros(self.count)
+        if values.size:
+            np.maximum.at(out, np.zeros(values.size, dtype=np.intp) if self.of_row is None else self.of_row, values)
+        return out
 
     def sums(self, values: np.ndarray) -> np.ndarray:
         """Sum of ``values`` (one per row, or ``(n, m)`` for ``m`` sums at once) per group: ``(count, ...)``."""

@@ -7,7 +7,8 @@ timestamp is in ``[b * width, (b + 1) * width)``. The window ending at ``now``
 is the merge of buckets ``floor((now - W) / width) + 1 .. floor(now / width)``:
 its newest edge is exact and its oldest edge is rounded to a bucket, i.e. the
 window spans between ``W - width`` and ``W``. Recomputing it is one masked sum
-over the ring: O(bins x buckets), independent of how many rows it holds.
+over the ring (a maximum for the fields merged by their maximum): O(bins x
+buckets), independent of how many rows it holds.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class Ring:
         self.slots = buckets + 1
         self.ids = np.full(self.slots, EMPTY, dtype=np.int64)
         self.data: Summary = layout.empty((self.slots,))
+        #: The fields merged by their maximum (:class:`~exporter.summary.sketch.FieldSpec`).
+        self.maxima = layout.maxima
         #: Slots changed since the state was last saved (the journal writes only those).
         self.dirty: set[int] = set()
 
@@ -73,11 +76,15 @@ class Ring:
         if unique.size < slots.size:  # several summaries for one slot: sum them first (np.add.at is slow)
             order = np.argsort(slots, kind="stable")
             starts = np.searchsorted(slots[order], unique)
-            summary = {name: np.add.reduceat(array[order], starts, axis=0) for name, array in summary.items()}
+            summary = {name: (np.maximum if name in self.maxima else np.add).reduceat(array[order], starts, axis=0)
+                       for name, array in summary.items()}
             slots = unique
         with np.errstate(over="ignore"):  # absurd values (1e308) may sum to inf, which is what they are
             for name, values in summary.items():
-                self.data[name][slots] += values
+                if name in self.maxima:
+                    self.data[name][slots] = np.maximum(self.data[name][slots], values)
+                else:
+                    self.data[name][slots] += values
         self.dirty.update(slots.tolist())
         self.dirty.update(renewed.tolist())
         return int((~keep).sum())
@@ -93,7 +100,10 @@ class Ring:
                 array[slot] = 0
             self.ids[slot] = bucket
         for name, value in summary.items():
-            self.data[name][slot] += value
+            if name in self.maxima:
+                self.data[name][slot] = np.maximum(self.data[name][slot], value)
+            else:
+                self.data[name][slot] += value
         self.dirty.add(slot)
         return True
 
@@ -106,7 +116,8 @@ class Ring:
     def merged(self, now: float) -> Summary:
         """The summary of the window ending at ``now``."""
         mask = self.live_mask(now)
-        return {name: array[mask].sum(axis=0) for name, array in self.data.items()}
+        return {name: (array[mask].max(axis=0, initial=0) if name in self.maxima else array[mask].sum(axis=0))
+                for name, array in self.data.items()}
 
     def state(self) -> dict[str, np.ndarray]:
         return {"ids": self.ids, **self.data}

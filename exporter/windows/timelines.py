@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from exporter.components.checks import LABEL_COVERAGE_MIN
 from exporter.summary.results import CheckTimeline, FeatureWindow, Verdict, WindowResult
-from exporter.summary.sketch import Summary
+from exporter.summary.sketch import Summary, merge_into
 from exporter.values.vocabulary import CheckName
 
 #: The data-quality checks: the feature's ratio and the name of its limit in ``quality_limits``.
@@ -32,11 +32,12 @@ MOST_POINTS = 20
 
 
 def timeline_points(buckets: Sequence[tuple[float, Summary]], rows_field: str, min_rows: int,
-                    most: int = MOST_POINTS) -> list[tuple[float, Summary]]:
+                    most: int = MOST_POINTS, maxima: frozenset[str] = frozenset()) -> list[tuple[float, Summary]]:
     """The window's buckets (start, fields), oldest first, grouped into consecutive runs that each hold at
     least ``min_rows`` rows and ``1 / most`` of the window's (the last run joins the one before when short):
     a point of a few rows would fail by chance (a drift statistic's bias on small samples, a fixed threshold)
-    and tell nothing of since when. Each point: the start of its first bucket and the sum of its fields."""
+    and tell nothing of since when. Each point: the start of its first bucket and its fields merged (summed, the
+    ``maxima`` fields by their maximum)."""
     total = sum(int(fields[rows_field]) for _, fields in buckets)
     target = max(min_rows, math.ceil(total / most), 1)
     points: list[tuple[float, Summary]] = []
@@ -45,17 +46,14 @@ def timeline_points(buckets: Sequence[tuple[float, Summary]], rows_field: str, m
         if merged is None:
             start, merged, rows = bucket_start, {name: array.copy() for name, array in fields.items()}, 0
         else:
-            for name, array in fields.items():
-                merged[name] += array
+            merge_into(merged, fields, maxima)
         rows += int(fields[rows_field])
         if rows >= target:
             points.append((start, merged))
             merged = None
     if merged is not None and rows:
         if points:
-            last = points[-1][1]
-            for name, array in merged.items():
-                last[name] += array
+            merge_into(points[-1][1], merged, maxima)
         else:
             points.append((start, merged))
     return points

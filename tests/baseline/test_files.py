@@ -75,6 +75,7 @@ def test_the_baseline_command_opens_no_source_and_writes_the_monitors_fingerprin
     a monitor built from the same reference has."""
     from exporter.config import load_config
     from exporter.monitor.building import baseline_of_reference
+    from exporter.monitor.layout import performance_baseline
     from exporter.monitor.model import ModelMonitor
 
     make, model = CASES["binary"]
@@ -91,8 +92,7 @@ def test_the_baseline_command_opens_no_source_and_writes_the_monitors_fingerprin
         "predictions": {"path": "logs/*.jsonl", "timestamp_column": "ts", "id_column": "id"}}]})
     chosen = load_config(files).models[0]
     base = baseline_of_reference(chosen)
-    monitor = ModelMonitor(chosen, base.reference, None, base.spec, base.segments, base.performance,
-                           base.performance_noise)
+    monitor = ModelMonitor(chosen, base.reference, None, base.spec, base.segments, performance_baseline(chosen, base))
     assert written["fingerprint"] == monitor.layout_fingerprint()
 
 

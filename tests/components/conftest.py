@@ -89,7 +89,8 @@ def one_window(component: Component, batch: PreparedBatch, min_rows: int = 10) -
     is checked to equal the rows summarised at once."""
     n = len(batch)
     parts = _summary(component, batch, Groups(np.arange(n) % 2, 2))
-    merged = merge({k: v[0] for k, v in parts.items()}, {k: v[1] for k, v in parts.items()})
+    maxima = frozenset(name for name, spec in component.fields().items() if spec.reduce == "max")
+    merged = merge({k: v[0] for k, v in parts.items()}, {k: v[1] for k, v in parts.items()}, maxima)
     whole = {k: v[0] for k, v in _summary(component, batch, ONE_GROUP).items()}
     assert merged.keys() == whole.keys() == component.fields().keys()
     for name in merged:

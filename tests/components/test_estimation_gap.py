@@ -99,9 +99,9 @@ def test_late_multiclass_labels_bring_their_predictions_probabilities(tmp_path: 
     frame["id"] = [f"r{i}" for i in range(500)]
     truth = frame.pop("label")
     batch, _ = model.preparer.prepare(frame.assign(ts=NOW - 60.0), NOW, with_ids=True)
-    joiner = LabelJoiner((), 1000, 600.0, classification=True)
+    joiner = LabelJoiner((), 1000, 600.0, classification=True, classes=len(model.spec.class_score_columns))
     joiner.on_predictions(batch)
-    # The joiner's state round trip keeps each prediction's probabilities.
+    # The joiner's state round trip keeps each prediction's probabilities (calibrated, and as logged).
     saved = joiner.pending.to_arrays()
     restored = PendingPredictions(1000)
     restored.restore(saved)
@@ -111,6 +111,8 @@ def test_late_multiclass_labels_bring_their_predictions_probabilities(tmp_path: 
     rows = joiner.on_labels(labels, NOW, Counter())
     assert rows is not None and rows.outputs.class_proba is not None
     np.testing.assert_array_equal(rows.outputs.class_proba, batch.outputs.class_proba)
+    assert rows.outputs.class_scores is not None and batch.outputs.class_scores is not None
+    np.testing.assert_array_equal(rows.outputs.class_scores, batch.outputs.class_scores)
     # The gap of the late labels is that of the same rows and labels, computed at once.
     late = _gap(model, batch, rows).values["estimation_gap"]
     batch.outputs.label[:] = rows.outputs.label

@@ -69,11 +69,21 @@ def test_binary_metrics_match_sklearn(tmp_path: Path) -> None:
     expected = {
         "accuracy": skm.accuracy_score(y, p), "precision": skm.precision_score(y, p),
         "recall": skm.recall_score(y, p), "f1": skm.f1_score(y, p), "log_loss": skm.log_loss(y, s),
-        "positive_rate": float(p.mean()),
+        "positive_rate": float(p.mean()), "specificity": skm.recall_score(y, p, pos_label=0),
     }
     for metric, value in expected.items():
         assert window.performance[metric] == pytest.approx(value, rel=1e-9), metric
     assert abs(window.performance["roc_auc"] - skm.roc_auc_score(y, s)) <= 1e-3
+    assert abs(window.performance["average_precision"] - skm.average_precision_score(y, s)) <= 1e-3
+    assert window.confusion_matrix is not None and window.confusion_matrix.classes == ("0", "1")
+    np.testing.assert_array_equal(window.confusion_matrix.counts, skm.confusion_matrix(y, p))
+    expected = window.estimated_confusion_matrix  # every row's calibrated probability, in its predicted column
+    assert expected is not None and expected.counts.sum() == pytest.approx(len(current), rel=1e-12)
+    assert np.trace(expected.counts) / expected.counts.sum() == pytest.approx(
+        window.estimated_performance["accuracy"], rel=1e-12)
+    np.testing.assert_allclose(expected.counts.sum(axis=0), np.bincount(current["prediction"], minlength=2))
+    segment_windows = [w for w in monitor.update(now=now).windows if w.segment]
+    assert all(w.confusion_matrix is None for w in segment_windows)
     assert window.label_coverage == len(labelled) / len(current)
     assert window.labelled_rows == len(labelled)
 
@@ -132,6 +142,14 @@ def test_multiclass_metrics_match_sklearn(tmp_path: Path) -> None:
         expected[f"precision_{average}"] = skm.precision_score(y, p, average=average, zero_division=0)
         expected[f"recall_{average}"] = skm.recall_score(y, p, average=average, zero_division=0)
         expected[f"f1_{average}"] = skm.f1_score(y, p, average=average, zero_division=0)
+    # NannyML's multiclass specificity: each class against the rest, averaged over the classes present.
+    per_class = skm.multilabel_confusion_matrix(y, p, labels=sorted(set(y) | set(p)))
+    # The confusion matrix by class name; "fish" (never in the reference) in the __other__ column.
+    matrix = window.confusion_matrix
+    assert matrix is not None and matrix.classes[-1] == "__other__"
+    order = [*matrix.classes[:-1], "fish"]
+    np.testing.assert_array_equal(matrix.counts, skm.confusion_matrix(y, p, labels=order))
+    expected["specificity"] = float(np.mean(per_class[:, 0, 0] / (per_class[:, 0, 0] + per_class[:, 0, 1])))
     for metric, value in expected.items():
         assert window.performance[metric] == pytest.approx(value, rel=1e-9), metric
 
@@ -159,9 +177,25 @@ def test_multiclass_cbpe_one_vs_rest_estimates_land_near_realized(tmp_path: Path
     window = _window(snapshot)
     assert snapshot.calibration_error is not None and snapshot.calibration_error < 0.05
     assert snapshot.violations == {}  # the probability columns are known columns
-    for metric in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted"):
+    for metric in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted", "specificity",
+                   "roc_auc"):
         estimated, realized = window.estimated_performance[metric], window.performance[metric]
         assert abs(estimated - realized) <= 0.02, (metric, estimated, realized)
+    # Realized ROC AUC: sklearn's one-vs-rest macro average on the probabilities as logged.
+    scores = current[["p_cat", "p_dog", "p_fox"]].to_numpy()
+    realized_auc = skm.roc_auc_score(current["label"], scores, multi_class="ovr", average="macro")
+    assert abs(window.performance["roc_auc"] - realized_auc) <= 1e-3
+    # Estimated: NannyML's estimate_roc_auc per class (nannyml/performance_estimation/confidence_based/
+    # metrics.py) on the calibrated probability, ranked by the logged one, averaged over the classes.
+    spec = monitor.targets
+    calibrated = spec.class_probabilities(current)
+    estimates = []
+    for c in range(3):
+        order = np.argsort(scores[:, c])[::-1]
+        tps = np.r_[0, np.cumsum(calibrated[order, c])]
+        fps = np.r_[0, 1 + np.arange(order.size) - tps[1:]]
+        estimates.append(np.trapezoid(tps / tps[-1], fps / fps[-1]))
+    assert abs(window.estimated_performance["roc_auc"] - float(np.mean(estimates))) <= 1e-3
 
 
 def test_multiclass_class_score_columns_must_match_the_classes(tmp_path: Path) -> None:
@@ -187,8 +221,14 @@ def test_regression_metrics_match_sklearn(tmp_path: Path) -> None:
     expected = {
         "rmse": skm.root_mean_squared_error(y, p), "mae": skm.mean_absolute_error(y, p),
         "mape": skm.mean_absolute_percentage_error(y, p), "r2": skm.r2_score(y, p),
-        "mean_error": float(np.mean(p - y)),
+        "mean_error": float(np.mean(p - y)), "error_std": float(np.std(p - y, ddof=1)),
+        "max_error": skm.max_error(y, p),
     }
+    if (y > -1).all() and (p > -1).all():
+        expected["msle"] = skm.mean_squared_log_error(y, p)
+        expected["rmsle"] = skm.root_mean_squared_log_error(y, p)
+    else:
+        assert "msle" not in window.performance and "rmsle" not in window.performance
     for metric, value in expected.items():
         assert window.performance[metric] == pytest.approx(value, rel=1e-6), metric
     assert window.performance["mean_error"] > 0  # over-estimation shows as a positive sign
@@ -281,9 +321,20 @@ def test_cbpe_estimates_land_within_002_of_realized_on_calibrated_data(tmp_path:
     snapshot = monitor.update(now=now)
     window = _window(snapshot)
     assert snapshot.calibration_error is not None and snapshot.calibration_error < 0.05
-    for metric in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+    for metric in ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "average_precision"):
         estimated, realized = window.estimated_performance[metric], window.performance[metric]
         assert abs(estimated - realized) <= 0.02, (metric, estimated, realized)
+    # Estimated average precision as NannyML's estimate_ap computes it (nannyml/performance_estimation/
+    # confidence_based/metrics.py), per row on the same calibrated probabilities: the bins tie a bin's rows.
+    score = current["score"].to_numpy()
+    calibration = monitor.targets.calibration
+    calibrated = calibration.calibrator(score) if calibration is not None else score
+    descending = calibrated[np.argsort(score)[::-1]]
+    tps = np.round(np.cumsum(descending), 5)
+    precision = np.r_[1, tps / np.arange(1, tps.size + 1)][::-1]
+    recall = (np.r_[0, tps] / tps[-1])[::-1]
+    nannyml_ap = -np.sum(np.diff(recall) * precision[:-1])
+    assert abs(window.estimated_performance["average_precision"] - nannyml_ap) <= 1e-3
 
 
 def test_cbpe_calibrates_overconfident_scores(tmp_path: Path) -> None:
@@ -404,3 +455,38 @@ def test_bucket_quantile_interpolates_like_histogram_quantile() -> None:
     counts = np.bincount(np.searchsorted(np.asarray(bounds), values, side="left"), minlength=4)
     for q in (0.1, 0.5, 0.9):
         assert bucket_quantile(q, bounds, counts) == pytest.approx(np.quantile(values, q), abs=0.02)
+
+
+def test_each_metric_has_its_sampling_error_at_the_window_s_rows(tmp_path: Path) -> None:
+    """NannyML's errors from the reference's own confusion counts: realized at the labelled rows, estimated at all."""
+    rng = np.random.default_rng(9)
+    reference = binary_frame(rng, 5000)
+    monitor = _monitor(tmp_path, reference)
+    current = binary_frame(rng, 2000)
+    current.loc[current.sample(frac=0.4, random_state=2).index, "label"] = None
+    now = time.time()
+    write_jsonl(tmp_path / "logs" / "a.jsonl", _records(current, now - 5))
+    window = _window(monitor.update(now=now))
+    y, p = reference["label"], reference["prediction"]
+    accuracy, precision = skm.accuracy_score(y, p), skm.precision_score(y, p)
+    positive_predictions = float(p.mean())
+    labelled, rows = window.labelled_rows, window.rows
+    assert labelled == 1200 and rows == 2000
+    realized, estimated = window.performance_sampling_error, window.estimated_performance_sampling_error
+    assert realized["accuracy"] == pytest.approx(np.sqrt(accuracy * (1 - accuracy) / labelled), rel=1e-12)
+    assert estimated["accuracy"] == pytest.approx(np.sqrt(accuracy * (1 - accuracy) / rows), rel=1e-12)
+    assert realized["precision"] == pytest.approx(
+        np.sqrt(precision * (1 - precision) / (labelled * positive_predictions)), rel=1e-12)
+    assert set(realized) == set(window.performance) and set(estimated) == set(window.estimated_performance)
+
+
+def test_msle_is_left_out_where_sklearn_refuses_it_or_a_row_was_not_counted() -> None:
+    from exporter.stats.performance import log_error_metrics, log_error_terms
+
+    truth, predicted = np.array([1.0, 3.0, 0.0]), np.array([2.0, 2.5, 0.2])
+    sums = log_error_terms(truth, predicted).sum(axis=0)
+    assert log_error_metrics(sums, 3) == pytest.approx({"msle": skm.mean_squared_log_error(truth, predicted),
+                                                        "rmsle": skm.root_mean_squared_log_error(truth, predicted)})
+    assert log_error_metrics(sums, 4) == {}  # a row summed before msle was counted (a bucket of an older release)
+    below = log_error_terms(np.array([1.0, -1.0]), np.array([1.0, 0.5])).sum(axis=0)
+    assert log_error_metrics(below, 2) == {}  # -1 is out of the logarithm's domain

@@ -12,9 +12,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from exporter.baseline.files import Baseline
 from exporter.components import Component
 from exporter.config import load_config
-from exporter.monitor.building import build_monitor
+from exporter.monitor.building import baseline_of_reference, build_monitor
+from exporter.monitor.layout import performance_baseline
 from exporter.monitor.model import ModelMonitor
 from exporter.publish.exposition import build_families, families_as_json
 from exporter.state import store as state
@@ -53,6 +55,22 @@ def v1_folder(tmp_path: Path) -> Path:
 def _monitor(folder: Path) -> ModelMonitor:
     config = load_config(folder / "config.yaml")
     return build_monitor(config.models[0], config.state_dir)
+
+
+#: The fixture's baseline, read from its reference once: every fuzzed state file is opened by a monitor of it.
+_BASE: list[Baseline] = []
+
+
+def _monitor_of_fixture(folder: Path) -> ModelMonitor:
+    """:func:`_monitor` of a folder holding the fixture's config and reference, without reading the reference
+    again (the monitor is built from the same baseline, as from a baseline file)."""
+    config = load_config(folder / "config.yaml")
+    model = config.models[0]
+    if not _BASE:
+        _BASE.append(baseline_of_reference(model))
+    base = _BASE[0]
+    return ModelMonitor(model, base.reference, config.state_dir, base.spec, base.segments,
+                        performance_baseline(model, base))
 
 
 def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
@@ -110,7 +128,20 @@ def test_release_1_state_migrates_with_nothing_lost(v1_folder: Path) -> None:
     multivariate = {k for k in added if json.loads(k)[0] == "model_multivariate_reference_error"}
     assert len(multivariate) == 1 and all(got[k] > 0 for k in multivariate)
     assert not any(json.loads(k)[0] == "model_multivariate_drift_score" for k in got)
+    # Release 5 measures specificity and average precision (realized and estimated, with their reference values and
+    # thresholds), the sampling error of every metric a window has, and the confusion matrices.
+    specificity = {k for k in added if dict(json.loads(k)[1]).get("metric") in ("specificity", "average_precision")}
+    for metric in ("specificity", "average_precision"):
+        assert {json.loads(k)[0] for k in specificity if dict(json.loads(k)[1])["metric"] == metric} >= {
+            "model_performance", "model_estimated_performance", "model_reference_performance",
+            "model_performance_threshold"}
+    confusion = {k for k in added if json.loads(k)[0] == "model_confusion_matrix"}
+    assert {dict(json.loads(k)[1])["kind"] for k in confusion} == {"realized", "estimated"}
+    sampling = {k for k in added if json.loads(k)[0] == "model_performance_sampling_error"}
+    assert {dict(json.loads(k)[1])["kind"] for k in sampling} == {"realized", "estimated"}
+    assert all(0 < got[k] < 1 for k in sampling)
     added -= data_type | in_force | outputs | quality | perf | impact | label_drift | confidence | multivariate
+    added -= specificity | sampling | confusion
     rejected = [json.loads(k) for k in added if json.loads(k)[0] == "model_monitor_rejected_rows_total"]
     reasons = {dict(labels)["reason"] for _, labels in rejected}
     assert reasons == NEW_ZERO_REASONS
@@ -258,7 +289,7 @@ def test_fuzzed_state_files_are_always_detected_and_rebuilt(tmp_path_factory, da
     assume(changed)
     state_file.parent.mkdir(exist_ok=True)
     state_file.write_bytes(bytes(data))
-    monitor = _monitor(folder)
+    monitor = _monitor_of_fixture(folder)
     if monitor.counters.errors.get("state", 0) == 0:
         assert {_key(m): m["value"] for m in _samples(monitor)} == _PRISTINE_SAMPLES[0]
     else:

@@ -236,5 +236,8 @@ def test_the_report_shows_the_models_world_as_check_computes_it(tmp_path: Path, 
     gap = value("model_performance_estimation_gap", metric="accuracy")
     row = re.search(r"<td>accuracy</td>(.*?)</tr>", html, re.S)
     assert row and f"{gap:.4g}" in row.group(1)  # the Gap column
+    for kind in ("realized", "estimated"):  # NannyML's band: 3 sampling errors
+        error = value("model_performance_sampling_error", kind=kind, metric="accuracy")
+        assert f"± {3 * error:.4g}" in row.group(1)
     assert value("model_prediction_drift_score", method="psi", output="confidence") >= 0
     assert re.search(r"<td>confidence</td>", html)

@@ -146,3 +146,31 @@ def test_ring_adds_many_summaries_as_it_adds_them_one_by_one(setup) -> None:
         np.testing.assert_array_equal(together.ids, alone.ids)
         for name in layout.fields:
             np.testing.assert_array_equal(together.data[name], alone.data[name], err_msg=name)
+
+
+def test_fields_merged_by_their_maximum_keep_the_largest_in_every_path() -> None:
+    """A max field through a ring (many summaries at once, one by one, a window's merge) and a timeline's runs."""
+    from exporter.summary.sketch import FieldSpec
+    from exporter.windows.timelines import timeline_points
+
+    layout = Layout({"r/rows": FieldSpec((), np.int64), "r/largest": FieldSpec((), np.float64, reduce="max")})
+    assert layout.maxima == {"r/largest"}
+    rng = np.random.default_rng(5)
+    window = Window("5m", 300.0)
+    together, alone = Ring(window, layout, buckets=10), Ring(window, layout, buckets=10)
+    newest = int(NOW // together.width)
+    buckets = rng.integers(newest - 9, newest + 1, 50)
+    values = rng.exponential(1.0, 50)
+    together.add(buckets, {"r/rows": np.ones(50, dtype=np.int64), "r/largest": values})
+    for bucket, value in zip(buckets.tolist(), values.tolist(), strict=True):
+        alone.add_one(bucket, {"r/rows": np.int64(1), "r/largest": np.float64(value)})
+    for ring in (together, alone):
+        for bucket in np.unique(buckets):
+            slot = bucket % ring.slots
+            assert ring.data["r/largest"][slot] == values[buckets == bucket].max()
+        merged = ring.merged(NOW)
+        assert merged["r/rows"] == 50 and merged["r/largest"] == values.max()
+    buckets_alone = [(float(i), {"r/rows": np.int64(1), "r/largest": np.float64(v)}) for i, v in enumerate(values)]
+    points = timeline_points(buckets_alone, "r/rows", 10, maxima=layout.maxima)
+    assert [float(p["r/largest"]) for _, p in points] == [values[i:i + 10].max() for i in range(0, 50, 10)]
+    assert merge({"r/largest": np.float64(2.0)}, {"r/largest": np.float64(3.0)}, layout.maxima)["r/largest"] == 3.0
