@@ -14,6 +14,7 @@ from exporter.baseline import multivariate, nanny, outputs, targets
 from exporter.baseline.files import Baseline, read_baseline
 from exporter.baseline.multivariate import Reconstruction
 from exporter.baseline.nanny import NannyModels
+from exporter.baseline.outputs import auc_index
 from exporter.baseline.reference import Reference, load_reference, reference_rows
 from exporter.baseline.target_spec import build_targets
 from exporter.components import MeasuresPerformance, PerformanceBaseline, build_components
@@ -25,7 +26,7 @@ from exporter.prepare.preparer import LabelledRows
 from exporter.prepare.rows import Rejections, bin_features
 from exporter.prepare.segments import segment_values
 from exporter.sources.tables import normalized
-from exporter.stats import sampling_error
+from exporter.stats import performance, sampling_error
 from exporter.stats.sampling_error import SamplingError
 from exporter.summary.sketch import ONE_GROUP
 
@@ -168,11 +169,16 @@ def sampling_errors(config: ModelConfig, spec: targets.TargetSpec, frame: pd.Dat
         if scored.any() and 0 < t.label[scored].mean() < 1:
             labels, scores = t.label[scored].astype(np.float64), t.score[scored]
             out["roc_auc"] = sampling_error.binary_auc(labels, scores)
-            from sklearn.metrics import average_precision_score
+            # Average precision of each bootstrap sample as windows compute it, from its score histograms by label:
+            # binned once, each sample is two bincounts (sklearn's sort of 50,000 rows, 50 times, took a second).
+            index = auc_index(spec, scores)
+            bins = spec.auc_edges.size + 1 if spec.auc_edges is not None else 0
+            positive = labels == 1
 
             def average_precision(rows: np.ndarray) -> float | None:
-                sample = labels[rows]
-                return float(average_precision_score(sample, scores[rows])) if 0 < sample.sum() < rows.size else None
+                hits = positive[rows]
+                return performance.average_precision_from_histograms(
+                    np.bincount(index[rows][hits], minlength=bins), np.bincount(index[rows][~hits], minlength=bins))
 
             ap = sampling_error.bootstrap(average_precision, labels.size)
             if ap is not None:
