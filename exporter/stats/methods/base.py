@@ -202,6 +202,19 @@ def each_row(statistic: Statistic) -> RowsStatistic:
     return rows
 
 
+def goodness_of_fit_counts(reference_counts: np.ndarray, current_counts: np.ndarray,
+                           floor: float = EMPTY_BIN_FLOOR) -> tuple[np.ndarray, np.ndarray] | None:
+    """The window's counts and the counts the reference expects of it, for a goodness-of-fit test: the reference's
+    shares (empty ones floored, so a value it never had is drift, not a division by zero) scaled to the window's
+    total, over the bins either side fills; None with fewer than two such bins (nothing to test)."""
+    keep = (reference_counts > 0) | (current_counts > 0)
+    if np.count_nonzero(keep) < 2:
+        return None
+    observed = current_counts[keep].astype(np.float64)
+    p = np.maximum(proportions(reference_counts[keep]), floor)
+    return observed, p / p.sum() * observed.sum()
+
+
 def first_against_rest(reference_counts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A feature of two values as (first, rest) counts of the reference and of the window: the first bin or category
     the reference holds, against everything else (the other value, and any value the reference never had)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from exporter.stats.methods.base import EMPTY_BIN_FLOOR, DriftMethod, Null, each_row, proportions, register
+from exporter.stats.methods.base import EMPTY_BIN_FLOOR, DriftMethod, Null, each_row, goodness_of_fit_counts, register
 
 
 def chi2_pvalue(reference_counts: np.ndarray, current_counts: np.ndarray, floor: float = EMPTY_BIN_FLOOR) -> float:
@@ -15,18 +15,14 @@ def chi2_pvalue(reference_counts: np.ndarray, current_counts: np.ndarray, floor:
     by zero) scaled to the current total. Categories empty on both sides are
     dropped. Drift is a *small* p-value.
     """
-    keep = (reference_counts > 0) | (current_counts > 0)
-    ref = reference_counts[keep]
-    cur = current_counts[keep].astype(np.float64)
-    if ref.size < 2:
+    counts = goodness_of_fit_counts(reference_counts, current_counts, floor)
+    if counts is None:
         return 1.0
-    p = np.maximum(proportions(ref), floor)
-    p = p / p.sum()
-    expected = p * cur.sum()
-    statistic = float(np.sum((cur - expected) ** 2 / expected))
+    observed, expected = counts
+    statistic = float(np.sum((observed - expected) ** 2 / expected))
     from exporter.stats.distributions import chi2_sf  # scipy.special: imported where chi2 is used
 
-    return chi2_sf(statistic, ref.size - 1)
+    return chi2_sf(statistic, observed.size - 1)
 
 
 CHI2 = register(DriftMethod(

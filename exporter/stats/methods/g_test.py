@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from exporter.stats.methods.base import EMPTY_BIN_FLOOR, DriftMethod, Null, each_row, proportions, register
+from exporter.stats.methods.base import EMPTY_BIN_FLOOR, DriftMethod, Null, each_row, goodness_of_fit_counts, register
 
 
 def g_pvalue(reference_counts: np.ndarray, current_counts: np.ndarray, floor: float = EMPTY_BIN_FLOOR) -> float:
@@ -14,19 +14,16 @@ def g_pvalue(reference_counts: np.ndarray, current_counts: np.ndarray, floor: fl
     ones floored, so an unseen value is drift) scaled to the window's total, bins empty on both sides dropped.
     Equal to ``scipy.stats.power_divergence(o, e, lambda_="log-likelihood")``.
     """
-    keep = (reference_counts > 0) | (current_counts > 0)
-    ref = reference_counts[keep]
-    observed = current_counts[keep].astype(np.float64)
-    if ref.size < 2:
+    counts = goodness_of_fit_counts(reference_counts, current_counts, floor)
+    if counts is None:
         return 1.0
-    p = np.maximum(proportions(ref), floor)
-    expected = p / p.sum() * observed.sum()
+    observed, expected = counts
     from scipy.special import xlogy
 
     from exporter.stats.distributions import chi2_sf
 
     statistic = 2.0 * float(np.sum(xlogy(observed, observed / expected)))
-    return chi2_sf(max(statistic, 0.0), ref.size - 1)
+    return chi2_sf(max(statistic, 0.0), observed.size - 1)
 
 
 G_TEST = register(DriftMethod(
